@@ -1,0 +1,129 @@
+"""The benchmark case: one frozen, hashable, self-validating description of what is timed.
+
+Its `key()` is the result database's unique key within a run, so two cases that would
+measure the same thing are equal, and a case that could not be measured cannot be built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from suite.spec import DEPTHS
+
+# Framework name -> its executions, the first being its default. Adding a framework starts
+# here (and in runners.registry); every axis list below is derived from these tables.
+EXECUTIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("eager", "compile"),
+    "tensorflow": ("graph", "xla"),
+}
+FRAMEWORKS: tuple[str, ...] = tuple(EXECUTIONS)
+ALL_EXECUTIONS: tuple[str, ...] = tuple(e for ex in EXECUTIONS.values() for e in ex)
+MODES: tuple[str, ...] = ("inference", "training")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+DEVICE_HELP = "cpu, cuda, cuda:N"
+
+
+class CaseError(ValueError):
+    """A case value outside what is allowed; the message names the value and the choices."""
+
+
+def _choices(values: tuple[Any, ...]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def check_choice(axis: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        raise CaseError(f"unknown {axis} {value!r}; allowed: {_choices(allowed)}")
+
+
+def check_positive_int(axis: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CaseError(f"{axis} must be a positive integer, got {value!r}")
+
+
+def check_device(value: Any) -> None:
+    if not isinstance(value, str) or not DEVICE_RE.match(value):
+        raise CaseError(f"unknown device {value!r}; allowed: {DEVICE_HELP}")
+
+
+def default_threads() -> int:
+    """The cores this process may use (affinity-aware, unlike os.cpu_count())."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_execution(framework: str) -> str:
+    check_choice("framework", framework, FRAMEWORKS)
+    return EXECUTIONS[framework][0]
+
+
+@dataclass(frozen=True, order=True)
+class Case:
+    framework: str
+    depth: int
+    batch_size: int
+    device: str = "cpu"
+    mode: str = "inference"
+    precision: str = "fp32"
+    execution: str = ""  # "" -> the framework's default execution
+    image_size: int = 224
+    num_classes: int = 1000
+    threads: int = 0  # intra-op threads; 0 -> the cores this process may use
+    interop_threads: int = 1
+
+    def __post_init__(self) -> None:
+        check_choice("framework", self.framework, FRAMEWORKS)
+        check_choice("depth", self.depth, tuple(DEPTHS))
+        check_positive_int("batch size", self.batch_size)
+        check_device(self.device)
+        check_choice("mode", self.mode, MODES)
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.execution == "":
+            object.__setattr__(self, "execution", default_execution(self.framework))
+        if self.execution not in EXECUTIONS[self.framework]:
+            raise CaseError(
+                f"unknown execution {self.execution!r} for {self.framework}; "
+                f"allowed: {_choices(EXECUTIONS[self.framework])}"
+            )
+        check_positive_int("image size", self.image_size)
+        check_positive_int("number of classes", self.num_classes)
+        if self.threads == 0:
+            object.__setattr__(self, "threads", default_threads())
+        check_positive_int("threads", self.threads)
+        check_positive_int("inter-op threads", self.interop_threads)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def key(self) -> tuple[Any, ...]:
+        return dataclasses.astuple(self)
+
+    def label(self) -> str:
+        """Short human label, e.g. 'torch/eager r50 b8 cpu inference fp32 224px'."""
+        return (
+            f"{self.framework}/{self.execution} r{self.depth} b{self.batch_size} {self.device} "
+            f"{self.mode} {self.precision} {self.image_size}px"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Case:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CaseError(f"unknown case field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
+        return cls(**dict(data))
+
+
+CASE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Case))

@@ -1,0 +1,66 @@
+"""The `resnet-bench` command line: one module per subcommand, registered in COMMANDS.
+
+Each subcommand module exposes `HELP: str`, `add_arguments(parser)` and
+`run(args) -> int`. Bad input raises UsageError (or a ValueError subclass the module turns
+into one): main() prints one line on stderr and exits 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from suite.cli.common import UsageError
+
+# subcommand -> module under suite.cli (imported lazily so `--help` stays fast)
+COMMANDS: dict[str, str] = {
+    "run": "suite.cli.run_cmd",
+    "models": "suite.cli.models_cmd",
+    "runs": "suite.cli.runs_cmd",
+    "show": "suite.cli.show_cmd",
+    "export": "suite.cli.export_cmd",
+    "report": "suite.cli.report_cmd",
+    "compare": "suite.cli.compare_cmd",
+}
+
+PROG = "resnet-bench"
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Reproducible ResNet-V2 benchmarks for PyTorch and TensorFlow.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        mod = _module(name)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse itself exits 2 with one usage line
+    try:
+        code: int = args._module.run(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def entry() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())
