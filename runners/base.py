@@ -1,0 +1,82 @@
+"""The interface every framework runner implements; one small module per framework."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from suite.case import Case
+
+
+class Runner(Protocol):
+    """One framework's way to build, step and synchronise a case inside a worker process.
+
+    A runner instance serves one case: `build` makes the model, inputs and step function;
+    `step` launches one step and returns its output; `sync` returns only once the device
+    has finished the work behind that output.
+    """
+
+    name: str
+    sync_method: str  # recorded with the result: how a step was made to end on the device
+
+    def available(self) -> str | None:
+        """None if the framework can be imported here, else the reason it cannot."""
+
+    def unsupported(self, case: Case) -> str | None:
+        """Why this machine/framework cannot run the case (-> status 'skipped'), or None."""
+
+    def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
+        """Set intra/inter-op threads before the framework initialises; return read-back."""
+
+    def build(self, case: Case) -> None:
+        """Build model, synthetic inputs (on the device) and the step function."""
+
+    def step(self) -> Any:
+        """Run (launch) one inference or training step and return its output."""
+
+    def sync(self, output: Any) -> None:
+        """Block until the device has finished the step that produced `output`."""
+
+    def peak_memory(self) -> tuple[int, str] | None:
+        """(bytes, kind) of the case's peak memory: device allocator or the worker's RSS."""
+
+    def is_oom(self, exc: BaseException) -> bool:
+        """Whether an exception means the case ran out of (device or host) memory."""
+
+    def details(self) -> dict[str, Any]:
+        """Facts about how the case ran (channels_last, cudnn.benchmark, TF32, oneDNN...)."""
+
+    def info(self) -> dict[str, Any]:
+        """Framework version and build information (CUDA, cuDNN, oneDNN/MKL, XLA)."""
+
+    def version(self) -> str:
+        """The framework's version string."""
+
+    def matmul_gflops(self, device: str, precision: str) -> float | None:
+        """Measured square matrix-multiply rate on `device`; None if the precision is not
+        supported there. The machine's ceiling that results are reported against."""
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+MATMUL_N = {"cpu": 2048, "cuda": 8192}  # big enough to be compute bound, small enough to be quick
+MATMUL_REPS = 5
+
+
+def best_rate(run: Callable[[], None], n: int, reps: int = MATMUL_REPS) -> float:
+    """GFLOP/s of the median of `reps` timed n x n matmuls (`run` must block until done)."""
+    run()  # warm-up: library initialisation, kernel selection
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return 2.0 * n**3 / times[len(times) // 2] / 1e9

@@ -1,0 +1,197 @@
+"""PyTorch runner: eager or torch.compile, inference or training, autocast precisions."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from runners.base import MATMUL_N, best_rate, peak_rss_bytes
+from suite.case import Case
+
+# Measured by benchmarks/harness_check.py on the 2-core dev host: channels-last is the faster
+# CPU layout for this network there (see README "Default executions"); on CUDA, channels-last
+# lets cuDNN use NHWC tensor-core kernels.
+CHANNELS_LAST = {"cpu": True, "cuda": True}
+LEARNING_RATE = 0.01
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-4  # on conv kernels only, as TF-slim's weights_regularizer
+
+
+class TorchRunner:
+    name = "torch"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.torch = torch
+        self.sync_method = "none"
+        self._step: Callable[[], Any] | None = None
+        self._case: Case | None = None
+        self._details: dict[str, Any] = {}
+
+    # -- facts -------------------------------------------------------------------------
+    def available(self) -> str | None:
+        return None  # importing torch in __init__ already succeeded
+
+    def version(self) -> str:
+        return str(self.torch.__version__)
+
+    def unsupported(self, case: Case) -> str | None:
+        torch = self.torch
+        if case.is_cuda:
+            if not torch.cuda.is_available():
+                return f"CUDA not available (torch {torch.__version__}, built for CUDA {torch.version.cuda})"
+            index = int(case.device.partition(":")[2] or 0)
+            if index >= torch.cuda.device_count():
+                return f"device {case.device} absent: {torch.cuda.device_count()} CUDA device(s)"
+            if case.precision == "bf16" and not torch.cuda.is_bf16_supported():
+                return f"bf16 not supported by {torch.cuda.get_device_name(index)}"
+        elif case.precision == "fp16":
+            return "fp16 on CPU has no fast path in torch; use bf16"
+        return None
+
+    def matmul_gflops(self, device: str, precision: str) -> float | None:
+        torch = self.torch
+        cuda = device.startswith("cuda")
+        if precision == "bf16":
+            supported = (
+                torch.cuda.is_bf16_supported()
+                if cuda
+                else torch.ops.mkldnn._is_mkldnn_bf16_supported()
+            )
+            if not supported:
+                return None  # emulated bf16 is no ceiling
+        elif precision != "fp32":
+            return None
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        n = MATMUL_N["cuda" if cuda else "cpu"]
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+
+        def run() -> None:
+            torch.mm(a, b)
+            if cuda:
+                torch.cuda.synchronize(device)
+
+        return best_rate(run, n)
+
+    def info(self) -> dict[str, Any]:
+        torch = self.torch
+        return {
+            "version": str(torch.__version__),
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+            "mkldnn": torch.backends.mkldnn.is_available(),
+            "mkl": torch.backends.mkl.is_available(),
+            "openmp": torch.backends.openmp.is_available(),
+            "config": torch.__config__.show(),
+            "parallel": torch.__config__.parallel_info(),
+        }
+
+    def details(self) -> dict[str, Any]:
+        return dict(self._details)
+
+    # -- set-up ------------------------------------------------------------------------
+    def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
+        torch = self.torch
+        torch.set_num_threads(intra)
+        # Allowed only before any inter-op parallel work has started in this process.
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(inter)
+        return torch.get_num_threads(), torch.get_num_interop_threads()
+
+    def build(self, case: Case) -> None:
+        torch = self.torch
+        from suite.models import build_model
+
+        self._case = case
+        device = torch.device(case.device)
+        kind = "cuda" if case.is_cuda else "cpu"
+        channels_last = CHANNELS_LAST[kind]
+        if case.is_cuda:
+            torch.backends.cudnn.benchmark = True  # autotuning happens during warm-up
+            torch.cuda.reset_peak_memory_stats(device)
+        model = build_model("torch", case.depth, case.num_classes, channels_last=channels_last)
+        model = model.to(device)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        shape = (case.batch_size, 3, case.image_size, case.image_size)
+        # Synthetic input made on the device before timing: no host-to-device copy per step.
+        x = torch.randn(shape, device=device).contiguous(memory_format=memory_format)
+        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[case.precision]
+
+        def autocast() -> Any:
+            if dtype is None:
+                return contextlib.nullcontext()
+            return torch.autocast(device_type=kind, dtype=dtype)
+
+        net: Callable[[Any], Any] = model
+        if case.execution == "compile":
+            net = torch.compile(model)
+
+        if case.mode == "inference":
+            model.eval()
+
+            def step() -> Any:
+                with torch.inference_mode(), autocast():
+                    return net(x)
+
+        else:
+            model.train()
+            labels = torch.randint(0, case.num_classes, (case.batch_size,), device=device)
+            decay = [p for p in model.parameters() if p.ndim == 4]
+            rest = [p for p in model.parameters() if p.ndim != 4]
+            opt = torch.optim.SGD(
+                [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}],
+                lr=LEARNING_RATE,
+                momentum=MOMENTUM,
+            )
+            scaler = torch.amp.GradScaler(kind, enabled=case.precision == "fp16")
+            loss_fn = torch.nn.functional.cross_entropy
+
+            def step() -> Any:
+                opt.zero_grad(set_to_none=True)
+                with autocast():
+                    loss = loss_fn(net(x), labels)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                return loss
+
+        self._step = step
+        self.sync_method = "torch.cuda.synchronize" if case.is_cuda else "host (CPU ops are synchronous)"
+        self._details = {
+            "channels_last": channels_last,
+            "compile": case.execution == "compile",
+            "autocast": None if dtype is None else str(dtype),
+            "grad_scaler": case.mode == "training" and case.precision == "fp16",
+            "mkldnn_enabled": bool(torch.backends.mkldnn.enabled),
+        }
+        if case.is_cuda:
+            self._details.update(
+                cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
+                cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
+                matmul_allow_tf32=bool(torch.backends.cuda.matmul.allow_tf32),
+                device_name=torch.cuda.get_device_name(device),
+            )
+
+    # -- the timed part ----------------------------------------------------------------
+    def step(self) -> Any:
+        assert self._step is not None, "build() first"
+        return self._step()
+
+    def sync(self, output: Any) -> None:
+        assert self._case is not None, "build() first"
+        if self._case.is_cuda:
+            self.torch.cuda.synchronize(self._case.device)
+
+    def peak_memory(self) -> tuple[int, str] | None:
+        if self._case is not None and self._case.is_cuda:
+            return int(self.torch.cuda.max_memory_allocated(self._case.device)), "device"
+        return peak_rss_bytes(), "rss"
+
+    def is_oom(self, exc: BaseException) -> bool:
+        if isinstance(exc, (MemoryError, self.torch.cuda.OutOfMemoryError)):
+            return True
+        return "out of memory" in str(exc).lower()
+

@@ -1,0 +1,222 @@
+"""`resnet-bench run`: expand a profile into cases, measure each in a worker, store each."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from runners.measurement import Measurement
+from suite import session
+from suite.case import (
+    ALL_EXECUTIONS,
+    DEVICE_HELP,
+    FRAMEWORKS,
+    MODES,
+    PRECISIONS,
+    Case,
+    CaseError,
+)
+from suite.cli.common import UsageError, add_storage_options, db_url
+from suite.profiles import DEFAULT_EXECUTION, ProfileError, load_profile, profile_names
+from suite.session import Plan
+from suite.spec import DEPTHS
+
+HELP = "run benchmark cases (a profile, narrowed or widened by flags) and store the results"
+
+
+def _csv(kind: Callable[[str], Any], axis: str) -> Callable[[str], list[Any]]:
+    def parse(text: str) -> list[Any]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{axis}: empty list")
+        return [kind(t) for t in items]
+
+    return parse
+
+
+def _int(axis: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1 or str(value) != text.strip():
+            raise argparse.ArgumentTypeError(f"{axis} must be a positive integer, got {text!r}")
+        return value
+
+    return parse
+
+
+def _ints(axis: str) -> Callable[[str], list[int]]:
+    return _csv(_int(axis), axis)
+
+
+def _depth(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown depth {text!r}; allowed: {', '.join(map(str, DEPTHS))}"
+        ) from None
+
+
+def default_profile() -> str:
+    """`full` where an NVIDIA GPU is visible (NVML), `quick` elsewhere."""
+    from results.metadata import gpu_devices
+
+    return "full" if gpu_devices() else "quick"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        metavar="NAME|PATH",
+        help=f"built-in profile ({', '.join(profile_names())}) or a TOML file "
+        "(default: full on an NVIDIA GPU host, quick elsewhere)",
+    )
+    axes = p.add_argument_group("case axes (comma lists; each replaces the profile's)")
+    axes.add_argument("--frameworks", type=_csv(str, "frameworks"),
+                      help=f"allowed: {', '.join(FRAMEWORKS)}")
+    axes.add_argument("--depths", type=_csv(_depth, "depths"),
+                      help=f"allowed: {', '.join(map(str, DEPTHS))}")
+    axes.add_argument("--batch-sizes", type=_ints("batch size"), help="positive integers")
+    axes.add_argument("--devices", type=_csv(str, "devices"), help=f"allowed: {DEVICE_HELP}")
+    axes.add_argument("--modes", type=_csv(str, "modes"), help=f"allowed: {', '.join(MODES)}")
+    axes.add_argument("--precisions", type=_csv(str, "precisions"),
+                      help=f"allowed: {', '.join(PRECISIONS)}")
+    axes.add_argument("--executions", type=_csv(str, "executions"),
+                      help=f"allowed: {DEFAULT_EXECUTION}, {', '.join(ALL_EXECUTIONS)} "
+                      "(torch: eager, compile; tensorflow: graph, xla)")
+    axes.add_argument("--image-size", type=_int("image size"), help="pixels per side (default 224)")
+    axes.add_argument("--threads", type=_int("threads"),
+                      help="intra-op threads for both frameworks (default: usable cores)")
+    run = p.add_argument_group("measurement")
+    run.add_argument("--processes", type=_int("processes"),
+                     help="repeat each case in P fresh processes and pool the samples")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-case worker timeout")
+    run.add_argument("--max-time", type=float, metavar="SECONDS",
+                     help="cap on measured time per case (default: the profile's)")
+    p.add_argument("--label", help="a label stored with the run")
+    p.add_argument("--resume", type=_int("run id"), metavar="RUN_ID",
+                   help="run only the cases of that run not yet finished")
+    p.add_argument("--json", action="store_true",
+                   help="print the measurements as JSON on stdout (logs go to stderr)")
+    add_storage_options(p)
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    try:
+        profile = load_profile(args.profile or default_profile())
+        profile = profile.with_overrides(
+            frameworks=args.frameworks, depths=args.depths, batch_sizes=args.batch_sizes,
+            devices=args.devices, modes=args.modes, precisions=args.precisions,
+            executions=args.executions, image_size=args.image_size, threads=args.threads,
+            processes=args.processes, timeout_s=args.timeout,
+        )
+        cases = profile.cases()
+    except (ProfileError, CaseError) as exc:
+        raise UsageError(str(exc)) from None
+    return Plan(
+        cases=cases, policy=profile.sampling, timeout_s=profile.timeout_s,
+        processes=profile.processes, profile=profile.name, label=args.label,
+        command=shlex.join(["resnet-bench", *sys.argv[1:]]),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from results.store import StoreError, open_store
+
+    plan = None if args.resume is not None else _plan(args)  # bad input: before the DB
+    try:
+        store = open_store(db_url(args))
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    if plan is None:
+        try:
+            plan = session.resume_plan(store, args.resume)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    if args.max_time is not None:
+        plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
+    console = Console(stderr=True)
+    measurements = session.execute(store, plan, resume=args.resume, ui=RichProgress(console))
+    if args.json:
+        json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        Console().print(summary_table(measurements))
+    return 0
+
+
+class RichProgress:
+    """Progress bar with the current case and an ETA, on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+
+    def log(self, message: str) -> None:
+        self.console.print(message, markup=False, highlight=False)
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("starting", total=total)
+
+    def case_started(self, case: Case) -> None:
+        assert self.task is not None
+        self.progress.update(self.task, description=case.label())
+
+    def case_done(self, m: Measurement) -> None:
+        assert self.task is not None
+        self.progress.advance(self.task)
+        if m.status != "ok":
+            self.log(f"{m.case.label()}: {m.status}: {m.reason}")
+
+    def stop(self) -> None:
+        self.progress.update(self.task or TaskID(0), description="done")
+        self.progress.stop()
+
+
+def summary_table(measurements: list[Measurement]) -> Table:
+    table = Table(title="resnet-bench results (median ms/step with 95% CI)")
+    for col in ("case", "status", "median ms", "95% CI ms", "img/s", "GMAC/s", "n", "note"):
+        table.add_column(col, justify="left" if col in ("case", "status", "note") else "right")
+    for m in measurements:
+        s = session.statistics(m)
+        if s is None:
+            table.add_row(m.case.label(), m.status, "", "", "", "", "", m.reason or "")
+            continue
+        note = "unstable" if s.unstable else ""
+        table.add_row(
+            m.case.label(), m.status, f"{s.median_s * 1e3:.2f}",
+            f"{s.ci_low_s * 1e3:.2f}-{s.ci_high_s * 1e3:.2f}", f"{s.images_per_s:.1f}",
+            "" if s.gmacs_per_s is None else f"{s.gmacs_per_s:.1f}", str(s.n), note,
+        )
+    return table

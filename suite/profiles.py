@@ -1,0 +1,198 @@
+"""Profiles: TOML files that expand to a list of cases plus a sampling policy.
+
+A profile is a name of a file in suite/profiles/ (smoke, quick, full) or a path to the
+user's own TOML of the same shape:
+
+    [cases]    lists per axis (frameworks, depths, batch_sizes, devices, modes, precisions,
+               executions) and scalars (image_size, num_classes, threads, interop_threads)
+    [sampling] runners.timing.SamplingPolicy fields, plus timeout_s and processes
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runners.timing import SamplingPolicy
+from suite.case import (
+    ALL_EXECUTIONS,
+    EXECUTIONS,
+    FRAMEWORKS,
+    MODES,
+    PRECISIONS,
+    Case,
+    CaseError,
+    check_choice,
+    check_device,
+    check_positive_int,
+)
+from suite.spec import DEPTHS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+DEFAULT_EXECUTION = "default"  # each framework's first execution in suite.case.EXECUTIONS
+LIST_AXES = ("frameworks", "depths", "batch_sizes", "devices", "modes", "precisions", "executions")
+SCALAR_AXES = ("image_size", "num_classes", "threads", "interop_threads")
+RUN_KEYS = ("timeout_s", "processes")
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be read or expanded; the message is one line for the user."""
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    axes: dict[str, Any]
+    sampling: SamplingPolicy = field(default_factory=SamplingPolicy)
+    timeout_s: float = 900.0
+    processes: int = 1
+
+    def with_overrides(self, **overrides: Any) -> Profile:
+        """A copy with CLI values replacing axes / run settings; None leaves one alone."""
+        axes = dict(self.axes)
+        run: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key in LIST_AXES or key in SCALAR_AXES:
+                axes[key] = value
+            elif key in RUN_KEYS:
+                run[key] = value
+            else:
+                raise ProfileError(f"unknown override {key!r}")
+        _check_axes(axes, self.name)
+        return dataclasses.replace(self, axes=axes, **run)
+
+    def cases(self) -> list[Case]:
+        return expand(self.axes)
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = PROFILES_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ProfileError(
+                f"profile {name_or_path!r} is neither a built-in profile "
+                f"({', '.join(profile_names())}) nor an existing TOML file"
+            )
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"profile {str(path)!r} is not valid TOML: {exc}") from None
+    return parse_profile(data, name=path.stem if path.parent == PROFILES_DIR else str(path))
+
+
+def parse_profile(data: dict[str, Any], name: str) -> Profile:
+    _no_unknown(data, ("description", "cases", "sampling"), name, "top-level key")
+    axes = data.get("cases", {})
+    sampling = dict(data.get("sampling", {}))
+    if not isinstance(axes, dict) or not isinstance(sampling, dict):
+        raise ProfileError(f"profile {name!r}: [cases] and [sampling] must be tables")
+    _no_unknown(axes, LIST_AXES + SCALAR_AXES, name, "[cases] key")
+    missing = [k for k in ("frameworks", "depths", "batch_sizes") if k not in axes]
+    if missing:
+        raise ProfileError(f"profile {name!r}: [cases] lacks {', '.join(missing)}")
+    _check_axes(axes, name)
+    run = {k: sampling.pop(k) for k in RUN_KEYS if k in sampling}
+    try:
+        policy = SamplingPolicy.from_dict(sampling)
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"profile {name!r}: {exc}") from None
+    return Profile(
+        name=name,
+        description=str(data.get("description", "")),
+        axes=axes,
+        sampling=policy,
+        timeout_s=float(run.get("timeout_s", 900.0)),
+        processes=int(run.get("processes", 1)),
+    )
+
+
+def _no_unknown(data: dict[str, Any], allowed: tuple[str, ...], name: str, what: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ProfileError(
+            f"profile {name!r}: unknown {what} {unknown[0]!r}; allowed: {', '.join(allowed)}"
+        )
+
+
+def _check_axes(axes: dict[str, Any], name: str) -> None:
+    """Each value checked on its own, so the message names it even if no case uses it."""
+    checks = {
+        "frameworks": lambda v: check_choice("framework", v, FRAMEWORKS),
+        "depths": lambda v: check_choice("depth", v, tuple(DEPTHS)),
+        "batch_sizes": lambda v: check_positive_int("batch size", v),
+        "devices": check_device,
+        "modes": lambda v: check_choice("mode", v, MODES),
+        "precisions": lambda v: check_choice("precision", v, PRECISIONS),
+        "executions": lambda v: check_choice(
+            "execution", v, (DEFAULT_EXECUTION, *ALL_EXECUTIONS)
+        ),
+    }
+    try:
+        for key, check in checks.items():
+            values = axes.get(key, [])
+            if not isinstance(values, list) or (key in axes and not values):
+                raise CaseError(f"{key} must be a non-empty list, got {values!r}")
+            for value in values:
+                check(value)
+        for key in ("image_size", "num_classes", "interop_threads"):
+            if key in axes:
+                check_positive_int(key.replace("_", " "), axes[key])
+        if "threads" in axes and axes["threads"] != 0:
+            check_positive_int("threads", axes["threads"])
+    except CaseError as exc:
+        raise ProfileError(str(exc) if name == "cli" else f"profile {name!r}: {exc}") from None
+
+
+def expand(axes: dict[str, Any]) -> list[Case]:
+    """The cases of a profile. Executions a framework does not have are not its cases;
+    an execution that no chosen framework has is an error."""
+    frameworks: list[str] = axes["frameworks"]
+    executions: list[str] = axes.get("executions", [DEFAULT_EXECUTION])
+    usable = {e for fw in frameworks for e in EXECUTIONS[fw]} | {DEFAULT_EXECUTION}
+    for execution in executions:
+        if execution not in usable:
+            owners = [fw for fw, ex in EXECUTIONS.items() if execution in ex]
+            raise ProfileError(
+                f"execution {execution!r} belongs to {', '.join(owners)}, which is not among "
+                f"the frameworks chosen ({', '.join(frameworks)})"
+            )
+    scalars = {k: axes[k] for k in SCALAR_AXES if k in axes}
+    cases: list[Case] = []
+    seen: set[Case] = set()
+    for fw in frameworks:
+        fw_executions = [
+            EXECUTIONS[fw][0] if e == DEFAULT_EXECUTION else e
+            for e in executions
+            if e == DEFAULT_EXECUTION or e in EXECUTIONS[fw]
+        ]
+        for depth, batch, device, mode, precision, execution in itertools.product(
+            axes["depths"],
+            axes["batch_sizes"],
+            axes.get("devices", ["cpu"]),
+            axes.get("modes", ["inference"]),
+            axes.get("precisions", ["fp32"]),
+            fw_executions,
+        ):
+            case = Case(fw, depth, batch, device, mode, precision, execution, **scalars)
+            if case not in seen:
+                seen.add(case)
+                cases.append(case)
+    return cases
+

@@ -1,0 +1,1 @@
+"""pytest-benchmark integration (filled in below)."""

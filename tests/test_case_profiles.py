@@ -1,0 +1,113 @@
+"""Cases validate themselves; profiles expand to cases; bad values are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from suite.case import EXECUTIONS, FRAMEWORKS, Case, CaseError
+from suite.profiles import ProfileError, load_profile, profile_names
+from suite.spec import DEPTHS
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_default_execution_is_the_first(framework: str) -> None:
+    assert Case(framework, 50, 1).execution == EXECUTIONS[framework][0]
+
+
+def test_case_is_frozen_hashable_and_round_trips() -> None:
+    case = Case("torch", 101, 8, threads=2)
+    assert hash(case) == hash(Case("torch", 101, 8, threads=2))
+    assert Case.from_dict(case.to_dict()) == case
+    with pytest.raises(AttributeError):
+        case.depth = 50  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"framework": "jax"}, "unknown framework 'jax'; allowed: torch, tensorflow"),
+        ({"depth": 34}, "unknown depth 34; allowed: 50, 101, 152, 200"),
+        ({"batch_size": 0}, "batch size must be a positive integer, got 0"),
+        ({"device": "gpu"}, "unknown device 'gpu'; allowed: cpu, cuda, cuda:N"),
+        ({"mode": "train"}, "unknown mode 'train'; allowed: inference, training"),
+        ({"precision": "int8"}, "unknown precision 'int8'; allowed: fp32, bf16, fp16"),
+        ({"execution": "xla"}, "unknown execution 'xla' for torch; allowed: eager, compile"),
+        ({"image_size": -3}, "image size must be a positive integer, got -3"),
+    ],
+)
+def test_case_names_the_bad_value(kwargs: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"framework": "torch", "depth": 50, "batch_size": 1, **kwargs}
+    with pytest.raises(CaseError) as err:
+        Case(**args)  # type: ignore[arg-type]
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("name", profile_names())
+def test_builtin_profiles_expand(name: str) -> None:
+    cases = load_profile(name).cases()
+    assert cases and len(cases) == len(set(cases))
+
+
+def test_quick_profile_covers_every_depth_in_both_frameworks() -> None:
+    cases = load_profile("quick").cases()
+    assert {(c.framework, c.depth) for c in cases} == {(f, d) for f in FRAMEWORKS for d in DEPTHS}
+    assert {c.batch_size for c in cases} == {1, 8}
+    assert {(c.mode, c.precision, c.device, c.image_size) for c in cases} == {
+        ("inference", "fp32", "cpu", 224)
+    }
+
+
+def test_full_profile_pairs_executions_with_their_framework() -> None:
+    cases = load_profile("full").cases()
+    assert {(c.framework, c.execution) for c in cases} == {
+        (f, e) for f, ex in EXECUTIONS.items() for e in ex
+    }
+
+
+def test_overrides_replace_axes() -> None:
+    profile = load_profile("quick").with_overrides(depths=[50], batch_sizes=[2], frameworks=["torch"])
+    assert [(c.framework, c.depth, c.batch_size) for c in profile.cases()] == [("torch", 50, 2)]
+
+
+def test_execution_without_its_framework_is_an_error() -> None:
+    profile = load_profile("quick").with_overrides(frameworks=["torch"], executions=["xla"])
+    with pytest.raises(ProfileError, match="'xla' belongs to tensorflow"):
+        profile.cases()
+
+
+def test_missing_profile_names_builtins() -> None:
+    with pytest.raises(ProfileError, match="neither a built-in profile .*quick.*smoke"):
+        load_profile("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[cases\nframeworks = 1", "is not valid TOML"),
+        ("[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[0]", "batch size must be a positive"),
+        ("[cases]\nframeworks=['torch']\ndepths=[51]\nbatch_sizes=[1]", "unknown depth 51"),
+        ("[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[1]\ncolour=1", "unknown [cases] key 'colour'"),
+        ("[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[1]\n[sampling]\nmin_samples=0", "min_samples"),
+        ("[cases]\nframeworks=['torch']", "lacks depths, batch_sizes"),
+    ],
+)
+def test_malformed_profile_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError) as err:
+        load_profile(str(path))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value).strip()
+
+
+def test_user_profile_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        "[cases]\nframeworks=['tensorflow']\ndepths=[152]\nbatch_sizes=[4]\nexecutions=['xla']\n"
+        "image_size=96\n[sampling]\nmax_time_s=3\nprocesses=2\n"
+    )
+    profile = load_profile(str(path))
+    assert profile.processes == 2 and profile.sampling.max_time_s == 3
+    assert profile.cases() == [Case("tensorflow", 152, 4, execution="xla", image_size=96)]

@@ -1,0 +1,101 @@
+"""The timing loop against a fake asynchronous device on a virtual clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from runners.timing import SamplingPolicy, time_steps
+
+
+@dataclass
+class FakeDevice:
+    """Launches return at once; work finishes on the device later, like CUDA kernels.
+
+    The virtual clock only moves when the host waits for the device (sync) or does host work,
+    so a timer that forgets to sync sees steps of ~0 s.
+    """
+
+    step_s: list[float]
+    now_ns: int = 0
+    busy_until_ns: int = 0
+    launches: int = 0
+    host_overhead_ns: int = 1_000
+    syncs: list[int] = field(default_factory=list)
+
+    def clock(self) -> int:
+        return self.now_ns
+
+    def step(self) -> int:
+        self.now_ns += self.host_overhead_ns
+        duration = self.step_s[min(self.launches, len(self.step_s) - 1)]
+        start = max(self.now_ns, self.busy_until_ns)
+        self.busy_until_ns = start + int(duration * 1e9)
+        self.launches += 1
+        return self.launches
+
+    def sync(self, _output: object) -> None:
+        self.now_ns = max(self.now_ns, self.busy_until_ns)
+        self.syncs.append(self.now_ns)
+
+
+QUICK = SamplingPolicy(min_samples=10, min_time_s=1.0, max_time_s=60.0)
+
+
+def test_timer_waits_for_the_device() -> None:
+    dev = FakeDevice(step_s=[0.100])
+    t = time_steps(dev.step, dev.sync, QUICK, clock=dev.clock)
+    assert all(s == 100_000_000 + dev.host_overhead_ns for s in t.samples_ns)
+
+
+def test_without_sync_the_same_loop_would_report_almost_nothing() -> None:
+    dev = FakeDevice(step_s=[0.100])
+    t = time_steps(dev.step, lambda _o: None, SamplingPolicy(min_samples=10, min_time_s=0.0),
+                   clock=dev.clock)
+    assert max(t.samples_ns) == dev.host_overhead_ns  # what the source script would trust
+
+
+def test_warmup_excluded_and_first_step_kept() -> None:
+    # Compilation on the first step, autotuning on the next two, then steady 50 ms.
+    dev = FakeDevice(step_s=[5.0, 0.5, 0.2, 0.05])
+    t = time_steps(dev.step, dev.sync, QUICK, clock=dev.clock)
+    assert t.first_step_ns == pytest.approx(5e9, rel=1e-3)
+    assert t.warmup_stable
+    assert len(t.warmup_ns) == 6  # 3 unstable steps, then a window of 3 steady ones
+    assert min(t.samples_ns) == max(t.samples_ns) == 50_000_000 + dev.host_overhead_ns
+
+
+def test_min_samples_and_min_time() -> None:
+    dev = FakeDevice(step_s=[0.010])  # 10 ms: 1 s of measured time needs ~100 samples
+    t = time_steps(dev.step, dev.sync, QUICK, clock=dev.clock)
+    assert sum(t.samples_ns) >= 1e9
+    assert len(t.samples_ns) >= 10
+    assert t.ci_target_met
+
+
+def test_noisy_steps_stop_at_the_cap_and_miss_the_target() -> None:
+    pattern = [0.1, 0.2, 0.3, 0.4]
+    dev = FakeDevice(step_s=[0.1] * 4 + pattern * 1000)
+    policy = SamplingPolicy(min_samples=10, min_time_s=1.0, max_time_s=3.0, ci_target=0.001)
+    t = time_steps(dev.step, dev.sync, policy, clock=dev.clock)
+    assert not t.ci_target_met
+    assert 3.0 <= sum(t.samples_ns) / 1e9 < 3.5
+
+
+def test_warmup_cap_when_never_stable() -> None:
+    dev = FakeDevice(step_s=[0.1, 0.3] * 100)
+    policy = SamplingPolicy(max_warmup=7, min_time_s=0.0)
+    t = time_steps(dev.step, dev.sync, policy, clock=dev.clock)
+    assert len(t.warmup_ns) == 7 and not t.warmup_stable
+
+
+@pytest.mark.parametrize("bad", [{"min_samples": 0}, {"max_time_s": -1.0}, {"min_warmup": 0}])
+def test_policy_validation(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SamplingPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_policy_unknown_key_names_it() -> None:
+    with pytest.raises(ValueError, match="bogus"):
+        SamplingPolicy.from_dict({"bogus": 1})
