@@ -22,8 +22,8 @@ class SamplingPolicy:
     """When warm-up ends and when sampling stops. Profiles and CLI flags fill it."""
 
     min_warmup: int = 2  # tracing / compilation / autotuning happen in these
-    max_warmup: int = 50
-    warmup_cap_s: float = 60.0
+    max_warmup: int = 20
+    warmup_cap_s: float = 30.0
     warmup_window: int = 3  # warm-up is stable when this many steps agree...
     warmup_tolerance: float = 0.10  # ...within this spread relative to their median
     min_samples: int = 10

@@ -109,9 +109,7 @@ class TorchRunner:
         device = torch.device(case.device)
         kind = "cuda" if case.is_cuda else "cpu"
         channels_last = CHANNELS_LAST[kind]
-        if case.is_cuda:
-            torch.backends.cudnn.benchmark = True  # autotuning happens during warm-up
-            torch.cuda.reset_peak_memory_stats(device)
+        cuda_details = self._configure_cuda(case) if case.is_cuda else {}
         model = build_model("torch", case.depth, case.num_classes, channels_last=channels_last)
         model = model.to(device)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -167,13 +165,19 @@ class TorchRunner:
             "grad_scaler": case.mode == "training" and case.precision == "fp16",
             "mkldnn_enabled": bool(torch.backends.mkldnn.enabled),
         }
-        if case.is_cuda:
-            self._details.update(
-                cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
-                cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
-                matmul_allow_tf32=bool(torch.backends.cuda.matmul.allow_tf32),
-                device_name=torch.cuda.get_device_name(device),
-            )
+        self._details.update(cuda_details)
+
+    def _configure_cuda(self, case: Case) -> dict[str, Any]:
+        """cuDNN autotuning on (it settles during warm-up); the switches in force, recorded."""
+        torch = self.torch
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats(case.device)
+        return {
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+            "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+            "matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+            "device_name": torch.cuda.get_device_name(case.device),
+        }
 
     # -- the timed part ----------------------------------------------------------------
     def step(self) -> Any:

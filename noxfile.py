@@ -1,0 +1,62 @@
+"""Sessions: bench (the main job), tests (what CI runs), lint, report.
+
+    nox -s bench                      # default profile for this machine -> DB + HTML report
+    nox -s bench -- --depths 50 --batch-sizes 1,32
+    nox -s tests                      # the test suite (benchmarks skipped)
+    RESNET_BENCH_CUDA=1 nox -s bench  # GPU host: CUDA builds of torch and TensorFlow
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+# CPU hosts: torch==2.13.0 (pip takes the CPU build lying on this machine's disk) and
+# tensorflow-cpu. GPU hosts: RESNET_BENCH_CUDA=1 selects TensorFlow's CUDA build, and torch
+# comes from RESNET_BENCH_TORCH_INDEX (default PyPI, whose Linux wheel is the CUDA build).
+CUDA = os.environ.get("RESNET_BENCH_CUDA", "") not in ("", "0")
+FLAVOUR = "cuda" if CUDA else "cpu"
+
+
+def install(session: nox.Session, *extras: str) -> None:
+    args = ["-e", f".[{','.join((FLAVOUR, *extras))}]"]
+    index = os.environ.get("RESNET_BENCH_TORCH_INDEX")
+    if index:
+        args += ["--extra-index-url", index]
+    session.install(*args)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite; pytest-benchmark benchmarks are skipped (see `pytest --benchmark-only`)."""
+    install(session, "test")
+    # pytest exit 5 (nothing collected) fails the session like any other non-zero status.
+    session.run("pytest", "--benchmark-skip", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the default profile for this machine, store it, write the HTML report."""
+    install(session)
+    session.run("resnet-bench", "run", "--report", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Rebuild the HTML report from the existing result database."""
+    install(session)
+    session.run("resnet-bench", "report", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check) and mypy --strict on the packages."""
+    install(session, "lint", "test")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

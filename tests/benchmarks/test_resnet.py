@@ -1,0 +1,17 @@
+"""The suite's cases through pytest-benchmark: `pytest --benchmark-only [--resnet-...]`.
+
+Parametrized from a profile by suite.pytest_plugin; skipped without --benchmark-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.resnet_benchmark
+
+
+def test_resnet_step(resnet_benchmark: Callable[[], Any]) -> None:
+    resnet_benchmark()
