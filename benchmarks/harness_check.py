@@ -1,0 +1,186 @@
+"""Does the suite make a framework look slower than it is? Measured, in one run, same threads.
+
+    python benchmarks/harness_check.py [--batch-size 8] [--image-size 224] [--threads N]
+
+Each part runs in its own process (one framework per process, as in the suite) and prints
+one JSON line; the parent prints a table of ratios with PASS/FAIL against the targets:
+
+- torch: the suite's runner + timing loop vs torch.utils.benchmark.Timer.blocked_autorange
+  on the same ResNet-V2-50 (medians within 3%), and the harness's own cost per timed step
+  (two clock reads and the step/sync calls, under 1% of a step);
+- tensorflow: the suite's model under the suite's runner vs keras.applications.ResNet50V2
+  (weights=None) under tf.function (suite images/s at least Keras');
+- default executions on CPU: torch channels-last vs NCHW, TF with oneDNN on vs off.
+
+Parts alternate (A, B, A, B) so drift on a shared machine hits both sides alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from runners.manager import thread_env
+from runners.timing import SamplingPolicy, time_steps
+from suite.case import Case, default_threads
+
+POLICY = SamplingPolicy(min_samples=10, min_time_s=4.0, max_time_s=12.0, max_warmup=10)
+REPEATS = 2
+
+
+def _suite(case: Case) -> dict[str, Any]:
+    from runners.registry import get_runner
+
+    runner = get_runner(case.framework)
+    runner.set_threads(case.threads, case.interop_threads)
+    runner.build(case)
+    t = time_steps(runner.step, runner.sync, POLICY)
+    return {"median_s": statistics.median(t.samples_ns) / 1e9, "n": len(t.samples_ns)}
+
+
+def part_torch_timer(case: Case) -> dict[str, Any]:
+    """Alternate suite and Timer.blocked_autorange on the same network and input."""
+    import torch
+    from torch.utils.benchmark import Timer
+
+    from runners.torch_runner import CHANNELS_LAST
+    from suite.models import build_model
+
+    torch.set_num_threads(case.threads)
+    channels_last = CHANNELS_LAST["cpu"]
+    model = build_model("torch", case.depth, case.num_classes, channels_last=channels_last).eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(case.batch_size, 3, case.image_size, case.image_size).contiguous(memory_format=fmt)
+    timer = Timer(
+        stmt="with torch.inference_mode():\n    model(x)",
+        globals={"model": model, "x": x, "torch": torch},
+        num_threads=case.threads,
+    )
+    with torch.inference_mode():
+        model(x)  # Timer has no warm-up of its own
+    suite, ref = [], []
+    for _ in range(REPEATS):
+        suite.append(_suite(case)["median_s"])
+        ref.append(timer.blocked_autorange(min_run_time=POLICY.min_time_s).median)
+    overhead = _harness_overhead_s()
+    s, r = statistics.median(suite), statistics.median(ref)
+    return {"suite_median_s": s, "timer_median_s": r, "ratio": s / r,
+            "harness_overhead_s": overhead, "overhead_share": overhead / s}
+
+
+def _harness_overhead_s() -> float:
+    """Per-step cost of the loop itself: time_steps around a step that does nothing."""
+    t = time_steps(lambda: None, lambda _o: None,
+                   SamplingPolicy(min_samples=20_000, min_time_s=0.0, max_time_s=1.0))
+    return statistics.median(t.samples_ns) / 1e9
+
+
+def part_torch_layout(case: Case) -> dict[str, Any]:
+    import runners.torch_runner as tr
+
+    out: dict[str, list[float]] = {"channels_last": [], "nchw": []}
+    for _ in range(REPEATS):
+        for layout in out:
+            tr.CHANNELS_LAST["cpu"] = layout == "channels_last"
+            out[layout].append(_suite(case)["median_s"])
+    cl, nchw = statistics.median(out["channels_last"]), statistics.median(out["nchw"])
+    return {"channels_last_median_s": cl, "nchw_median_s": nchw, "nchw_over_cl": nchw / cl}
+
+
+def part_tf_keras(case: Case) -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(case.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(case.interop_threads)
+    ref = keras.applications.ResNet50V2(weights=None, input_shape=(case.image_size,) * 2 + (3,))
+    x = tf.random.uniform((case.batch_size, case.image_size, case.image_size, 3))
+    fn = tf.function(lambda images: ref(images, training=False))
+    suite, keras_s = [], []
+    for _ in range(REPEATS):
+        suite.append(_suite(case)["median_s"])
+        t = time_steps(lambda: fn(x), lambda o: o.numpy(), POLICY)
+        keras_s.append(statistics.median(t.samples_ns) / 1e9)
+    s, k = statistics.median(suite), statistics.median(keras_s)
+    b = case.batch_size
+    return {"suite_images_per_s": b / s, "keras_images_per_s": b / k, "suite_over_keras": k / s}
+
+
+def part_tf_median(case: Case) -> dict[str, Any]:
+    return {"median_s": statistics.median(_suite(case)["median_s"] for _ in range(REPEATS)),
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
+
+
+PARTS = {
+    "torch-timer": ("torch", part_torch_timer),
+    "torch-layout": ("torch", part_torch_layout),
+    "tf-keras": ("tensorflow", part_tf_keras),
+    "tf-onednn": ("tensorflow", part_tf_median),
+}
+
+
+def run_part(name: str, args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> Any:
+    env = {**os.environ, **thread_env(args.threads, 1), "TF_CPP_MIN_LOG_LEVEL": "2",
+           **(extra_env or {})}
+    cmd = [sys.executable, __file__, "--part", name, "--batch-size", str(args.batch_size),
+           "--image-size", str(args.image_size), "--threads", str(args.threads)]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"part {name} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--threads", type=int, default=default_threads())
+    p.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.part:
+        framework, fn = PARTS[args.part]
+        case = Case(framework, 50, args.batch_size, image_size=args.image_size, threads=args.threads)
+        print(json.dumps(fn(case)))
+        return 0
+
+    print(f"ResNet-V2-50, batch {args.batch_size}, {args.image_size}px, {args.threads} threads, "
+          f"CPU; medians of {REPEATS} alternating repeats", flush=True)
+    ok = True
+
+    def line(name: str, value: str, passed: bool | None) -> None:
+        nonlocal ok
+        ok = ok and passed is not False
+        verdict = "" if passed is None else ("PASS" if passed else "FAIL")
+        print(f"  {name:<44} {value:<44} {verdict}", flush=True)
+
+    r = run_part("torch-timer", args)
+    line("torch suite median / Timer median", f"{r['suite_median_s'] * 1e3:.1f} / "
+         f"{r['timer_median_s'] * 1e3:.1f} ms = {r['ratio']:.3f}", abs(r["ratio"] - 1) <= 0.03)
+    line("torch harness overhead per step", f"{r['harness_overhead_s'] * 1e6:.2f} us = "
+         f"{r['overhead_share'] * 100:.5f}% of a step", r["overhead_share"] < 0.01)
+    r = run_part("tf-keras", args)
+    line("tf suite images/s vs Keras ResNet50V2", f"{r['suite_images_per_s']:.2f} vs "
+         f"{r['keras_images_per_s']:.2f} img/s = {r['suite_over_keras']:.3f}x",
+         r["suite_over_keras"] >= 1.0)
+    r = run_part("torch-layout", args)
+    line("torch NCHW / channels-last median", f"{r['nchw_median_s'] * 1e3:.1f} / "
+         f"{r['channels_last_median_s'] * 1e3:.1f} ms = {r['nchw_over_cl']:.3f}", None)
+    on = run_part("tf-onednn", args, {"TF_ENABLE_ONEDNN_OPTS": "1"})
+    off = run_part("tf-onednn", args, {"TF_ENABLE_ONEDNN_OPTS": "0"})
+    line("tf oneDNN off / on median", f"{off['median_s'] * 1e3:.1f} / {on['median_s'] * 1e3:.1f} "
+         f"ms = {off['median_s'] / on['median_s']:.3f}", None)
+    print("result:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
