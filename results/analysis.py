@@ -1,0 +1,741 @@
+"""Comparisons over stored results: pure functions, DataFrame in, DataFrame out.
+
+Input is `results.load()`'s frame (one row per result) and, where raw samples matter,
+`results.load_samples()`'s frame (one row per timed step). Only results with status 'ok'
+and a median enter a comparison; failed, skipped and missing cases are listed, never timed.
+
+A difference is called only when it is significant: Mann-Whitney U on the raw step times
+gives p < ALPHA *and* the 95% CI of the ratio of medians (bootstrap over the raw samples,
+fixed seed, so reports are reproducible) excludes 1. Without raw samples there is no
+p-value; the CI is then the conservative quotient of the two medians' CIs, and a difference
+is called only when that interval excludes 1 (the two medians' CIs do not overlap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from runners.stats import CONFIDENCE
+from suite.case import EXECUTIONS, FRAMEWORKS
+
+ALPHA = 0.05  # significance level of the Mann-Whitney U test
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20160316  # He et al.'s identity-mappings preprint date; any fixed value works
+BOOTSTRAP_CHUNK_VALUES = 1_000_000  # resampled values held in memory at once
+DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement
+DEPTH_OUTLIER_THRESHOLD = 0.25  # |measured / fitted - 1| above this flags a depth
+DEPTH_FIT_MIN_POINTS = 3  # a line through two points has no residual to judge
+
+# What makes a case, in display order.
+CASE_COLUMNS: tuple[str, ...] = (
+    "framework",
+    "execution",
+    "depth",
+    "batch_size",
+    "device",
+    "mode",
+    "precision",
+    "image_size",
+    "num_classes",
+    "threads",
+    "interop_threads",
+)
+# Runs are matched on these; thread counts are added only when a run holds several results
+# per key (a thread sweep), since threads may legitimately differ between two machines.
+MATCH_KEYS: tuple[str, ...] = (
+    "framework",
+    "depth",
+    "batch_size",
+    "device",
+    "mode",
+    "precision",
+    "execution",
+    "image_size",
+)
+SWEEP_KEYS: tuple[str, ...] = ("num_classes", "threads", "interop_threads")
+# One framework-comparison row per run and per these; the frameworks share the thread counts.
+COMPARISON_KEYS: tuple[str, ...] = (
+    "depth",
+    "batch_size",
+    "device",
+    "mode",
+    "precision",
+    "image_size",
+    "num_classes",
+    "threads",
+    "interop_threads",
+)
+SCALING_GROUP: tuple[str, ...] = (
+    "framework",
+    "execution",
+    "depth",
+    "device",
+    "mode",
+    "precision",
+    "image_size",
+    "threads",
+)
+DEPTH_GROUP: tuple[str, ...] = (
+    "framework",
+    "execution",
+    "batch_size",
+    "device",
+    "mode",
+    "precision",
+    "image_size",
+    "threads",
+)
+
+# Settings compared between runs: the same for every result of a run...
+RUN_SETTINGS: tuple[str, ...] = (
+    "machine_fingerprint",
+    "machine_hostname",
+    "machine_cpu",
+    "machine_gpu",
+    "machine_cores_physical",
+    "machine_cores_logical",
+    "machine_memory_bytes",
+    "machine_os",
+    "machine_kernel",
+    "machine_arch",
+    "machine_isa_flags",
+    "machine_gpu_driver",
+    "python_version",
+    "torch_version",
+    "tensorflow_version",
+    "numpy_version",
+    "suite_version",
+    "git_commit",
+    "git_dirty",
+    "run_profile",
+    "run_source",
+)
+# ...and per result (a run lists every distinct value).
+RESULT_SETTINGS: tuple[str, ...] = (
+    "threads",
+    "interop_threads",
+    "threads_intra",
+    "threads_inter",
+    "sync",
+    "processes",
+    "memory_kind",
+)
+
+VERDICTS: tuple[str, ...] = (
+    "regression",
+    "improvement",
+    "same",
+    "not comparable",
+    "only in base",
+    "only in cand",
+)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def case_label(row: Mapping[Any, Any]) -> str:
+    """The same short label as suite.case.Case.label(), built without validating."""
+    return (
+        f"{row['framework']}/{row['execution']} r{row['depth']} b{row['batch_size']} "
+        f"{row['device']} {row['mode']} {row['precision']} {row['image_size']}px"
+    )
+
+
+def run_key(value: Any) -> str:
+    """Run ids compared as text, so '3' from a command line matches 3 from the database."""
+    return str(value)
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[(df["status"] == "ok") & df["median_s"].notna()]
+
+
+def _of_run(df: pd.DataFrame, run_id: Any) -> pd.DataFrame:
+    return df[df["run_id"].map(run_key) == run_key(run_id)]
+
+
+def _ms(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce") * 1000.0
+
+
+def _float(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+def samples_by_result(samples: pd.DataFrame | None) -> dict[Any, np.ndarray]:
+    """result_id -> every raw step time in seconds (all worker processes pooled)."""
+    if samples is None or samples.empty:
+        return {}
+    return {
+        rid: grp.to_numpy(dtype=float)
+        for rid, grp in samples.groupby("result_id", sort=False)["seconds"]
+    }
+
+
+def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
+    """Sort key: frameworks and executions in registry order (defaults first), others after."""
+    fw = FRAMEWORKS.index(framework) if framework in FRAMEWORKS else len(FRAMEWORKS)
+    execs = EXECUTIONS.get(framework, ())
+    ex = execs.index(execution) if execution in execs else len(execs)
+    return fw, ex, framework, execution
+
+
+# ------------------------------------------------------------------ ratio statistics
+
+
+@dataclass(frozen=True)
+class RatioTest:
+    """cand/base ratio of median step times, its CI, and whether the difference is real."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    significant: bool
+
+
+def _bootstrap_medians(xs: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    # Chunked so a case with many thousands of samples never holds n_boot x n values at once.
+    out = np.empty(n_boot)
+    chunk = max(1, BOOTSTRAP_CHUNK_VALUES // max(1, len(xs)))
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        idx = rng.integers(0, len(xs), size=(stop - start, len(xs)))
+        out[start:stop] = np.median(xs[idx], axis=1)
+    return out
+
+
+def bootstrap_ratio_ci(
+    base: np.ndarray,
+    cand: np.ndarray,
+    confidence: float = CONFIDENCE,
+    n_boot: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of median(cand) / median(base), both resampled independently."""
+    rng = np.random.default_rng(seed)
+    ratios = _bootstrap_medians(cand, rng, n_boot) / _bootstrap_medians(base, rng, n_boot)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    lo, hi = np.percentile(ratios, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def mann_whitney_p(base: np.ndarray, cand: np.ndarray) -> float:
+    """Two-sided Mann-Whitney U p-value; NaN when either side has too few samples."""
+    if len(base) < 2 or len(cand) < 2:
+        return math.nan
+    if np.ptp(np.concatenate([base, cand])) == 0.0:
+        return 1.0  # every step took the same time: nothing to tell apart
+    return float(sps.mannwhitneyu(base, cand, alternative="two-sided").pvalue)
+
+
+def ratio_test(
+    base_row: Mapping[Any, Any],
+    cand_row: Mapping[Any, Any],
+    base_samples: np.ndarray | None = None,
+    cand_samples: np.ndarray | None = None,
+) -> RatioTest:
+    """Compare two results' step times: ratio cand/base with CI, p-value and significance."""
+    if (
+        base_samples is not None
+        and cand_samples is not None
+        and len(base_samples) > 0
+        and len(cand_samples) > 0
+    ):
+        ratio = float(np.median(cand_samples) / np.median(base_samples))
+        lo, hi = bootstrap_ratio_ci(base_samples, cand_samples)
+        p = mann_whitney_p(base_samples, cand_samples)
+        significant = bool(p < ALPHA and (lo > 1.0 or hi < 1.0))
+        return RatioTest(ratio, lo, hi, p, significant)
+    # No raw samples: the widest ratio the two medians' CIs allow (interval arithmetic).
+    b_med, c_med = _float(base_row["median_s"]), _float(cand_row["median_s"])
+    b_lo, b_hi = _float(base_row.get("ci_low_s")), _float(base_row.get("ci_high_s"))
+    c_lo, c_hi = _float(cand_row.get("ci_low_s")), _float(cand_row.get("ci_high_s"))
+    ratio = c_med / b_med if b_med > 0 else math.nan
+    if b_lo > 0 and b_hi > 0 and not math.isnan(c_lo) and not math.isnan(c_hi):
+        lo, hi = c_lo / b_hi, c_hi / b_lo
+    else:
+        lo, hi = math.nan, math.nan
+    return RatioTest(ratio, lo, hi, math.nan, bool(lo > 1.0 or hi < 1.0))
+
+
+# -------------------------------------------------------------------------- summary
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per result: the case, median ms/step with its 95% CI, throughput, status."""
+    out = pd.DataFrame(
+        {
+            "run_id": df["run_id"],
+            "result_id": df["result_id"],
+            "case": [case_label(r) for r in df.to_dict("records")],
+            **{c: df[c] for c in CASE_COLUMNS},
+            "status": df["status"],
+            "reason": df["reason"],
+            "n_samples": df["n_samples"],
+            "median_ms": _ms(df["median_s"]),
+            "ci_low_ms": _ms(df["ci_low_s"]),
+            "ci_high_ms": _ms(df["ci_high_s"]),
+            "iqr_rel": pd.to_numeric(df["iqr_s"], errors="coerce")
+            / pd.to_numeric(df["median_s"], errors="coerce"),
+            "images_per_s": df["images_per_s"],
+            "gmacs_per_s": df["gmacs_per_s"],
+            "ceiling_share": df["ceiling_share"],
+            "first_step_s": df["first_step_s"],
+            "unstable": df["unstable"].fillna(False).astype(bool),
+            "throttled": df["throttled"],
+        }
+    )
+    return _sorted_cases(out)
+
+
+def _sorted_cases(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    order = sorted(
+        range(len(df)),
+        key=lambda i: (
+            run_key(df["run_id"].iloc[i]),
+            df["device"].iloc[i],
+            df["mode"].iloc[i],
+            df["precision"].iloc[i],
+            *execution_rank(df["framework"].iloc[i], df["execution"].iloc[i]),
+            df["depth"].iloc[i],
+            df["batch_size"].iloc[i],
+            df["image_size"].iloc[i],
+        ),
+    )
+    return df.iloc[order].reset_index(drop=True)
+
+
+# ------------------------------------------------------------- framework comparison
+
+
+def compared_execution(framework: str, available: Iterable[str]) -> str | None:
+    """The execution that represents a framework in a comparison row.
+
+    Its default execution (first in suite.case.EXECUTIONS) when that has an ok result,
+    else the first of its executions, in registry order, that has one.
+    """
+    have = set(available)
+    for ex in (*EXECUTIONS.get(framework, ()), *sorted(have)):
+        if ex in have:
+            return ex
+    return None
+
+
+def framework_comparison(df: pd.DataFrame, samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Frameworks side by side, one row per run x case (less framework and execution).
+
+    Columns: the case keys, one median-ms column per 'framework/execution' present, then
+    the compared pair and its statistics. Which pair: each framework is represented by its
+    default execution (see `compared_execution`); the baseline is the first framework in
+    registry order (torch) present in the row, and every other framework present is
+    compared with it, one row each (so with two frameworks, one row per case).
+    `ratio` = other time / baseline time (above 1: the baseline is faster); `faster` names
+    the faster side only when the difference is significant (see module docstring).
+    """
+    ok = _ok(df)
+    keys = ["run_id", *COMPARISON_KEYS]
+    pair_cols = [
+        "baseline",
+        "other",
+        "ratio",
+        "ratio_ci_low",
+        "ratio_ci_high",
+        "p_value",
+        "significant",
+        "faster",
+    ]
+    if ok.empty:
+        return pd.DataFrame(columns=[*keys, *pair_cols])
+    labels = sorted(
+        {(str(f), str(e)) for f, e in zip(ok["framework"], ok["execution"], strict=True)},
+        key=lambda fe: execution_rank(*fe),
+    )
+    label_cols = [f"{f}/{e}" for f, e in labels]
+    raw = samples_by_result(samples)
+    rows: list[dict[str, Any]] = []
+    for key, grp in ok.groupby(keys, sort=False, dropna=False):
+        base: dict[str, Any] = dict(zip(keys, key, strict=True))
+        by_label = {f"{r['framework']}/{r['execution']}": r for r in grp.to_dict("records")}
+        for col in label_cols:
+            r = by_label.get(col)
+            base[col] = _float(r["median_s"]) * 1000.0 if r is not None else math.nan
+        present = sorted(set(grp["framework"]), key=lambda f: execution_rank(f, ""))
+        reps = {
+            fw: f"{fw}/{compared_execution(fw, grp[grp['framework'] == fw]['execution'])}"
+            for fw in present
+        }
+        if len(present) < 2:
+            rows.append({**base, **dict.fromkeys(pair_cols), "significant": False})
+            continue
+        b_label = reps[present[0]]
+        for fw in present[1:]:
+            o_label = reps[fw]
+            b_row, o_row = by_label[b_label], by_label[o_label]
+            t = ratio_test(b_row, o_row, raw.get(b_row["result_id"]), raw.get(o_row["result_id"]))
+            faster = None
+            if t.significant:
+                faster = b_label if t.ratio > 1.0 else o_label
+            rows.append(
+                {
+                    **base,
+                    "baseline": b_label,
+                    "other": o_label,
+                    "ratio": t.ratio,
+                    "ratio_ci_low": t.ci_low,
+                    "ratio_ci_high": t.ci_high,
+                    "p_value": t.p_value,
+                    "significant": t.significant,
+                    "faster": faster,
+                }
+            )
+    out = pd.DataFrame(rows, columns=[*keys, *label_cols, *pair_cols])
+    return out.sort_values(
+        ["run_id", "device", "mode", "precision", "image_size", "depth", "batch_size"],
+        key=lambda s: s.map(run_key) if s.name == "run_id" else s,
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------- scaling
+
+
+def scaling(df: pd.DataFrame) -> pd.DataFrame:
+    """Throughput against batch size, per run, framework/execution, depth, device, mode...
+
+    `relative_throughput` is images/s over the images/s at the smallest batch measured in
+    the same group (1.0 there): how much batching buys.
+    """
+    ok = _ok(df)
+    group = ["run_id", *SCALING_GROUP]
+    cols = [*group, "batch_size", "images_per_s", "median_ms", "relative_throughput"]
+    if ok.empty:
+        return pd.DataFrame(columns=cols)
+    out = ok[[*group, "batch_size", "images_per_s"]].copy()
+    out["images_per_s"] = pd.to_numeric(out["images_per_s"], errors="coerce")
+    out["median_ms"] = _ms(ok["median_s"])
+    out = out.sort_values([*group, "batch_size"], kind="stable")
+    first = out.groupby(group, sort=False, dropna=False)["images_per_s"].transform("first")
+    out["relative_throughput"] = out["images_per_s"] / first
+    return out[cols].reset_index(drop=True)
+
+
+def depth_scaling(df: pd.DataFrame) -> pd.DataFrame:
+    """Time per image against forward GMACs per image across depths, with a line fit.
+
+    Per run, framework/execution, batch size, device, mode, precision and image size, a
+    Siegel repeated-medians line is fitted through (gmacs_per_image, ms_per_image): with
+    four depths, one odd depth drags a least-squares (or Theil-Sen) line far enough to flag
+    its neighbours instead; repeated medians ignore it (50% breakdown point). A depth is
+    an outlier when it sits more than DEPTH_OUTLIER_THRESHOLD off the line. Groups with
+    fewer than DEPTH_FIT_MIN_POINTS depths get no fit and no flag.
+    """
+    ok = _ok(df)
+    ok = ok[pd.to_numeric(ok["gmacs_per_image"], errors="coerce").notna()]
+    group = ["run_id", *DEPTH_GROUP]
+    cols = [
+        *group,
+        "depth",
+        "gmacs_per_image",
+        "ms_per_image",
+        "fit_ms_per_image",
+        "residual_rel",
+        "outlier",
+        "slope_ms_per_gmac",
+        "intercept_ms",
+    ]
+    if ok.empty:
+        return pd.DataFrame(columns=cols)
+    pts = ok[[*group, "depth"]].copy()
+    pts["gmacs_per_image"] = pd.to_numeric(ok["gmacs_per_image"], errors="coerce")
+    pts["ms_per_image"] = _ms(ok["median_s"]) / pd.to_numeric(ok["batch_size"])
+    parts: list[pd.DataFrame] = []
+    for _, grp in pts.groupby(group, sort=False, dropna=False):
+        grp = grp.sort_values("gmacs_per_image").copy()
+        x = grp["gmacs_per_image"].to_numpy(dtype=float)
+        y = grp["ms_per_image"].to_numpy(dtype=float)
+        if len(grp) >= DEPTH_FIT_MIN_POINTS and np.ptp(x) > 0:
+            fit = sps.siegelslopes(y, x)
+            slope, intercept = float(fit.slope), float(fit.intercept)
+            fitted = slope * x + intercept
+            resid = np.divide(y, fitted, out=np.full_like(y, np.nan), where=fitted > 0) - 1.0
+            grp["fit_ms_per_image"] = fitted
+            grp["residual_rel"] = resid
+            grp["outlier"] = np.abs(resid) > DEPTH_OUTLIER_THRESHOLD
+            grp["slope_ms_per_gmac"] = slope
+            grp["intercept_ms"] = intercept
+        else:
+            grp["fit_ms_per_image"] = math.nan
+            grp["residual_rel"] = math.nan
+            grp["outlier"] = False
+            grp["slope_ms_per_gmac"] = math.nan
+            grp["intercept_ms"] = math.nan
+        parts.append(grp)
+    out = pd.concat(parts, ignore_index=True)
+    out["outlier"] = out["outlier"].astype(bool)
+    return out[cols]
+
+
+# ------------------------------------------------------------------ run comparison
+
+
+def _match_keys(base: pd.DataFrame, cand: pd.DataFrame) -> list[str]:
+    keys = list(MATCH_KEYS)
+    for side in (base, cand):
+        if side.duplicated(keys).any():
+            return [*keys, *SWEEP_KEYS]
+    return keys
+
+
+def compare_runs(
+    df: pd.DataFrame,
+    samples: pd.DataFrame | None,
+    base_run: Any,
+    cand_run: Any,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> pd.DataFrame:
+    """Every case of two runs, matched, with a verdict.
+
+    `ratio` = cand median / base median (above 1: cand is slower). Verdict:
+    'regression' / 'improvement' when the difference is significant (module docstring)
+    and |ratio - 1| >= threshold, else 'same'; 'not comparable' when either side did not
+    finish ok (see base_status / cand_status); 'only in base' / 'only in cand' for cases
+    the other run lacks. Cases are matched on MATCH_KEYS, plus SWEEP_KEYS when a run holds
+    several results per key.
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+    base = _of_run(df, base_run)
+    cand = _of_run(df, cand_run)
+    keys = _match_keys(base, cand)
+    fields = ["result_id", "status", "median_s", "ci_low_s", "ci_high_s", "unstable"]
+    merged = pd.merge(
+        base[[*keys, *fields]],
+        cand[[*keys, *fields]],
+        on=keys,
+        how="outer",
+        suffixes=("_base", "_cand"),
+        indicator=True,
+    )
+    raw = samples_by_result(samples)
+    rows: list[dict[str, Any]] = []
+    for rec in merged.to_dict("records"):
+        row: dict[str, Any] = {k: rec[k] for k in keys}
+        row.update(
+            base_result_id=rec["result_id_base"],
+            cand_result_id=rec["result_id_cand"],
+            base_status=rec["status_base"],
+            cand_status=rec["status_cand"],
+            base_median_ms=_float(rec["median_s_base"]) * 1000.0,
+            cand_median_ms=_float(rec["median_s_cand"]) * 1000.0,
+            ratio=math.nan,
+            ratio_ci_low=math.nan,
+            ratio_ci_high=math.nan,
+            change=math.nan,
+            p_value=math.nan,
+            significant=False,
+            base_unstable=bool(rec["unstable_base"]) if _present(rec["unstable_base"]) else None,
+            cand_unstable=bool(rec["unstable_cand"]) if _present(rec["unstable_cand"]) else None,
+        )
+        if rec["_merge"] == "left_only":
+            row["verdict"] = "only in base"
+        elif rec["_merge"] == "right_only":
+            row["verdict"] = "only in cand"
+        elif not (_is_ok(rec, "_base") and _is_ok(rec, "_cand")):
+            row["verdict"] = "not comparable"
+        else:
+            side = {s: {f: rec[f"{f}_{s}"] for f in fields} for s in ("base", "cand")}
+            t = ratio_test(
+                side["base"],
+                side["cand"],
+                raw.get(rec["result_id_base"]),
+                raw.get(rec["result_id_cand"]),
+            )
+            change = t.ratio - 1.0
+            verdict = "same"
+            if t.significant and abs(change) >= threshold:
+                verdict = "regression" if change > 0 else "improvement"
+            row.update(
+                ratio=t.ratio,
+                ratio_ci_low=t.ci_low,
+                ratio_ci_high=t.ci_high,
+                change=change,
+                p_value=t.p_value,
+                significant=t.significant,
+                verdict=verdict,
+            )
+        rows.append(row)
+    cols = [
+        *keys,
+        "base_result_id",
+        "cand_result_id",
+        "base_status",
+        "cand_status",
+        "base_median_ms",
+        "cand_median_ms",
+        "ratio",
+        "ratio_ci_low",
+        "ratio_ci_high",
+        "change",
+        "p_value",
+        "significant",
+        "verdict",
+        "base_unstable",
+        "cand_unstable",
+    ]
+    out = pd.DataFrame(rows, columns=cols)
+    if out.empty:
+        return out
+    for col in ("base_result_id", "cand_result_id"):
+        # The outer merge turned integer ids into floats around the gaps.
+        with contextlib.suppress(TypeError, ValueError):
+            out[col] = out[col].astype("Int64")
+    order = sorted(
+        range(len(out)),
+        key=lambda i: (
+            VERDICTS.index(out["verdict"].iloc[i]),
+            out["device"].iloc[i],
+            out["mode"].iloc[i],
+            out["precision"].iloc[i],
+            *execution_rank(out["framework"].iloc[i], out["execution"].iloc[i]),
+            out["depth"].iloc[i],
+            out["batch_size"].iloc[i],
+            out["image_size"].iloc[i],
+        ),
+    )
+    return out.iloc[order].reset_index(drop=True)
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, pd.NA or NaT (a scalar the frame holds no value in)."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _present(value: Any) -> bool:
+    return not is_missing(value)
+
+
+def _is_ok(rec: Mapping[Any, Any], suffix: str) -> bool:
+    return bool(rec[f"status{suffix}"] == "ok") and not math.isnan(_float(rec[f"median_s{suffix}"]))
+
+
+# ------------------------------------------------------------ environment settings
+
+
+def _text(value: Any) -> str | None:
+    """A setting's value as text; None when missing."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if is_missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _json_obj(value: Any) -> dict[str, Any]:
+    if not isinstance(value, str) or not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def run_settings(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
+    """Every setting of each run as text: index = setting, one column per run id (as text).
+
+    Per-result settings list each distinct value of the run, joined by ', '. Environment
+    variables appear as 'env:NAME', framework build facts as 'build:FRAMEWORK:KEY'.
+    A run that lacks a setting has None.
+    """
+    columns: dict[str, dict[str, str | None]] = {}
+    for rid in run_ids:
+        rows = _of_run(df, rid)
+        values: dict[str, set[str]] = {}
+
+        def add(name: str, value: Any, into: dict[str, set[str]] = values) -> None:
+            text = _text(value)
+            if text is not None:
+                into.setdefault(name, set()).add(text)
+
+        first = rows.iloc[0] if not rows.empty else None
+        if first is not None:
+            for col in RUN_SETTINGS:
+                if col in rows.columns:
+                    add(col, first[col])
+        for rec in rows.to_dict("records"):
+            for col in RESULT_SETTINGS:
+                if col in rec:
+                    add(col, rec[col])
+            for name, value in _json_obj(rec.get("env_vars")).items():
+                add(f"env:{name}", value)
+            for name, value in _json_obj(rec.get("framework_build")).items():
+                add(f"build:{rec['framework']}:{name}", value)
+        columns[run_key(rid)] = {
+            name: ", ".join(sorted(vals, key=natural_key)) for name, vals in values.items()
+        }
+    names = sorted({n for col in columns.values() for n in col}, key=_setting_order)
+    out = pd.DataFrame(
+        {rid: [col.get(n) for n in names] for rid, col in columns.items()},
+        index=pd.Index(names, name="setting"),
+        dtype=object,
+    )
+    return out
+
+
+def natural_key(text: str) -> tuple[int, float, str]:
+    try:
+        return 0, float(text), text
+    except ValueError:
+        return 1, 0.0, text
+
+
+def _setting_order(name: str) -> tuple[int, int, str]:
+    fixed = (*RUN_SETTINGS, *RESULT_SETTINGS)
+    if name in fixed:
+        return 0, fixed.index(name), name
+    return (1 if name.startswith("env:") else 2), 0, name
+
+
+def settings_differences(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
+    """The rows of `run_settings` whose values are not all equal across the runs."""
+    table = run_settings(df, run_ids)
+    if table.empty or len(table.columns) < 2:
+        return table.iloc[0:0]
+    differs = table.apply(lambda r: len({v for v in r}) > 1, axis=1)
+    return table[differs.astype(bool)]
+
+
+def environment_diff(df: pd.DataFrame, base_run: Any, cand_run: Any) -> pd.DataFrame:
+    """Settings that differ between two runs: columns setting, base, cand (None = unset)."""
+    if run_key(base_run) == run_key(cand_run):
+        return pd.DataFrame(columns=["setting", "base", "cand"])
+    table = settings_differences(df, [base_run, cand_run])
+    return pd.DataFrame(
+        {
+            "setting": table.index.to_list(),
+            "base": table[run_key(base_run)].to_list(),
+            "cand": table[run_key(cand_run)].to_list(),
+        },
+        dtype=object,  # keep None for unset, which a string column would turn into NaN
+    )
