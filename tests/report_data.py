@@ -156,3 +156,36 @@ def _typed(rows: list[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) 
         for name, kind, _desc in columns
     }
     return pd.DataFrame(data, columns=[name for name, _k, _d in columns])
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def report_frames() -> Frames:
+    """Two runs for report tests: every chart kind, failed, skipped and unstable cases, and
+    markup in every kind of database string (label, hostname, CPU, command, reason, env var).
+    """
+    f = Frames()
+    f.run(1, env_vars={"OMP_NUM_THREADS": "2"})
+    f.run(
+        2,
+        run_label=HOSTILE,
+        run_command=f"resnet-bench run --label '{HOSTILE}'",
+        machine_hostname=HOSTILE,
+        machine_cpu=f"CPU {HOSTILE}",
+        torch_version="2.14.0",
+        env_vars={"OMP_NUM_THREADS": HOSTILE},
+    )
+    for run in (1, 2):
+        for depth in (50, 101, 152):
+            for batch in (1, 8):
+                slow = 1.1 if run == 2 and batch == 1 else 1.0
+                per_image = 0.002 * GMACS[depth]
+                f.result(run, "torch", depth, batch, steps(per_image * batch * slow, seed=depth))
+                f.result(
+                    run, "tensorflow", depth, batch, steps(per_image * batch * 1.2, seed=batch)
+                )
+    f.result(2, "torch", 50, 64, status="oom", reason=f"out of memory {HOSTILE}")
+    f.result(2, "tensorflow", 50, 64, status="skipped", reason="no CUDA device")
+    f.result(2, "torch", 101, 64, steps(0.5, spread=0.5, seed=3), execution="compile")
+    return f

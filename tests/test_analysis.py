@@ -263,12 +263,12 @@ def test_environment_diff_lists_only_what_differs() -> None:
     f.result(2, "torch", 50, 1, steps(0.01), threads_intra=4)
     f.result(2, "tensorflow", 50, 1, steps(0.01), threads_intra=2)
     diff = analysis.environment_diff(f.results(), 1, 2).set_index("setting")
-    assert diff.loc["torch_version"].to_list() == ["2.13.0", "2.14.0"]
-    assert diff.loc["git_commit"].to_list() == ["abc123", "def456"]
-    assert diff.loc["machine_hostname"].to_list() == ["bench-host", "other-host"]
-    assert diff.loc["env:OMP_NUM_THREADS"].to_list() == ["2", "4"]
-    assert diff.loc["env:KMP_AFFINITY"].to_list() == ["compact", None]
-    assert diff.loc["threads_intra"].to_list() == ["2", "2, 4"]
+    assert list(diff.loc["torch_version"]) == ["2.13.0", "2.14.0"]
+    assert list(diff.loc["git_commit"]) == ["abc123", "def456"]
+    assert list(diff.loc["machine_hostname"]) == ["bench-host", "other-host"]
+    assert list(diff.loc["env:OMP_NUM_THREADS"]) == ["2", "4"]
+    assert list(diff.loc["env:KMP_AFFINITY"]) == ["compact", None]
+    assert list(diff.loc["threads_intra"]) == ["2", "2, 4"]
     assert "python_version" not in diff.index
     assert "threads" not in diff.index
     assert analysis.environment_diff(f.results(), 1, 1).empty

@@ -1,0 +1,401 @@
+"""Report charts: matplotlib figures rendered to inline SVG, one string per chart.
+
+SVG keeps the report one small offline file with no JavaScript. Text stays text
+(svg.fonttype 'none': a fraction of the size of glyph outlines; the browser draws it in
+its own sans-serif) and matplotlib XML-escapes it; math parsing is off so a '$' in a
+database string is shown, not interpreted. pyplot is never imported: Figure objects are
+created directly, so no GUI backend or global figure state is involved.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps, rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from results.analysis import execution_rank, run_key
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+MAX_CHARTS_PER_KIND = 8  # a sweep over many devices/precisions must not bury the report
+MAX_CASES_PER_CHART = 40  # rows of one box/bar chart before it is split
+RC: dict[RcKeyType, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "resnet-bench",  # stable ids, so equal inputs give equal files
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial"],
+    "font.size": 9,
+    "text.parse_math": False,
+    "axes.grid": True,
+    "grid.alpha": 0.35,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+}
+# The same colour for a framework/execution on every chart.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+GROUP_KEYS: tuple[str, ...] = ("device", "mode", "precision", "image_size", "threads")
+
+
+@dataclass(frozen=True)
+class Chart:
+    kind: str  # throughput | ratio | latency | ceiling | depth
+    title: str
+    svg: str  # an <svg> element, ids prefixed so several charts share one page
+
+
+def _colors(labels: Sequence[str]) -> dict[str, str]:
+    ordered = sorted(set(labels), key=lambda lab: execution_rank(*lab.split("/", 1)))
+    return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(ordered)}
+
+
+def _group_title(key: Sequence[Any]) -> str:
+    device, mode, precision, image_size, threads = key
+    return f"{device} {mode} {precision} {image_size}px, {threads} threads"
+
+
+def _groups(df: pd.DataFrame, extra: Sequence[str] = ()) -> Iterator[tuple[Any, pd.DataFrame]]:
+    keys = [*GROUP_KEYS, *extra]
+    yield from df.groupby(keys, sort=True, dropna=False)
+
+
+def to_svg(fig: Figure, chart_id: str) -> str:
+    """The figure as an <svg> element ready to inline into HTML."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]  # drop the XML declaration and DOCTYPE
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    # Namespace declarations: implied for SVG inside HTML, and they are the only URLs left.
+    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
+    # Ids must be unique across the page: prefix every id and every reference to one.
+    ids = set(re.findall(r'\bid="([^"]+)"', text))
+    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{chart_id}-{m[1]}"', text)
+    return re.sub(
+        r'(href="#|url\(#)([^")]+)',
+        lambda m: f"{m[1]}{chart_id}-{m[2]}" if m[2] in ids else m[0],
+        text,
+    )
+
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _plain_log_axis(ax: Axes, axis: str = "x") -> None:
+    """Log scale with plain numbers: the default labels are mathtext, which is off here."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def _figure_legend(fig: Figure, axes: Sequence[Axes]) -> None:
+    """One legend below the panels, naming every line drawn in any of them."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    labels = sorted(seen, key=lambda lab: execution_rank(*lab.split("/", 1)))
+    fig.legend(
+        [seen[lab] for lab in labels], labels, loc="outside lower center", ncols=max(1, len(labels))
+    )
+
+
+def throughput_charts(scaling: pd.DataFrame) -> list[Chart]:
+    """Images/s against batch size, one panel per depth, one line per framework/execution."""
+    charts: list[Chart] = []
+    if scaling.empty:
+        return charts
+    data = scaling.assign(label=scaling["framework"] + "/" + scaling["execution"])
+    colors = _colors(list(data["label"]))
+    with rc_context(RC):
+        for key, grp in _groups(data):
+            depths = sorted(grp["depth"].unique())
+            ncols = min(4, len(depths))
+            nrows = math.ceil(len(depths) / ncols)
+            fig = _figure(2.6 * ncols + 0.6, 2.3 * nrows + 0.5)
+            axes = fig.subplots(nrows, ncols, squeeze=False)
+            for ax in axes.flat[len(depths) :]:
+                ax.set_visible(False)
+            for ax, depth in zip(axes.flat, depths, strict=False):
+                sub = grp[grp["depth"] == depth]
+                for label, line in sub.groupby("label", sort=False):
+                    line = line.sort_values("batch_size")
+                    ax.plot(
+                        line["batch_size"],
+                        line["images_per_s"],
+                        marker="o",
+                        color=colors[str(label)],
+                        label=str(label),
+                    )
+                batches = sorted(sub["batch_size"].unique())
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(batches, [str(b) for b in batches])
+                ax.xaxis.set_minor_formatter(NullFormatter())
+                ax.set_title(f"ResNet-{depth}")
+                ax.set_xlabel("batch size")
+                ax.set_ylabel("images/s")
+                ax.set_ylim(bottom=0)
+            _figure_legend(fig, list(axes.flat))
+            charts.append(
+                Chart(
+                    "throughput",
+                    f"Throughput vs batch size: {_group_title(key)}",
+                    to_svg(fig, f"throughput{len(charts) + 1}"),
+                )
+            )
+            if len(charts) >= MAX_CHARTS_PER_KIND:
+                break
+    return charts
+
+
+def ratio_charts(comparison: pd.DataFrame) -> list[Chart]:
+    """other/baseline time ratio per depth, one bar per batch size, 95% CI as error bars."""
+    charts: list[Chart] = []
+    data = comparison[comparison["ratio"].notna()]
+    if data.empty:
+        return charts
+    with rc_context(RC):
+        for key, grp in _groups(data, ("baseline", "other")):
+            *case_key, baseline, other = key
+            depths = sorted(grp["depth"].unique())
+            batches = sorted(grp["batch_size"].unique())
+            width = 0.8 / len(batches)
+            fig = _figure(max(4.0, 1.1 * len(depths) * max(1, len(batches)) ** 0.5 + 2), 3.0)
+            ax = fig.subplots()
+            # Batch sizes get shades of one colour map, unlike the framework colours.
+            cmap = [
+                colormaps["viridis"](0.15 + 0.7 * i / max(1, len(batches) - 1))
+                for i in range(len(batches))
+            ]
+            for i, batch in enumerate(batches):
+                sub = grp[grp["batch_size"] == batch].set_index("depth").reindex(depths)
+                x = np.arange(len(depths)) + (i - (len(batches) - 1) / 2) * width
+                ratio = sub["ratio"].to_numpy(dtype=float)
+                lo = ratio - sub["ratio_ci_low"].to_numpy(dtype=float)
+                hi = sub["ratio_ci_high"].to_numpy(dtype=float) - ratio
+                sig = sub["significant"].fillna(False).to_numpy(dtype=bool)
+                bars = ax.bar(x, ratio - 1.0, width, bottom=1.0, color=cmap[i], label=f"b{batch}")
+                for bar, s in zip(bars, sig, strict=True):
+                    if not s:  # not significant: hollow bar
+                        bar.set_facecolor("none")
+                        bar.set_edgecolor(cmap[i])
+                        bar.set_hatch("//")
+                ax.errorbar(x, ratio, yerr=np.nan_to_num([lo, hi]), fmt="none", ecolor="#333", lw=1)
+            ax.axhline(1.0, color="#333", lw=1)
+            ax.set_xticks(np.arange(len(depths)), [f"ResNet-{d}" for d in depths])
+            ax.set_ylabel(f"{other} time / {baseline} time")
+            ax.set_title(f"above 1: {baseline} faster; hatched: not significant", fontsize=8)
+            ax.legend(title="batch", loc="best")
+            charts.append(
+                Chart(
+                    "ratio",
+                    f"{other} vs {baseline} per depth: {_group_title(case_key)}",
+                    to_svg(fig, f"ratio{len(charts) + 1}"),
+                )
+            )
+            if len(charts) >= MAX_CHARTS_PER_KIND:
+                break
+    return charts
+
+
+def _chunks(df: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(df), size):
+        yield df.iloc[start : start + size]
+
+
+def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[Chart]:
+    """Box plot of every raw step time (ms) per ok case; log scale across depths/batches."""
+    charts: list[Chart] = []
+    if samples is None or samples.empty:
+        return charts
+    ok = summary[(summary["status"] == "ok") & summary["result_id"].isin(samples["result_id"])]
+    if ok.empty:
+        return charts
+    by_result = {
+        rid: g.to_numpy(dtype=float) * 1000.0
+        for rid, g in samples.groupby("result_id", sort=False)["seconds"]
+    }
+    colors = _colors([f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)])
+    with rc_context(RC):
+        for key, grp in _groups(ok):
+            for part in _chunks(grp, MAX_CASES_PER_CHART):
+                rows = part.iloc[::-1]  # first case at the top
+                fig = _figure(7.5, 0.24 * len(rows) + 1.1)
+                ax = fig.subplots()
+                data = [by_result[rid] for rid in rows["result_id"]]
+                box = ax.boxplot(
+                    data,
+                    orientation="horizontal",
+                    widths=0.6,
+                    patch_artist=True,
+                    flierprops={"markersize": 2, "alpha": 0.5},
+                    medianprops={"color": "#000"},
+                )
+                for patch, fw, ex in zip(
+                    box["boxes"], rows["framework"], rows["execution"], strict=True
+                ):
+                    patch.set_facecolor(colors[f"{fw}/{ex}"])
+                    patch.set_alpha(0.6)
+                ax.set_yticks(
+                    np.arange(1, len(rows) + 1),
+                    [
+                        f"{f}/{e} r{d} b{b}"
+                        for f, e, d, b in zip(
+                            rows["framework"],
+                            rows["execution"],
+                            rows["depth"],
+                            rows["batch_size"],
+                            strict=True,
+                        )
+                    ],
+                )
+                _plain_log_axis(ax, "x")
+                ax.set_xlabel("step time (ms), every timed step")
+                charts.append(
+                    Chart(
+                        "latency",
+                        f"Step time distribution: {_group_title(key)}",
+                        to_svg(fig, f"latency{len(charts) + 1}"),
+                    )
+                )
+                if len(charts) >= MAX_CHARTS_PER_KIND:
+                    return charts
+    return charts
+
+
+def ceiling_charts(summary: pd.DataFrame) -> list[Chart]:
+    """Share of the machine's measured peak (GFLOP/s) each ok case reached, in percent."""
+    charts: list[Chart] = []
+    ok = summary[(summary["status"] == "ok") & summary["ceiling_share"].notna()]
+    if ok.empty:
+        return charts
+    colors = _colors([f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)])
+    with rc_context(RC):
+        for key, grp in _groups(ok):
+            for part in _chunks(grp, MAX_CASES_PER_CHART):
+                rows = part.iloc[::-1]
+                fig = _figure(7.5, 0.22 * len(rows) + 1.1)
+                ax = fig.subplots()
+                y = np.arange(len(rows))
+                ax.barh(
+                    y,
+                    rows["ceiling_share"].to_numpy(dtype=float) * 100.0,
+                    color=[
+                        colors[f"{f}/{e}"]
+                        for f, e in zip(rows["framework"], rows["execution"], strict=True)
+                    ],
+                )
+                ax.set_yticks(
+                    y,
+                    [
+                        f"{f}/{e} r{d} b{b}"
+                        for f, e, d, b in zip(
+                            rows["framework"],
+                            rows["execution"],
+                            rows["depth"],
+                            rows["batch_size"],
+                            strict=True,
+                        )
+                    ],
+                )
+                ax.set_xlabel("% of the machine's measured peak GFLOP/s")
+                ax.set_xlim(left=0)
+                charts.append(
+                    Chart(
+                        "ceiling",
+                        f"Share of the machine's ceiling: {_group_title(key)}",
+                        to_svg(fig, f"ceiling{len(charts) + 1}"),
+                    )
+                )
+                if len(charts) >= MAX_CHARTS_PER_KIND:
+                    return charts
+    return charts
+
+
+def depth_charts(depth: pd.DataFrame) -> list[Chart]:
+    """ms per image against GMACs per image: points per depth, the fitted line, outliers ringed."""
+    charts: list[Chart] = []
+    data = depth[depth["fit_ms_per_image"].notna()]
+    if data.empty:
+        return charts
+    data = data.assign(label=data["framework"] + "/" + data["execution"])
+    colors = _colors(list(data["label"]))
+    with rc_context(RC):
+        for key, grp in _groups(data):
+            batches = sorted(grp["batch_size"].unique())
+            ncols = min(4, len(batches))
+            nrows = math.ceil(len(batches) / ncols)
+            fig = _figure(2.6 * ncols + 0.6, 2.3 * nrows + 0.5)
+            axes = fig.subplots(nrows, ncols, squeeze=False)
+            for ax in axes.flat[len(batches) :]:
+                ax.set_visible(False)
+            for ax, batch in zip(axes.flat, batches, strict=False):
+                sub = grp[grp["batch_size"] == batch]
+                for label, pts in sub.groupby("label", sort=False):
+                    pts = pts.sort_values("gmacs_per_image")
+                    c = colors[str(label)]
+                    ax.plot(
+                        pts["gmacs_per_image"], pts["ms_per_image"], "o", color=c, label=str(label)
+                    )
+                    ax.plot(pts["gmacs_per_image"], pts["fit_ms_per_image"], "--", color=c, lw=1)
+                    out = pts[pts["outlier"]]
+                    ax.plot(
+                        out["gmacs_per_image"],
+                        out["ms_per_image"],
+                        "o",
+                        ms=12,
+                        mfc="none",
+                        mec="#d62728",
+                        mew=1.5,
+                    )
+                ax.set_title(f"batch {batch}")
+                ax.set_xlabel("GMACs per image")
+                ax.set_ylabel("ms per image")
+            _figure_legend(fig, list(axes.flat))
+            charts.append(
+                Chart(
+                    "depth",
+                    f"Time per image vs GMACs across depths: {_group_title(key)}",
+                    to_svg(fig, f"depth{len(charts) + 1}"),
+                )
+            )
+            if len(charts) >= MAX_CHARTS_PER_KIND:
+                break
+    return charts
+
+
+def all_charts(
+    summary: pd.DataFrame,
+    comparison: pd.DataFrame,
+    scaling: pd.DataFrame,
+    depth: pd.DataFrame,
+    samples: pd.DataFrame | None,
+    run_id: Any,
+) -> list[Chart]:
+    """Every chart for one run, in report order."""
+
+    def of_run(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["run_id"].map(run_key) == run_key(run_id)]
+
+    run_samples = None if samples is None else of_run(samples)
+    charts = [
+        *throughput_charts(of_run(scaling)),
+        *ratio_charts(of_run(comparison)),
+        *latency_charts(of_run(summary), run_samples),
+        *ceiling_charts(of_run(summary)),
+        *depth_charts(of_run(depth)),
+    ]
+    return charts

@@ -1,0 +1,413 @@
+"""The self-contained HTML report: one file, inline CSS and SVG, no request of any kind.
+
+Every value is formatted to text here and handed to a Jinja2 template with autoescape on,
+so any string from the database (labels, hostnames, error messages, env var values) is
+escaped; only the chart SVG, produced by matplotlib (which XML-escapes its text), is
+inserted as markup.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from results import analysis, charts
+
+TEMPLATE = "report.html.j2"
+FAILED_STATUSES = ("oom", "timeout", "error")
+MISSING = "—"
+
+
+# ----------------------------------------------------------------------- formatting
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A number with `digits` significant digits (no exponent for ordinary sizes)."""
+    x = _num(value)
+    if math.isnan(x):
+        return MISSING
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    decimals = max(0, digits - 1 - magnitude)
+    return f"{x:,.{decimals}f}"
+
+
+def fmt_ci(value: Any, low: Any, high: Any, digits: int = 3) -> str:
+    if math.isnan(_num(value)):
+        return MISSING
+    if math.isnan(_num(low)) or math.isnan(_num(high)):
+        return fmt(value, digits)
+    return f"{fmt(value, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def fmt_pct(value: Any, digits: int = 2) -> str:
+    x = _num(value)
+    return MISSING if math.isnan(x) else f"{fmt(x * 100.0, digits)}%"
+
+
+def fmt_change(ratio: Any) -> str:
+    """cand/base ratio as a signed change: 1.07 -> '+7.0%'."""
+    x = _num(ratio)
+    return MISSING if math.isnan(x) else f"{(x - 1.0) * 100.0:+.1f}%"
+
+
+def fmt_p(value: Any) -> str:
+    x = _num(value)
+    if math.isnan(x):
+        return MISSING
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def fmt_bytes(value: Any) -> str:
+    x = _num(value)
+    if math.isnan(x):
+        return MISSING
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(x) < 1024 or unit == "TiB":
+            return f"{fmt(x)} {unit}"
+        x /= 1024.0
+    return MISSING  # unreachable: the loop returns at TiB
+
+
+def fmt_time(value: Any) -> str:
+    if analysis.is_missing(value):
+        return MISSING
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(ts.strftime("%Y-%m-%d %H:%M:%S %Z")).strip()
+
+
+def text(value: Any) -> str:
+    return MISSING if analysis.is_missing(value) else str(value)
+
+
+def _bool(value: Any) -> bool:
+    return False if analysis.is_missing(value) else bool(value)
+
+
+# ------------------------------------------------------------------------ view model
+
+
+def _runs_table(df: pd.DataFrame, order: Sequence[str], primary: str) -> list[dict[str, Any]]:
+    rows = []
+    for rid in order:
+        r = df[df["run_id"].map(analysis.run_key) == rid]
+        first = r.iloc[0]
+        start, end = pd.Timestamp(first["run_started_at"]), pd.Timestamp(first["run_finished_at"])
+        duration = (end - start).total_seconds() if not (pd.isna(start) or pd.isna(end)) else None
+        rows.append(
+            {
+                "id": rid,
+                "primary": rid == primary,
+                "label": text(first["run_label"]),
+                "started": fmt_time(first["run_started_at"]),
+                "duration": MISSING if duration is None else f"{fmt(duration / 60.0)} min",
+                "source": text(first["run_source"]),
+                "profile": text(first["run_profile"]),
+                "status": text(first["run_status"]),
+                "command": text(first["run_command"]),
+                "ok": int((r["status"] == "ok").sum()),
+                "total": len(r),
+                "machine": text(first["machine_hostname"]),
+            }
+        )
+    return rows
+
+
+def _machines(df: pd.DataFrame) -> list[dict[str, str]]:
+    out = []
+    for _, r in df.drop_duplicates("machine_id").iterrows():
+        out.append(
+            {
+                "hostname": text(r["machine_hostname"]),
+                "cpu": text(r["machine_cpu"]),
+                "gpu": text(r["machine_gpu"]),
+                "cores": f"{text(r['machine_cores_physical'])} physical, "
+                f"{text(r['machine_cores_logical'])} logical",
+                "memory": fmt_bytes(r["machine_memory_bytes"]),
+                "os": text(r["machine_os"]),
+                "fingerprint": text(r["machine_fingerprint"]),
+            }
+        )
+    return out
+
+
+def _badges(row: pd.Series) -> list[dict[str, str]]:
+    status = str(row["status"])
+    badges = [{"cls": status if status in (*FAILED_STATUSES, "skipped") else "ok", "text": status}]
+    if _bool(row["unstable"]):
+        badges.append({"cls": "unstable", "text": "unstable"})
+    if _bool(row["throttled"]):
+        badges.append({"cls": "throttled", "text": "throttled"})
+    return badges
+
+
+def _row_class(row: pd.Series) -> str:
+    status = str(row["status"])
+    classes = [f"status-{status}" if status in (*FAILED_STATUSES, "skipped", "ok") else "status"]
+    if status in FAILED_STATUSES:
+        classes.append("failed")
+    if _bool(row["unstable"]):
+        classes.append("unstable")
+    return " ".join(classes)
+
+
+def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in summary.iterrows():
+        rows.append(
+            {
+                "cls": _row_class(r),
+                "case": text(r["case"]),
+                "badges": _badges(r),
+                "n": text(r["n_samples"]) if r["status"] == "ok" else MISSING,
+                "median": fmt_ci(r["median_ms"], r["ci_low_ms"], r["ci_high_ms"]),
+                "iqr": fmt_pct(r["iqr_rel"]),
+                "images": fmt(r["images_per_s"]),
+                "gmacs": fmt(r["gmacs_per_s"]),
+                "ceiling": fmt_pct(r["ceiling_share"]),
+                "first_step": fmt(r["first_step_s"]),
+                "reason": "" if analysis.is_missing(r["reason"]) else str(r["reason"]),
+            }
+        )
+    return rows
+
+
+def _attention(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """Failed, skipped, unstable and throttled cases, listed above the tables."""
+    rows = []
+    for _, r in summary.iterrows():
+        badges = _badges(r)
+        if len(badges) == 1 and badges[0]["cls"] == "ok":
+            continue
+        note = "" if analysis.is_missing(r["reason"]) else str(r["reason"])
+        if not note and _bool(r["unstable"]):
+            note = f"IQR {fmt_pct(r['iqr_rel'])} of the median"
+        rows.append({"case": text(r["case"]), "badges": badges, "note": note})
+    return rows
+
+
+def _comparison_view(comparison: pd.DataFrame) -> dict[str, Any]:
+    label_cols = [c for c in comparison.columns if "/" in str(c)]
+    rows = []
+    for _, r in comparison.iterrows():
+        if analysis.is_missing(r["baseline"]):
+            verdict, cls = "only one framework", "na"
+        elif r["significant"]:
+            slower = r["other"] if r["faster"] == r["baseline"] else r["baseline"]
+            gain = max(_num(r["ratio"]), 1.0 / _num(r["ratio"])) - 1.0
+            verdict, cls = f"{r['faster']} faster than {slower} by {gain * 100:.1f}%", "sig"
+        else:
+            verdict, cls = "no significant difference", "ns"
+        rows.append(
+            {
+                "cls": cls,
+                "case": f"r{r['depth']} b{r['batch_size']} {r['device']} {r['mode']} "
+                f"{r['precision']} {r['image_size']}px",
+                "medians": [fmt(r[c]) for c in label_cols],
+                "pair": MISSING if cls == "na" else f"{r['other']} / {r['baseline']}",
+                "ratio": fmt_ci(r["ratio"], r["ratio_ci_low"], r["ratio_ci_high"]),
+                "p": fmt_p(r["p_value"]),
+                "verdict": verdict,
+            }
+        )
+    return {"labels": label_cols, "rows": rows}
+
+
+def _changes_view(changes: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in changes.iterrows():
+        rows.append(
+            {
+                "verdict": str(r["verdict"]),
+                "cls": str(r["verdict"]).replace(" ", "-"),
+                "case": analysis.case_label(r.to_dict()),
+                "base": fmt(r["base_median_ms"])
+                if r["base_status"] == "ok"
+                else text(r["base_status"]),
+                "cand": fmt(r["cand_median_ms"])
+                if r["cand_status"] == "ok"
+                else text(r["cand_status"]),
+                "change": fmt_change(r["ratio"]),
+                "ci": MISSING
+                if math.isnan(_num(r["ratio_ci_low"]))
+                else f"[{fmt_change(r['ratio_ci_low'])}, {fmt_change(r['ratio_ci_high'])}]",
+                "p": fmt_p(r["p_value"]),
+            }
+        )
+    return rows
+
+
+def _history(summary: pd.DataFrame, order: Sequence[str]) -> dict[str, Any]:
+    """Median ms per case (rows) and run (columns); a failed case shows its status."""
+    cells: dict[str, dict[str, str]] = {}
+    for _, r in summary.iterrows():
+        value = fmt(r["median_ms"]) if r["status"] == "ok" else str(r["status"])
+        cells.setdefault(str(r["case"]), {})[analysis.run_key(r["run_id"])] = value
+    rows = [
+        {"case": case, "cells": [by_run.get(rid, "") for rid in order]}
+        for case, by_run in cells.items()
+    ]
+    return {"runs": list(order), "rows": rows}
+
+
+def _settings_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {"setting": str(name), "values": ["(unset)" if v is None else str(v) for v in values]}
+        for name, values in zip(table.index, table.itertuples(index=False), strict=True)
+    ]
+
+
+def _depth_outliers(depth: pd.DataFrame) -> list[str]:
+    out = depth[depth["outlier"]]
+    return [
+        f"{r['framework']}/{r['execution']} ResNet-{r['depth']} b{r['batch_size']} "
+        f"{r['device']} {r['mode']} {r['precision']}: {fmt_change(1.0 + r['residual_rel'])} "
+        f"off the line through the other depths"
+        for _, r in out.iterrows()
+    ]
+
+
+def _start_key(value: Any) -> float:
+    ts = pd.Timestamp(value) if value is not None else pd.NaT
+    return -math.inf if pd.isna(ts) else float(ts.value)
+
+
+def order_runs(df: pd.DataFrame, run_ids: Sequence[Any]) -> list[str]:
+    """Run ids (as text) that have results, oldest first: by start time, then id."""
+    keys = {analysis.run_key(r) for r in run_ids}
+    first = df[df["run_id"].map(analysis.run_key).isin(keys)].drop_duplicates("run_id")
+    found = sorted(
+        (_start_key(r["run_started_at"]), analysis.natural_key(analysis.run_key(r["run_id"])))
+        for _, r in first.iterrows()
+    )
+    return [rid for _start, (_n, _x, rid) in found]
+
+
+def report_context(
+    df: pd.DataFrame,
+    samples: pd.DataFrame | None,
+    run_ids: Sequence[Any],
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Everything the template shows, already formatted as text."""
+    order = order_runs(df, run_ids)
+    missing = sorted({analysis.run_key(r) for r in run_ids} - set(order))
+    if missing:
+        raise ValueError(f"no results for run(s) {', '.join(missing)}")
+    df = df[df["run_id"].map(analysis.run_key).isin(order)]
+    if samples is not None:
+        samples = samples[samples["run_id"].map(analysis.run_key).isin(order)]
+    primary = order[-1]
+    prim = df[df["run_id"].map(analysis.run_key) == primary]
+    summary = analysis.summary(df)
+    prim_summary = summary[summary["run_id"].map(analysis.run_key) == primary]
+    comparison = analysis.framework_comparison(prim, samples)
+    depth = analysis.depth_scaling(prim)
+    chart_list = charts.all_charts(
+        summary, comparison, analysis.scaling(prim), depth, samples, primary
+    )
+    status = prim_summary["status"]
+    counts = {
+        "ok": int((status == "ok").sum()),
+        "failed": int(status.isin(FAILED_STATUSES).sum()),
+        "skipped": int((status == "skipped").sum()),
+        "unstable": int(prim_summary["unstable"].sum()),
+    }
+    context: dict[str, Any] = {
+        "title": f"resnet-bench report: run {primary} ({text(prim['run_label'].iloc[0])})",
+        "generated_at": (generated_at or datetime.now(timezone.utc)).strftime(
+            "%Y-%m-%d %H:%M:%S %Z"
+        ),
+        "primary": primary,
+        "runs": _runs_table(df, order, primary),
+        "machines": _machines(df),
+        "environment": _settings_rows(
+            analysis.run_settings(df, [primary]).filter(regex=r"^(?!machine_)", axis=0)
+        ),
+        "counts": counts,
+        "attention": _attention(prim_summary),
+        "summary": _summary_rows(prim_summary),
+        "comparison": _comparison_view(comparison),
+        "charts": {
+            kind: [{"title": c.title, "svg": Markup(c.svg)} for c in chart_list if c.kind == kind]
+            for kind in ("throughput", "ratio", "latency", "ceiling", "depth")
+        },
+        "depth_outliers": _depth_outliers(depth),
+        "depth_threshold": fmt_pct(analysis.DEPTH_OUTLIER_THRESHOLD, 2),
+        "alpha": analysis.ALPHA,
+        "previous": None,
+        "changes": [],
+        "history": None,
+        "differences": [],
+    }
+    if len(order) > 1:
+        previous = order[-2]
+        changes = analysis.compare_runs(df, samples, previous, primary)
+        context.update(
+            previous=previous,
+            threshold=fmt_pct(analysis.DEFAULT_THRESHOLD, 2),
+            changes=_changes_view(changes),
+            history=_history(summary, order),
+            differences=_settings_rows(analysis.settings_differences(df, order)),
+        )
+    return context
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("results", "templates"),
+        autoescape=True,  # every template, whatever its file name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_report(
+    df: pd.DataFrame,
+    samples: pd.DataFrame | None,
+    run_ids: Sequence[Any],
+    generated_at: datetime | None = None,
+) -> str:
+    """The report for `run_ids` (the most recent one in detail, the others as context)."""
+    if not run_ids:
+        raise ValueError("no runs to report")
+    context = report_context(df, samples, run_ids, generated_at)
+    return _environment().get_template(TEMPLATE).render(**context)
+
+
+def write_report(path: str | os.PathLike[str], html: str) -> Path:
+    """Write atomically: a reader never sees half a report, a failure leaves the old one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A sibling temp file (same filesystem, so the rename is atomic), created with open()
+    # so it gets the umask's permissions, not mkstemp's 0600.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(html)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
