@@ -1,0 +1,195 @@
+"""`resnet-bench compare BASE CAND`: case-by-case run comparison; exit 1 on a regression.
+
+A regression is a case whose candidate median step time is slower than the base's by at
+least --threshold with a significant difference (results.analysis: Mann-Whitney U on the
+raw samples and a bootstrap CI of the ratio that excludes 1), so the exit status can gate CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from results.store import RunInfo
+from suite.cli.common import UsageError, add_storage_options
+from suite.cli.storage import console, open_for_reading, resolve_run, when
+
+HELP = "compare two runs case by case (exit 1 when a significant regression is found)"
+EXIT_REGRESSION = 1
+VERDICT_STYLES = {
+    "regression": "bold red",
+    "improvement": "bold green",
+    "same": "",
+    "not comparable": "yellow",
+    "only in base": "dim",
+    "only in cand": "dim",
+}
+
+
+def parse_threshold(text: str) -> float:
+    """'5%' or '0.05' -> 0.05; anything else (or outside [0, 100%)) -> UsageError."""
+    raw = text.strip()
+    percent = raw.endswith("%")
+    try:
+        value = float(raw[:-1] if percent else raw)
+    except ValueError:
+        value = math.nan
+    if percent:
+        value /= 100.0
+    if not (0.0 <= value < 1.0):  # also rejects NaN and inf
+        raise UsageError(
+            f"bad --threshold {text!r}; give a percentage like 5% or a fraction like 0.05"
+        )
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", metavar="BASE", help="run id of the baseline (or 'latest')")
+    parser.add_argument("cand", metavar="CAND", help="run id of the candidate (or 'latest')")
+    parser.add_argument(
+        "--threshold",
+        default="5%",
+        metavar="T",
+        help="smallest slow-down (or speed-up) that counts, as 5%% or 0.05 (default: 5%%)",
+    )
+    parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    add_storage_options(parser)
+
+
+def _plain(value: Any) -> Any:
+    """A value json.dumps accepts: numpy scalars unwrapped, NaN / NA as null."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def _run_json(info: RunInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "label": info.label,
+        "started_at": info.started_at.isoformat(),
+        "machine": info.machine_label,
+        "status": info.status,
+    }
+
+
+def _pct(ratio: Any) -> str:
+    x = _plain(ratio)
+    return "-" if x is None else f"{(float(x) - 1.0) * 100.0:+.1f}%"
+
+
+def _ms(value: Any) -> str:
+    x = _plain(value)
+    return "-" if x is None else f"{float(x):.4g}"
+
+
+def _note(rec: Mapping[Any, Any]) -> Text:
+    """Which side was unstable (its CI is wide or its IQR large): read its verdict with care."""
+    sides = [s for s in ("base", "cand") if _plain(rec[f"{s}_unstable"]) is True]
+    return Text(f"unstable in {' and '.join(sides)}" if sides else "", style="yellow")
+
+
+def _describe(info: RunInfo) -> Text:
+    label = f" ({info.label})" if info.label else ""
+    return Text(f"run {info.id}{label}, {when(info.started_at)}, {info.machine_label}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import results
+    from results.analysis import ALPHA, case_label, compare_runs, environment_diff
+
+    threshold = parse_threshold(args.threshold)
+    with open_for_reading(args) as store:
+        base = resolve_run(store, args.base)
+        cand = resolve_run(store, args.cand)
+        infos = {base: store.get_run(base), cand: store.get_run(cand)}
+        ids = sorted({base, cand})
+        df = results.load(store, ids)
+        samples = results.load_samples(store, ids)
+    cases = compare_runs(df, samples, base, cand, threshold)
+    env = environment_diff(df, base, cand)
+    found = cases["verdict"].value_counts().to_dict()
+    counts = {v: int(found[v]) for v in VERDICT_STYLES if v in found}
+    regressions = int(counts.get("regression", 0))
+
+    if args.json:
+        doc = {
+            "base": _run_json(infos[base]),
+            "cand": _run_json(infos[cand]),
+            "threshold": threshold,
+            "alpha": ALPHA,
+            "regressions": regressions,
+            "verdicts": counts,
+            "cases": [
+                {str(k): _plain(v) for k, v in rec.items()} for rec in cases.to_dict("records")
+            ],
+            "environment": [
+                {str(k): _plain(v) for k, v in rec.items()} for rec in env.to_dict("records")
+            ],
+        }
+        print(json.dumps(doc, indent=1))
+        return EXIT_REGRESSION if regressions else 0
+
+    out = console()
+    out.print(Text.assemble("base: ", _describe(infos[base])))
+    out.print(Text.assemble("cand: ", _describe(infos[cand])))
+    table = Table(
+        title=f"cand vs base, threshold {threshold:.1%}, significance p < {ALPHA}",
+        title_justify="left",
+    )
+    table.add_column("verdict")
+    table.add_column("case")
+    for name in ("base ms", "cand ms", "change", "95% CI", "p"):
+        table.add_column(name, justify="right")
+    table.add_column("note")
+    for rec in cases.to_dict("records"):
+        verdict = str(rec["verdict"])
+        p = _plain(rec["p_value"])
+        ci = (
+            "-"
+            if _plain(rec["ratio_ci_low"]) is None
+            else f"{_pct(rec['ratio_ci_low'])} .. {_pct(rec['ratio_ci_high'])}"
+        )
+        base_ms = _ms(rec["base_median_ms"]) if rec["base_status"] == "ok" else rec["base_status"]
+        cand_ms = _ms(rec["cand_median_ms"]) if rec["cand_status"] == "ok" else rec["cand_status"]
+        table.add_row(
+            Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
+            Text(case_label(rec)),
+            Text(str(_plain(base_ms) or "-")),
+            Text(str(_plain(cand_ms) or "-")),
+            _pct(rec["ratio"]),
+            ci,
+            "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
+            _note(rec),
+        )
+    out.print(table)
+    out.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "no cases in either run")
+    if env.empty:
+        out.print("environment: no recorded setting differs")
+    else:
+        diff = Table(title="environment differences", title_justify="left")
+        for name in ("setting", "base", "cand"):
+            diff.add_column(name)
+        for rec in env.to_dict("records"):
+            diff.add_row(*(Text("(unset)" if v is None else str(v)) for v in rec.values()))
+        out.print(diff)
+    if regressions:
+        out.print(
+            Text(f"{regressions} significant regression(s) beyond {threshold:.1%}", "bold red")
+        )
+    return EXIT_REGRESSION if regressions else 0

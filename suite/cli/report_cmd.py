@@ -1,0 +1,79 @@
+"""`resnet-bench report`: write the self-contained HTML report and print its path."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from results.store import RunInfo
+from suite.cli.common import UsageError, add_storage_options, output_dir
+from suite.cli.storage import open_for_reading, resolve_run
+
+HELP = "write the HTML report (latest run, with earlier runs on its machine for context)"
+REPORT_FILENAME = "report.html"
+CONTEXT_RUNS = 5  # the latest run and up to four earlier ones from the same machine
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_storage_options(parser)
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="ID",
+        help="runs to report (ids or 'latest'); the most recent is shown in detail, "
+        f"the others as context (default: the latest run with results and up to "
+        f"{CONTEXT_RUNS - 1} earlier ones on the same machine)",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        dest="out_file",
+        metavar="FILE",
+        help=f"HTML file to write (default: OUTPUT/{REPORT_FILENAME})",
+    )
+
+
+def default_runs(runs: list[RunInfo], limit: int = CONTEXT_RUNS) -> list[int]:
+    """The latest run that has results, plus the runs before it on the same machine."""
+    with_results = [r for r in runs if sum(r.counts.values()) > 0]
+    if not with_results:
+        return []
+    latest = max(with_results, key=lambda r: (r.started_at, r.id))
+    machine = latest.machine.get("id")
+    same = [
+        r
+        for r in with_results
+        if r.machine.get("id") == machine and (r.started_at, r.id) <= (latest.started_at, latest.id)
+    ]
+    same.sort(key=lambda r: (r.started_at, r.id))
+    return [r.id for r in same[-limit:]]
+
+
+def run(args: argparse.Namespace) -> int:
+    import results
+    from results.html import render_report, write_report
+
+    with open_for_reading(args) as store:
+        runs = store.list_runs()
+        if not runs:
+            raise UsageError(f"no runs in {store.url}; nothing to report")
+        if args.runs:
+            run_ids = list(dict.fromkeys(resolve_run(store, text) for text in args.runs))
+        else:
+            run_ids = default_runs(runs)
+            if not run_ids:
+                raise UsageError(f"no run in {store.url} has results yet; nothing to report")
+        df = results.load(store, run_ids)
+        samples = results.load_samples(store, run_ids)
+    empty = sorted(set(run_ids) - set(df["run_id"].dropna().astype(int)))
+    if empty:
+        raise UsageError(f"run(s) {', '.join(map(str, empty))} have no results to report")
+    out = Path(args.out_file) if args.out_file else output_dir(args) / REPORT_FILENAME
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder; give a file name with -o")
+    try:
+        path = write_report(out, render_report(df, samples, run_ids))
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(path.resolve())
+    return 0
