@@ -1,0 +1,262 @@
+"""The result database schema: SQLAlchemy 2.0 ORM, the same on SQLite and PostgreSQL.
+
+    machine 1--* run *--1 environment
+                 run 1--* ceiling          (measured GFLOP/s per device and precision)
+                 run 1--* result 1--* sample (every raw step duration)
+
+Machine and environment rows are shared between runs, unique by a fingerprint of their
+values (results.metadata). A result's case key is unique within its run, which is what
+`--resume` relies on to never store a case twice. The schema is created and migrated by
+Alembic (results/migrations): change a model here, then add a revision there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from suite.case import CASE_FIELDS
+
+RUN_SOURCES: tuple[str, ...] = ("cli", "pytest")
+RUN_STATUSES: tuple[str, ...] = ("running", "finished", "interrupted", "failed")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone: it is put back on read)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps UTC times only")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# Named constraints, so migrations can refer to them on every backend (SQLite batch mode).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+        str: String(255),
+    }
+
+
+class Machine(Base):
+    """One machine; the columns are results.metadata.MACHINE_KEYS."""
+
+    __tablename__ = "machine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cpu_model: Mapped[str | None]
+    cpu_vendor: Mapped[str | None] = mapped_column(String(64))
+    arch: Mapped[str | None] = mapped_column(String(32))
+    cores_physical: Mapped[int | None]
+    cores_logical: Mapped[int | None]
+    freq_base_mhz: Mapped[float | None] = mapped_column(Float)
+    freq_max_mhz: Mapped[float | None] = mapped_column(Float)
+    l2_cache_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    l3_cache_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    isa_flags: Mapped[list[Any] | None]
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    os: Mapped[str | None]
+    kernel: Mapped[str | None]
+    hostname: Mapped[str | None]
+    hostname_hashed: Mapped[bool | None]
+    gpu_count: Mapped[int | None]
+    gpu_name: Mapped[str | None]
+    gpu_driver: Mapped[str | None] = mapped_column(String(64))
+    gpu_cuda_driver: Mapped[str | None] = mapped_column(String(32))
+    gpus: Mapped[list[Any] | None]
+
+
+class Environment(Base):
+    """One software environment; the columns are results.metadata.ENVIRONMENT_KEYS."""
+
+    __tablename__ = "environment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    python_version: Mapped[str | None] = mapped_column(String(64))
+    python_implementation: Mapped[str | None] = mapped_column(String(64))
+    numpy_version: Mapped[str | None] = mapped_column(String(64))
+    scipy_version: Mapped[str | None] = mapped_column(String(64))
+    pandas_version: Mapped[str | None] = mapped_column(String(64))
+    torch_version: Mapped[str | None] = mapped_column(String(64))
+    tensorflow_version: Mapped[str | None] = mapped_column(String(64))
+    tensorflow_distribution: Mapped[str | None] = mapped_column(String(64))
+    suite_version: Mapped[str | None] = mapped_column(String(64))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    git_dirty: Mapped[bool | None]
+    env_vars: Mapped[dict[str, Any] | None]
+    framework_info: Mapped[dict[str, Any] | None]
+
+
+class Run(Base):
+    __tablename__ = "run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    label: Mapped[str | None] = mapped_column(Text)
+    command: Mapped[str | None] = mapped_column(Text)
+    profile: Mapped[str | None]
+    source: Mapped[str] = mapped_column(String(16))  # RUN_SOURCES
+    status: Mapped[str] = mapped_column(String(16))  # RUN_STATUSES
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machine.id"), index=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environment.id"), index=True)
+    # governor, turbo, load average at start (results.metadata.system_state)
+    system: Mapped[dict[str, Any] | None]
+    # what the runner needs to resume the run (cases, sampling policy...), as it gave it
+    plan: Mapped[dict[str, Any] | None]
+
+    machine: Mapped[Machine] = relationship()
+    environment: Mapped[Environment] = relationship()
+    ceilings: Mapped[list[Ceiling]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="Ceiling.id"
+    )
+
+
+class Ceiling(Base):
+    """What the machine can do: a measured matrix-multiply rate for one device and precision."""
+
+    __tablename__ = "ceiling"
+    __table_args__ = (
+        UniqueConstraint("run_id", "device", "precision", name="uq_ceiling_run_device_precision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    device: Mapped[str] = mapped_column(String(32))
+    precision: Mapped[str] = mapped_column(String(16))
+    gflops: Mapped[float] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None]  # how it was measured (matrix size, repeats...)
+
+    run: Mapped[Run] = relationship(back_populates="ceilings")
+
+
+class Result(Base):
+    """One case of a run: its key, what happened, the statistics of its samples."""
+
+    __tablename__ = "result"
+    __table_args__ = (UniqueConstraint("run_id", *CASE_FIELDS, name="uq_result_run_case"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the case key (suite.case.CASE_FIELDS)
+    framework: Mapped[str] = mapped_column(String(32))
+    depth: Mapped[int]
+    batch_size: Mapped[int]
+    device: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))
+    precision: Mapped[str] = mapped_column(String(16))
+    execution: Mapped[str] = mapped_column(String(32))
+    image_size: Mapped[int]
+    num_classes: Mapped[int]
+    threads: Mapped[int]
+    interop_threads: Mapped[int]
+    # what happened
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    n_samples: Mapped[int]
+    warmup_steps: Mapped[int | None]
+    first_step_s: Mapped[float | None] = mapped_column(Float)
+    build_s: Mapped[float | None] = mapped_column(Float)
+    threads_intra: Mapped[int | None]
+    threads_inter: Mapped[int | None]
+    sync: Mapped[str | None] = mapped_column(String(64))
+    processes: Mapped[int | None]
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    memory_kind: Mapped[str | None] = mapped_column(String(16))
+    ci_target_met: Mapped[bool | None]
+    # runners.stats.Stats of the samples (NULL when not ok, or undefined like ci_rel at n<6)
+    total_s: Mapped[float | None] = mapped_column(Float)
+    median_s: Mapped[float | None] = mapped_column(Float)
+    mean_s: Mapped[float | None] = mapped_column(Float)
+    stdev_s: Mapped[float | None] = mapped_column(Float)
+    min_s: Mapped[float | None] = mapped_column(Float)
+    max_s: Mapped[float | None] = mapped_column(Float)
+    p5_s: Mapped[float | None] = mapped_column(Float)
+    p25_s: Mapped[float | None] = mapped_column(Float)
+    p75_s: Mapped[float | None] = mapped_column(Float)
+    p95_s: Mapped[float | None] = mapped_column(Float)
+    p99_s: Mapped[float | None] = mapped_column(Float)
+    iqr_s: Mapped[float | None] = mapped_column(Float)
+    ci_low_s: Mapped[float | None] = mapped_column(Float)
+    ci_high_s: Mapped[float | None] = mapped_column(Float)
+    images_per_s: Mapped[float | None] = mapped_column(Float)
+    gmacs_per_s: Mapped[float | None] = mapped_column(Float)
+    gflops_per_s: Mapped[float | None] = mapped_column(Float)
+    iqr_rel: Mapped[float | None] = mapped_column(Float)
+    ci_rel: Mapped[float | None] = mapped_column(Float)
+    unstable: Mapped[bool | None]
+    throttled: Mapped[bool | None]
+    gmacs_per_image: Mapped[float | None] = mapped_column(Float)
+    framework_version: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any] | None]
+    # NVML snapshots around the case (results.metadata.gpu_snapshot), as the runner gave them
+    gpu_before: Mapped[Any | None] = mapped_column(JSON)
+    gpu_after: Mapped[Any | None] = mapped_column(JSON)
+
+
+class Sample(Base):
+    """One timed step of a result, in the order it ran."""
+
+    __tablename__ = "sample"
+
+    result_id: Mapped[int] = mapped_column(
+        ForeignKey("result.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)  # position within the result
+    process: Mapped[int]  # which worker process took it
+    duration_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+STAT_COLUMNS: tuple[str, ...] = (
+    "total_s", "median_s", "mean_s", "stdev_s", "min_s", "max_s", "p5_s", "p25_s", "p75_s",
+    "p95_s", "p99_s", "iqr_s", "ci_low_s", "ci_high_s", "images_per_s", "gmacs_per_s",
+    "gflops_per_s", "iqr_rel", "ci_rel", "unstable",
+)  # fmt: skip

@@ -1,0 +1,286 @@
+"""The database as pandas DataFrames: one row per result, or one row per raw sample.
+
+RESULT_COLUMNS is the contract reports, comparisons and exports code against: each column
+with its kind and meaning, in order. Kinds map to pandas dtypes: int -> Int64, bool ->
+boolean (nullable: NA where unknown), float -> float64 (NaN where undefined), time ->
+datetime64[UTC], str and json -> strings (json holds a JSON text).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from results.db import STAT_COLUMNS, Environment, Machine, Result, Run, Sample
+from results.store import Store, gpu_label, open_store
+from suite.case import CASE_FIELDS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("run_id", "int", "run id"),
+    ("run_label", "str", "the run's --label"),
+    ("run_started_at", "time", "run start (UTC)"),
+    ("run_finished_at", "time", "run end (UTC); empty while running or when killed"),
+    ("run_source", "str", "cli or pytest"),
+    ("run_profile", "str", "profile the run was made from"),
+    ("run_status", "str", "running, finished, interrupted or failed"),
+    ("run_command", "str", "command line of the run"),
+    ("result_id", "int", "result id"),
+    ("framework", "str", "torch or tensorflow"),
+    ("depth", "int", "ResNet-V2 depth (50, 101, 152, 200)"),
+    ("batch_size", "int", "images per step"),
+    ("device", "str", "cpu, cuda, cuda:N"),
+    ("mode", "str", "inference or training"),
+    ("precision", "str", "fp32, bf16, fp16"),
+    ("execution", "str", "eager, compile (torch); graph, xla (tensorflow)"),
+    ("image_size", "int", "input height = width, pixels"),
+    ("num_classes", "int", "classifier outputs"),
+    ("threads", "int", "intra-op threads requested"),
+    ("interop_threads", "int", "inter-op threads requested"),
+    ("status", "str", "ok, oom, timeout, error, skipped"),
+    ("reason", "str", "why the case is not ok"),
+    ("n_samples", "int", "timed steps stored"),
+    ("warmup_steps", "int", "untimed warm-up steps"),
+    ("first_step_s", "float", "first step, seconds (tracing, compilation)"),
+    ("build_s", "float", "model build time, seconds"),
+    ("threads_intra", "int", "intra-op threads read back from the framework"),
+    ("threads_inter", "int", "inter-op threads read back from the framework"),
+    ("sync", "str", "how a step was made to end on the device"),
+    ("processes", "int", "worker processes that took samples"),
+    ("total_s", "float", "sum of the samples, seconds"),
+    ("median_s", "float", "median step time, seconds"),
+    ("mean_s", "float", "mean step time, seconds"),
+    ("stdev_s", "float", "sample standard deviation, seconds"),
+    ("min_s", "float", "fastest step, seconds"),
+    ("max_s", "float", "slowest step, seconds"),
+    ("p5_s", "float", "5th percentile, seconds"),
+    ("p25_s", "float", "25th percentile, seconds"),
+    ("p75_s", "float", "75th percentile, seconds"),
+    ("p95_s", "float", "95th percentile, seconds"),
+    ("p99_s", "float", "99th percentile, seconds"),
+    ("iqr_s", "float", "interquartile range, seconds"),
+    ("ci_low_s", "float", "95% distribution-free CI of the median, low end, seconds"),
+    ("ci_high_s", "float", "95% distribution-free CI of the median, high end, seconds"),
+    ("iqr_rel", "float", "IQR / median"),
+    ("ci_rel", "float", "CI half-width / median; empty below 6 samples"),
+    ("images_per_s", "float", "batch_size / median_s"),
+    ("gmacs_per_s", "float", "GMAC/s at the median (training counts 3x forward)"),
+    ("gflops_per_s", "float", "2 x gmacs_per_s"),
+    ("gmacs_per_image", "float", "forward GMACs per image, from the spec"),
+    ("peak_memory_bytes", "int", "peak memory of the case, bytes"),
+    ("memory_kind", "str", "rss (CPU worker) or device (framework allocator)"),
+    ("ci_target_met", "bool", "the sampler reached its CI target before its time cap"),
+    ("unstable", "bool", "IQR/median above threshold or CI target missed"),
+    ("throttled", "bool", "a GPU slowed down for heat/power around the case; empty: unknown"),
+    ("framework_version", "str", "framework version the worker reported"),
+    ("ceiling_gflops", "float", "run's measured GFLOP/s for this device and precision (else fp32)"),
+    ("ceiling_share", "float", "gflops_per_s / ceiling_gflops"),
+    ("machine_id", "int", "machine id"),
+    ("machine_fingerprint", "str", "SHA-256 of the machine's metadata"),
+    ("machine_cpu", "str", "CPU model"),
+    ("machine_gpu", "str", "GPU name, 'Nx name' for several; empty without GPUs"),
+    ("machine_hostname", "str", "host name, or its hash"),
+    ("machine_cores_physical", "int", "physical cores"),
+    ("machine_cores_logical", "int", "logical CPUs"),
+    ("machine_memory_bytes", "int", "physical memory, bytes"),
+    ("machine_os", "str", "operating system"),
+    ("machine_kernel", "str", "kernel release"),
+    ("machine_arch", "str", "architecture"),
+    ("machine_isa_flags", "str", "ISA flags, comma-separated"),
+    ("machine_gpu_driver", "str", "NVIDIA driver version"),
+    ("environment_id", "int", "environment id"),
+    ("python_version", "str", "Python version"),
+    ("torch_version", "str", "torch version"),
+    ("tensorflow_version", "str", "TensorFlow version"),
+    ("numpy_version", "str", "numpy version"),
+    ("suite_version", "str", "resnet-bench version"),
+    ("git_commit", "str", "resnet-bench git commit"),
+    ("git_dirty", "bool", "uncommitted changes to tracked files"),
+    ("env_vars", "json", "recorded environment variables, JSON object"),
+    ("framework_build", "json", "this result's framework build info, JSON object"),
+    ("details", "json", "runner facts (channels_last, ...), JSON object"),
+    ("gpu_before", "json", "NVML snapshot before the case, JSON"),
+    ("gpu_after", "json", "NVML snapshot after the case, JSON"),
+)
+COLUMNS: dict[str, str] = {name: desc for name, _kind, desc in RESULT_COLUMNS}
+
+SAMPLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("run_id", "int", "run id"),
+    ("result_id", "int", "result the sample belongs to"),
+    ("process", "int", "worker process index"),
+    ("index", "int", "position of the step within the result"),
+    ("seconds", "float", "step duration, seconds"),
+    ("duration_ns", "int", "step duration, nanoseconds as measured"),
+)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _same_device(a: str, b: str) -> bool:
+    norm = {"cuda": "cuda:0"}
+    return norm.get(a, a) == norm.get(b, b)
+
+
+def ceiling_for(ceilings: Iterable[Any], device: str, precision: str) -> float | None:
+    """The ceiling for a device at a precision, falling back to its fp32 ceiling."""
+    ceilings = list(ceilings)
+    for wanted in (precision, "fp32"):
+        for c in ceilings:
+            if _same_device(c.device, device) and c.precision == wanted:
+                return float(c.gflops)
+    return None
+
+
+def _record(result: Result, run: Run, machine: Machine, env: Environment) -> dict[str, Any]:
+    ceiling = ceiling_for(run.ceilings, result.device, result.precision)
+    record: dict[str, Any] = {
+        "run_id": run.id,
+        "run_label": run.label,
+        "run_started_at": run.started_at,
+        "run_finished_at": run.finished_at,
+        "run_source": run.source,
+        "run_profile": run.profile,
+        "run_status": run.status,
+        "run_command": run.command,
+        "result_id": result.id,
+    }
+    for name in (*CASE_FIELDS, "status", "reason", "n_samples", "warmup_steps", "first_step_s",
+                 "build_s", "threads_intra", "threads_inter", "sync", "processes",
+                 *STAT_COLUMNS, "gmacs_per_image", "peak_memory_bytes", "memory_kind",
+                 "ci_target_met", "throttled", "framework_version"):  # fmt: skip
+        record[name] = getattr(result, name)
+    gflops = result.gflops_per_s
+    framework_info = env.framework_info or {}
+    record.update(
+        ceiling_gflops=ceiling,
+        ceiling_share=gflops / ceiling if gflops is not None and ceiling else None,
+        machine_id=machine.id,
+        machine_fingerprint=machine.fingerprint,
+        machine_cpu=machine.cpu_model,
+        machine_gpu=gpu_label({"gpu_count": machine.gpu_count, "gpu_name": machine.gpu_name}),
+        machine_hostname=machine.hostname,
+        machine_cores_physical=machine.cores_physical,
+        machine_cores_logical=machine.cores_logical,
+        machine_memory_bytes=machine.memory_bytes,
+        machine_os=machine.os,
+        machine_kernel=machine.kernel,
+        machine_arch=machine.arch,
+        machine_isa_flags=",".join(machine.isa_flags or ()),
+        machine_gpu_driver=machine.gpu_driver,
+        environment_id=env.id,
+        python_version=env.python_version,
+        torch_version=env.torch_version,
+        tensorflow_version=env.tensorflow_version,
+        numpy_version=env.numpy_version,
+        suite_version=env.suite_version,
+        git_commit=env.git_commit,
+        git_dirty=env.git_dirty,
+        env_vars=_json(env.env_vars or {}),
+        framework_build=_json(framework_info.get(result.framework)),
+        details=_json(result.details),
+        gpu_before=_json(result.gpu_before),
+        gpu_after=_json(result.gpu_after),
+    )
+    return record
+
+
+def _frame(
+    records: list[dict[str, Any]], columns: tuple[tuple[str, str, str], ...]
+) -> pd.DataFrame:
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for name, kind, _desc in columns:
+        values = [r[name] for r in records]
+        if kind == "time":
+            data[name] = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+        elif kind == "int":
+            data[name] = pd.array(values, dtype="Int64")
+        elif kind == "bool":
+            data[name] = pd.array(values, dtype="boolean")
+        elif kind == "float":
+            data[name] = pd.Series([math.nan if v is None else v for v in values], dtype="float64")
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(data)
+
+
+def _store(db: str | Store) -> tuple[Store, bool]:
+    if isinstance(db, Store):
+        return db, False
+    return open_store(db, create=False), True
+
+
+def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per result (RESULT_COLUMNS), oldest run first; unknown run ids raise."""
+    store, owned = _store(db)
+    try:
+        ids = None if run_ids is None else sorted(set(run_ids))
+        if ids is not None:
+            store.check_runs(ids)
+        query = (
+            select(Result, Run, Machine, Environment)
+            .join(Run, Result.run_id == Run.id)
+            .join(Machine, Run.machine_id == Machine.id)
+            .join(Environment, Run.environment_id == Environment.id)
+            .order_by(Result.run_id, Result.id)
+        )
+        if ids is not None:
+            query = query.where(Result.run_id.in_(ids))
+        with store._sessions() as session:
+            records = [_record(*row) for row in session.execute(query).tuples()]
+        return _frame(records, RESULT_COLUMNS)
+    finally:
+        if owned:
+            store.close()
+
+
+def load_samples(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per raw sample (SAMPLE_COLUMNS), in result and step order."""
+    store, owned = _store(db)
+    try:
+        ids = None if run_ids is None else sorted(set(run_ids))
+        if ids is not None:
+            store.check_runs(ids)
+        query = (
+            select(Result.run_id, Sample.result_id, Sample.process, Sample.idx, Sample.duration_ns)
+            .join(Result, Sample.result_id == Result.id)
+            .order_by(Sample.result_id, Sample.idx)
+        )
+        if ids is not None:
+            query = query.where(Result.run_id.in_(ids))
+        with store._sessions() as session:
+            records = [
+                {
+                    "run_id": run_id,
+                    "result_id": result_id,
+                    "process": process,
+                    "index": idx,
+                    "seconds": ns / 1e9,
+                    "duration_ns": ns,
+                }
+                for run_id, result_id, process, idx, ns in session.execute(query)
+            ]
+        return _frame(records, SAMPLE_COLUMNS)
+    finally:
+        if owned:
+            store.close()
+
+
+def samples_by_result(samples: pd.DataFrame) -> Mapping[int, tuple[list[float], list[int]]]:
+    """result_id -> (seconds, process) lists, from a load_samples() frame."""
+    out: dict[int, tuple[list[float], list[int]]] = {}
+    columns = (samples[c].tolist() for c in ("result_id", "seconds", "process"))
+    for result_id, seconds, process in zip(*columns, strict=True):
+        lists = out.setdefault(int(result_id), ([], []))
+        lists[0].append(float(seconds))
+        lists[1].append(int(process))
+    return out

@@ -1,0 +1,534 @@
+"""What produced a number: the machine and the software environment around a run.
+
+Every key is declared once, in MACHINE_KEYS or ENVIRONMENT_KEYS, with its type, unit and
+description (pyperf `_metadata.py` style). Capture, validation, the fingerprints, the
+database columns (results.db mirrors these names; a test keeps them in step) and the
+README's table (`describe_keys()`) all come from these two tables.
+
+Capture uses well-kept libraries: py-cpuinfo (model, vendor, caches, ISA flags), psutil
+(cores, memory, frequency, load), nvidia-ml-py (GPUs, when NVML loads). Framework versions
+come from `importlib.metadata`: this module never imports torch or tensorflow; their build
+info is probed inside a worker and handed in as `framework_info`.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HASH_HOSTNAME_ENV = "RESNET_BENCH_HASH_HOSTNAME"
+BUSY_LOAD_SHARE = 0.5  # 1-min load average above this share of logical cores -> busy
+
+
+class MetadataError(ValueError):
+    """Metadata that does not match its key table (unknown key, missing key, wrong type)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: type  # values are this type or None (unknown on this machine)
+    unit: str  # "" when the value has none
+    description: str
+    fingerprint: bool = True  # part of the identity hash
+
+
+MACHINE_KEYS: tuple[Key, ...] = (
+    Key("cpu_model", str, "", "CPU brand string (py-cpuinfo brand_raw)"),
+    Key("cpu_vendor", str, "", "CPU vendor id, e.g. GenuineIntel, AuthenticAMD"),
+    Key("arch", str, "", "machine architecture, e.g. x86_64, aarch64"),
+    Key("cores_physical", int, "cores", "physical cores (psutil)"),
+    Key("cores_logical", int, "cores", "logical CPUs, hyper-threads included (psutil)"),
+    Key("freq_base_mhz", float, "MHz", "advertised base frequency (py-cpuinfo)"),
+    Key("freq_max_mhz", float, "MHz", "maximum frequency from cpufreq (psutil); None in many VMs"),
+    Key("l2_cache_bytes", int, "bytes", "L2 cache size as py-cpuinfo reports it"),
+    Key("l3_cache_bytes", int, "bytes", "L3 cache size as py-cpuinfo reports it"),
+    Key("isa_flags", list, "", "the ISA_FLAGS this CPU has, sorted (py-cpuinfo flags)"),
+    Key("memory_bytes", int, "bytes", "total physical memory (psutil)"),
+    Key("os", str, "", "operating system and distribution, e.g. 'Linux Debian GNU/Linux 12'"),
+    Key("kernel", str, "", "kernel release (platform.release)"),
+    Key("hostname", str, "", "host name, or 'sha256:<hex>' of it when hashed"),
+    Key("hostname_hashed", bool, "", f"hostname is a hash (set {HASH_HOSTNAME_ENV}=1)"),
+    Key("gpu_count", int, "GPUs", "NVIDIA GPUs NVML sees (0 without NVML)"),
+    Key("gpu_name", str, "", "name of the first GPU; None without one"),
+    Key("gpu_driver", str, "", "NVIDIA driver version"),
+    Key("gpu_cuda_driver", str, "", "CUDA version the driver supports, e.g. '12.4'"),
+    Key("gpus", list, "", "per GPU: index, name, memory_bytes, compute_capability"),
+)
+
+ENVIRONMENT_KEYS: tuple[Key, ...] = (
+    Key("python_version", str, "", "Python version, e.g. 3.11.7"),
+    Key("python_implementation", str, "", "CPython, PyPy, ..."),
+    Key("numpy_version", str, "", "numpy distribution version"),
+    Key("scipy_version", str, "", "scipy distribution version"),
+    Key("pandas_version", str, "", "pandas distribution version"),
+    Key("torch_version", str, "", "torch distribution version (importlib.metadata)"),
+    Key("tensorflow_version", str, "", "TensorFlow distribution version"),
+    Key("tensorflow_distribution", str, "", "which TensorFlow distribution: tensorflow-cpu, ..."),
+    Key("suite_version", str, "", "resnet-bench version"),
+    Key("git_commit", str, "", "commit of the resnet-bench checkout; None outside git"),
+    Key("git_dirty", bool, "", "tracked files differ from the commit"),
+    Key("env_vars", dict, "", "environment variables that change performance (ENV_VAR_*)"),
+    Key(
+        "framework_info",
+        dict,
+        "",
+        "per framework: build info probed in a worker (CUDA, cuDNN, oneDNN/MKL, XLA, ...)",
+    ),
+)
+
+# ISA extensions that matter for convolution and matmul speed.
+ISA_FLAGS: tuple[str, ...] = (
+    "sse4_2", "avx", "avx2", "fma", "f16c",
+    "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+    "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+    "neon", "asimd", "sve", "sve2", "bf16", "i8mm",
+)  # fmt: skip
+
+ENV_VAR_NAMES: frozenset[str] = frozenset(
+    {"LD_PRELOAD", "NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_NUM_THREADS"}
+)
+ENV_VAR_PREFIXES: tuple[str, ...] = (
+    "OMP_", "MKL_", "KMP_", "GOMP_", "DNNL_", "ONEDNN_", "TF_", "XLA_",
+    "TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_", "CUDA_", "CUDNN_",
+)  # fmt: skip
+# Terraform shares the TF_ prefix; its variables say nothing about TensorFlow.
+_ENV_VAR_EXCLUDED_PREFIXES: tuple[str, ...] = (
+    "TF_VAR_", "TF_CLI_", "TF_TOKEN_", "TF_LOG", "TF_WORKSPACE", "TF_DATA_DIR",
+    "TF_IN_AUTOMATION", "TF_INPUT", "TF_PLUGIN_CACHE", "TF_REGISTRY_", "TF_IGNORE",
+)  # fmt: skip
+# Never record what may hold a credential, even under a matching prefix.
+_SECRET_MARKERS: tuple[str, ...] = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
+
+TENSORFLOW_DISTRIBUTIONS: tuple[str, ...] = (
+    "tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos", "tf-nightly",
+    "tf-nightly-cpu",
+)  # fmt: skip
+
+
+# --- validation and identity -------------------------------------------------------------
+
+
+def validate(info: Mapping[str, Any], keys: Sequence[Key]) -> None:
+    """Raise MetadataError unless `info` has exactly these keys, each of its type or None."""
+    names = {k.name for k in keys}
+    unknown = sorted(set(info) - names)
+    if unknown:
+        raise MetadataError(f"unknown metadata key(s) {', '.join(unknown)}")
+    missing = sorted(names - set(info))
+    if missing:
+        raise MetadataError(f"missing metadata key(s) {', '.join(missing)}")
+    for key in keys:
+        value = info[key.name]
+        if value is None:
+            continue
+        ok = isinstance(value, key.type)
+        if key.type is int:
+            ok = ok and not isinstance(value, bool)
+        elif key.type is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok:
+            raise MetadataError(
+                f"metadata {key.name}={value!r} should be {key.type.__name__} or None"
+            )
+
+
+def fingerprint(info: Mapping[str, Any], keys: Sequence[Key]) -> str:
+    """SHA-256 of the fingerprint keys, as canonical JSON (stable across processes)."""
+    stable = {k.name: info.get(k.name) for k in keys if k.fingerprint}
+    blob = json.dumps(stable, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def machine_fingerprint(info: Mapping[str, Any]) -> str:
+    return fingerprint(info, MACHINE_KEYS)
+
+
+def environment_fingerprint(info: Mapping[str, Any]) -> str:
+    return fingerprint(info, ENVIRONMENT_KEYS)
+
+
+def describe_keys() -> str:
+    """The key tables as Markdown, for the README."""
+    lines = ["| group | key | type | unit | description |", "|---|---|---|---|---|"]
+    for group, keys in (("machine", MACHINE_KEYS), ("environment", ENVIRONMENT_KEYS)):
+        for k in keys:
+            lines.append(f"| {group} | {k.name} | {k.type.__name__} | {k.unit} | {k.description} |")
+    return "\n".join(lines)
+
+
+# --- machine -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _cpuinfo() -> dict[str, Any]:
+    # py-cpuinfo takes a fraction of a second (it may spawn a helper); the CPU does not change.
+    try:
+        import cpuinfo
+
+        info: dict[str, Any] = cpuinfo.get_cpu_info()
+        return info
+    except Exception:  # a library failure must not stop a benchmark run
+        return {}
+
+
+def _hash_hostname_default() -> bool:
+    return os.environ.get(HASH_HOSTNAME_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _os_name() -> str:
+    system = platform.system()
+    try:
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME")
+    except OSError:  # not Linux, or no os-release file
+        pretty = None
+    if system == "Darwin":
+        pretty = f"macOS {platform.mac_ver()[0]}"
+    return f"{system} {pretty}" if pretty else system
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def machine_info(*, hash_hostname: bool | None = None) -> dict[str, Any]:
+    """This machine, one value per MACHINE_KEYS entry (None where unknown)."""
+    import psutil
+
+    cpu = _cpuinfo()
+    if hash_hostname is None:
+        hash_hostname = _hash_hostname_default()
+    hostname = socket.gethostname()
+    if hash_hostname:
+        hostname = "sha256:" + hashlib.sha256(hostname.encode()).hexdigest()
+    freq = psutil.cpu_freq()
+    advertised = cpu.get("hz_advertised")
+    flags = set(cpu.get("flags") or ())
+    gpus = gpu_devices()
+    info: dict[str, Any] = {
+        "cpu_model": cpu.get("brand_raw") or platform.processor() or None,
+        "cpu_vendor": cpu.get("vendor_id_raw") or None,
+        "arch": cpu.get("arch_string_raw") or platform.machine() or None,
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cores_logical": psutil.cpu_count(logical=True),
+        "freq_base_mhz": advertised[0] / 1e6 if advertised and advertised[0] else None,
+        "freq_max_mhz": float(freq.max) if freq is not None and freq.max > 0 else None,
+        "l2_cache_bytes": _int_or_none(cpu.get("l2_cache_size")),
+        "l3_cache_bytes": _int_or_none(cpu.get("l3_cache_size")),
+        "isa_flags": sorted(f for f in ISA_FLAGS if f in flags),
+        "memory_bytes": int(psutil.virtual_memory().total),
+        "os": _os_name(),
+        "kernel": platform.release() or None,
+        "hostname": hostname,
+        "hostname_hashed": hash_hostname,
+        **_gpu_summary(gpus),
+    }
+    validate(info, MACHINE_KEYS)
+    return info
+
+
+# --- GPUs through NVML ----------------------------------------------------------------------
+
+# NVML clock-event ("throttle") reason bits; values are NVML's ABI (nvml.h).
+THROTTLE_REASONS: dict[int, str] = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+    0x200: "board_limit",
+    0x400: "reliability",
+}
+# Reasons that mean the clocks were held down by heat, power or hardware protection.
+SLOWDOWN_REASONS: frozenset[str] = frozenset(
+    {
+        "sw_power_cap",
+        "hw_slowdown",
+        "sw_thermal_slowdown",
+        "hw_thermal_slowdown",
+        "hw_power_brake_slowdown",
+        "board_limit",
+        "reliability",
+    }
+)
+_NVML_CLOCK_SM, _NVML_CLOCK_MEM, _NVML_TEMPERATURE_GPU = 1, 2, 0
+
+
+def decode_throttle_reasons(mask: int) -> list[str]:
+    """Names of the bits set in an NVML clock-event reason mask (unknown bits as hex)."""
+    names = [name for bit, name in THROTTLE_REASONS.items() if mask & bit]
+    rest = mask & ~sum(THROTTLE_REASONS)
+    if rest:
+        names.append(f"unknown_{rest:#x}")
+    return names
+
+
+@contextmanager
+def _nvml() -> Iterator[Any | None]:
+    """pynvml initialised, or None when the library or the driver is absent."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no NVML library, no driver, no GPU: all mean "no NVIDIA GPUs"
+        yield None
+        return
+    try:
+        yield pynvml
+    finally:
+        with suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+def _try(fn: Any, *args: Any) -> Any:
+    """One NVML query; None where this GPU or driver does not support it."""
+    try:
+        return fn(*args)
+    except Exception:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):  # older nvidia-ml-py returns bytes
+        return value.decode(errors="replace")
+    return None if value is None else str(value)
+
+
+def gpu_devices() -> list[dict[str, Any]]:
+    """Static facts per NVIDIA GPU, plus the driver; [] when NVML does not load."""
+    with _nvml() as nv:
+        if nv is None:
+            return []
+        count = _try(nv.nvmlDeviceGetCount) or 0
+        driver = _text(_try(nv.nvmlSystemGetDriverVersion))
+        cuda = _try(nv.nvmlSystemGetCudaDriverVersion)
+        cuda_text = f"{cuda // 1000}.{cuda % 1000 // 10}" if isinstance(cuda, int) else None
+        out = []
+        for index in range(count):
+            handle = nv.nvmlDeviceGetHandleByIndex(index)
+            memory = _try(nv.nvmlDeviceGetMemoryInfo, handle)
+            cc = _try(nv.nvmlDeviceGetCudaComputeCapability, handle)
+            out.append(
+                {
+                    "index": index,
+                    "name": _text(_try(nv.nvmlDeviceGetName, handle)),
+                    "memory_bytes": int(memory.total) if memory is not None else None,
+                    "compute_capability": f"{cc[0]}.{cc[1]}" if cc else None,
+                    "driver": driver,
+                    "cuda_driver": cuda_text,
+                }
+            )
+        return out
+
+
+def _gpu_summary(gpus: list[dict[str, Any]]) -> dict[str, Any]:
+    first = gpus[0] if gpus else {}
+    return {
+        "gpu_count": len(gpus),
+        "gpu_name": first.get("name"),
+        "gpu_driver": first.get("driver"),
+        "gpu_cuda_driver": first.get("cuda_driver"),
+        "gpus": [
+            {k: g[k] for k in ("index", "name", "memory_bytes", "compute_capability")} for g in gpus
+        ],
+    }
+
+
+def gpu_snapshot() -> list[dict[str, Any]] | None:
+    """Clocks, temperature, power, utilisation and throttle reasons per GPU; None w/o NVML."""
+    with _nvml() as nv:
+        if nv is None:
+            return None
+        reasons_fn = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
+            nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None
+        )
+        out = []
+        for index in range(_try(nv.nvmlDeviceGetCount) or 0):
+            handle = nv.nvmlDeviceGetHandleByIndex(index)
+            mask = _try(reasons_fn, handle) if reasons_fn is not None else None
+            power_mw = _try(nv.nvmlDeviceGetPowerUsage, handle)
+            util = _try(nv.nvmlDeviceGetUtilizationRates, handle)
+            out.append(
+                {
+                    "index": index,
+                    "sm_clock_mhz": _try(nv.nvmlDeviceGetClockInfo, handle, _NVML_CLOCK_SM),
+                    "mem_clock_mhz": _try(nv.nvmlDeviceGetClockInfo, handle, _NVML_CLOCK_MEM),
+                    "temperature_c": _try(
+                        nv.nvmlDeviceGetTemperature, handle, _NVML_TEMPERATURE_GPU
+                    ),
+                    "power_w": power_mw / 1000.0 if power_mw is not None else None,
+                    "utilization_pct": util.gpu if util is not None else None,
+                    "throttle_mask": mask,
+                    "throttle_reasons": decode_throttle_reasons(mask) if mask is not None else [],
+                }
+            )
+        return out
+
+
+def throttled(
+    before: Sequence[Mapping[str, Any]] | None, after: Sequence[Mapping[str, Any]] | None
+) -> bool | None:
+    """Whether any GPU was held down by heat, power or hardware protection around a case.
+
+    None when neither snapshot exists (no NVML: unknown, not "not throttled"). Every GPU
+    counts, since NVML indices need not match the case's CUDA index.
+    """
+    if before is None and after is None:
+        return None
+    for snapshot in (before, after):
+        for gpu in snapshot or ():
+            if SLOWDOWN_REASONS.intersection(gpu.get("throttle_reasons") or ()):
+                return True
+    return False
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _tensorflow() -> tuple[str | None, str | None]:
+    for dist in TENSORFLOW_DISTRIBUTIONS:
+        version = _version(dist)
+        if version is not None:
+            return version, dist
+    return None, None
+
+
+def relevant_env_vars(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables that change threading, kernels or devices (ENV_VAR_NAMES/PREFIXES)."""
+    env = os.environ if env is None else env
+    return {
+        name: value
+        for name, value in sorted(env.items())
+        if (name in ENV_VAR_NAMES or name.startswith(ENV_VAR_PREFIXES))
+        and not name.startswith(_ENV_VAR_EXCLUDED_PREFIXES)
+        and not any(marker in name.upper() for marker in _SECRET_MARKERS)
+    }
+
+
+def git_state(path: Path | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout this package runs from; (None, None) outside one.
+
+    Only when the package sits at the top of that checkout: an installed copy inside some
+    other repository (a venv in a repo) must not report that repository's commit. Untracked
+    files do not make it dirty.
+    """
+    root = (path or Path(__file__).resolve().parent.parent).resolve()
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root:
+            return None, None
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no") != ""
+    except (OSError, subprocess.SubprocessError):  # no git, not a checkout, no commit yet
+        return None, None
+    return commit, dirty
+
+
+def environment_info(
+    framework_info: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The software environment, one value per ENVIRONMENT_KEYS entry.
+
+    `framework_info`: per framework, the build info a worker probed (torch.__config__,
+    tf.sysconfig.get_build_info(), ...), stored as given. `env`: the environment the
+    workers get (default: this process's).
+    """
+    commit, dirty = git_state()
+    tf_version, tf_dist = _tensorflow()
+    info: dict[str, Any] = {
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "numpy_version": _version("numpy"),
+        "scipy_version": _version("scipy"),
+        "pandas_version": _version("pandas"),
+        "torch_version": _version("torch"),
+        "tensorflow_version": tf_version,
+        "tensorflow_distribution": tf_dist,
+        "suite_version": _version("resnet-bench"),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "env_vars": relevant_env_vars(env),
+        "framework_info": {name: dict(v) for name, v in (framework_info or {}).items()},
+    }
+    validate(info, ENVIRONMENT_KEYS)
+    return info
+
+
+# --- state at run start ---------------------------------------------------------------------
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def system_state() -> dict[str, Any]:
+    """What may disturb a run now: CPU governor(s), turbo, load average, free memory."""
+    import psutil
+
+    governors = sorted(
+        {g for p in glob.glob("/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")
+         if (g := _read(p))}
+    )  # fmt: skip
+    no_turbo = _read("/sys/devices/system/cpu/intel_pstate/no_turbo")
+    boost = _read("/sys/devices/system/cpu/cpufreq/boost")
+    turbo = None
+    if no_turbo is not None:
+        turbo = no_turbo == "0"
+    elif boost is not None:
+        turbo = boost == "1"
+    load1, load5, load15 = psutil.getloadavg()
+    return {
+        "cpu_governor": ",".join(governors) or None,
+        "turbo": turbo,
+        "load_avg_1m": load1,
+        "load_avg_5m": load5,
+        "load_avg_15m": load15,
+        "cores_logical": psutil.cpu_count(logical=True),
+        "memory_available_bytes": int(psutil.virtual_memory().available),
+    }
+
+
+def busy_warning(state: Mapping[str, Any], share: float = BUSY_LOAD_SHARE) -> str | None:
+    """A one-line warning when the 1-minute load says other work competes for the CPUs."""
+    load = state.get("load_avg_1m")
+    cores = state.get("cores_logical") or os.cpu_count() or 1
+    if load is None or load <= share * cores:
+        return None
+    return (
+        f"machine busy: 1-minute load average {load:.2f} on {cores} logical cores "
+        f"(above {share:.0%}); timings may be noisy"
+    )

@@ -1,0 +1,416 @@
+"""The result store on SQLite and PostgreSQL: schema, nothing lost, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import signal
+import sqlite3
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+import results
+from results.db import STAT_COLUMNS, Base, Machine
+from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS
+from results.store import (
+    DuplicateResultError,
+    StoreError,
+    UnknownRunError,
+    alembic_config,
+    head_revision,
+    open_store,
+)
+from runners.measurement import Measurement
+from runners.stats import Stats, summarize
+from suite.case import CASE_FIELDS
+from tests.store_support import (
+    BACKENDS,
+    backend_url,
+    begin,
+    case,
+    fake_environment,
+    fake_machine,
+    measurement,
+)
+
+db_url = pytest.fixture(params=BACKENDS)(backend_url)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+
+
+# --- schema ------------------------------------------------------------------------------
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    open_store(db_url).close()
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert MigrationContext.configure(conn).get_current_heads() == (head_revision(),)
+    engine.dispose()
+    assert diff == [], "results/db.py changed without a migration: add a revision"
+
+
+def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
+    open_store(db_url).close()
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+        assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    with open_store(db_url) as store:
+        assert store.list_runs() == []
+
+
+def test_metadata_keys_have_columns() -> None:
+    machine_cols = set(Base.metadata.tables["machine"].columns.keys())
+    env_cols = set(Base.metadata.tables["environment"].columns.keys())
+    assert {k.name for k in MACHINE_KEYS} <= machine_cols
+    assert {k.name for k in ENVIRONMENT_KEYS} <= env_cols
+    assert set(STAT_COLUMNS) <= set(Stats.__dataclass_fields__)
+    assert set(CASE_FIELDS) <= set(Base.metadata.tables["result"].columns.keys())
+
+
+def test_round_trip(db_url: str) -> None:
+    m = measurement(batch_size=8, n=40, ci_target_met=True)
+    failed = Measurement.failed(case(16, "tensorflow"), "oom", "ResourceExhaustedError: OOM")
+    with open_store(db_url) as store:
+        run_id = begin(store, label="round trip", system={"load_avg_1m": 0.1}, plan={"cases": []})
+        result_id = store.add_result(run_id, m)
+        store.add_result(run_id, failed)
+        store.finish_run(run_id)
+        info = store.get_run(run_id)
+        assert store.get_plan(run_id) == {"cases": []}
+    assert (info.label, info.status, info.source, info.profile) == (
+        "round trip", "finished", "cli", "quick",
+    )  # fmt: skip
+    assert info.started_at.tzinfo == timezone.utc
+    assert info.finished_at is not None and info.finished_at >= info.started_at
+    assert info.machine["gpus"] == fake_machine()["gpus"]
+    assert info.environment["framework_info"] == fake_environment()["framework_info"]
+    assert info.system == {"load_avg_1m": 0.1}
+    assert info.ceilings == [
+        {"device": "cpu", "precision": "fp32", "gflops": 2000.0, "details": None}
+    ]
+    assert (info.n_ok, info.n_failed, info.n_skipped) == (1, 1, 0)
+
+    df = results.load(db_url)
+    assert len(df) == 2
+    ok = df[df.status == "ok"].iloc[0]
+    assert ok.result_id == result_id
+    for name, value in zip(CASE_FIELDS, m.case.key(), strict=True):
+        assert ok[name] == value
+    expected = summarize([s / 1e9 for s in m.samples_ns], 8, 4.1, "inference", True)
+    for name in STAT_COLUMNS:
+        assert ok[name] == pytest.approx(getattr(expected, name)), name
+    assert ok.n_samples == 40 and ok.first_step_s == pytest.approx(2.5)
+    assert ok.ceiling_gflops == 2000.0
+    assert ok.ceiling_share == pytest.approx(expected.gflops_per_s / 2000.0)
+    assert ok.machine_gpu == "2x NVIDIA H100 80GB HBM3"
+    assert json.loads(ok.framework_build) == fake_environment()["framework_info"]["torch"]
+    assert json.loads(ok.env_vars) == fake_environment()["env_vars"]
+    bad = df[df.status == "oom"].iloc[0]
+    assert bad.reason == "ResourceExhaustedError: OOM" and bad.n_samples == 0
+    assert math.isnan(bad.median_s) and bad.unstable is pd_na()
+
+    samples = results.load_samples(db_url, [run_id])
+    assert list(samples.columns[:5]) == ["run_id", "result_id", "process", "index", "seconds"]
+    assert samples["duration_ns"].tolist() == m.samples_ns
+    assert samples["process"].tolist() == m.sample_process
+    assert samples["index"].tolist() == list(range(40))
+
+
+def pd_na() -> object:
+    import pandas as pd
+
+    return pd.NA
+
+
+def test_undefined_statistics_are_null(db_url: str) -> None:
+    with open_store(db_url) as store:
+        run_id = begin(store)
+        store.add_result(run_id, measurement(n=3))  # too few samples for a CI of the median
+    row = results.load(db_url).iloc[0]
+    assert math.isnan(row.ci_rel) and row.median_s > 0
+
+
+def test_identical_machines_and_environments_are_shared(db_url: str) -> None:
+    with open_store(db_url) as store:
+        first, second = begin(store), begin(store)
+        other = begin(store, machine=fake_machine(hostname="bench-02"))
+        runs = {r.id: r for r in store.list_runs()}
+    assert runs[first].machine["id"] == runs[second].machine["id"] != runs[other].machine["id"]
+    assert runs[first].environment["id"] == runs[other].environment["id"]
+
+
+def test_ceiling_falls_back_to_fp32(db_url: str) -> None:
+    ceilings = [
+        {"device": "cuda:0", "precision": "fp32", "gflops": 50_000.0},
+        {"device": "cuda:0", "precision": "bf16", "gflops": 400_000.0},
+    ]
+    with open_store(db_url) as store:
+        run_id = begin(store, ceilings=ceilings)
+        store.add_ceilings(run_id, [{"device": "cpu", "precision": "fp32", "gflops": 900.0}])
+        for precision in ("bf16", "fp16"):
+            c = case(8, device="cuda", precision=precision)
+            store.add_result(
+                run_id, Measurement(case=c, samples_ns=[10**7] * 10, gmacs_per_image=4.1)
+            )
+    df = results.load(db_url).set_index("precision")
+    assert df.loc["bf16", "ceiling_gflops"] == 400_000.0
+    assert df.loc["fp16", "ceiling_gflops"] == 50_000.0  # no fp16 ceiling: fp32's
+    with open_store(db_url) as store:
+        assert len(store.get_run(run_id).ceilings) == 3
+
+
+def test_duplicate_case_is_refused_and_writes_nothing(db_url: str) -> None:
+    with open_store(db_url) as store:
+        run_id = begin(store)
+        store.add_result(run_id, measurement(8))
+        with pytest.raises(DuplicateResultError, match=rf"run {run_id} already has a result"):
+            store.add_result(run_id, measurement(8, n=10, seed=1))
+        other_run = begin(store)
+        store.add_result(other_run, measurement(8))  # unique within a run only
+    assert len(results.load_samples(db_url, [run_id])) == 40
+
+
+def test_unknown_runs_name_the_known_range(db_url: str) -> None:
+    with open_store(db_url) as store:
+        with pytest.raises(UnknownRunError, match="unknown run 5: the database has no runs yet"):
+            store.get_run(5)
+        first = begin(store)
+        last = begin(store)
+        with pytest.raises(UnknownRunError, match=rf"unknown run 99; known runs: {first}-{last}"):
+            store.add_result(99, measurement())
+        with pytest.raises(UnknownRunError):
+            results.load(store, [first, 99])
+        with pytest.raises(ValueError, match="unknown final run status 'done'"):
+            store.finish_run(first, "done")
+        with pytest.raises(ValueError, match="unknown run source 'cron'"):
+            begin(store, source="cron")
+
+
+def test_reopen_run_checks_the_machine(db_url: str) -> None:
+    with open_store(db_url) as store:
+        run_id = begin(store)
+        store.finish_run(run_id, "interrupted")
+        with pytest.raises(StoreError, match="measured on another machine"):
+            store.reopen_run(run_id, machine=fake_machine(hostname="elsewhere"))
+        info = store.reopen_run(run_id, machine=fake_machine())
+        assert info.status == "running" and info.finished_at is None
+
+
+# --- nothing lost -------------------------------------------------------------------------
+
+# Writers are forked: separate processes with their own connections, without paying the
+# imports again in each (that would dominate the test on a small machine).
+needs_fork = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method"
+)
+FORK = (
+    multiprocessing.get_context("fork")
+    if "fork" in multiprocessing.get_all_start_methods()
+    else None
+)
+
+
+def _killed_run(url: str) -> None:
+    store = open_store(url)
+    run_id = begin(store, label="killed")
+    for batch in (1, 2, 4):
+        store.add_result(run_id, measurement(batch))
+
+    def die(self: Session) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    # The 4th case dies in flight: its rows are written, the commit never comes.
+    Session.commit = die  # type: ignore[method-assign]
+    store.add_result(run_id, measurement(8))
+
+
+@needs_fork
+def test_killed_run_keeps_finished_cases_and_resumes_without_duplicates(db_url: str) -> None:
+    assert FORK is not None
+    child = FORK.Process(target=_killed_run, args=(db_url,))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == -signal.SIGKILL
+
+    path = _sqlite_file(db_url)
+    if path is not None:
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        conn.close()
+    with open_store(db_url) as store:
+        [info] = store.list_runs()
+        run_id = info.id
+        assert info.status == "running" and info.n_ok == 3
+        plan = [case(b) for b in (1, 2, 4, 8)]
+        finished = store.finished_keys(run_id)
+        todo = [c for c in plan if c.key() not in finished]
+        assert todo == [case(8)]
+        store.reopen_run(run_id)
+        for c in todo:
+            store.add_result(run_id, measurement(c.batch_size))
+        with pytest.raises(DuplicateResultError):
+            store.add_result(run_id, measurement(1))
+        store.finish_run(run_id)
+    df = results.load(db_url, [run_id])
+    assert sorted(df.batch_size) == [1, 2, 4, 8]
+    assert len(results.load_samples(db_url, [run_id])) == 4 * 40
+
+
+RESULTS_PER_WRITER = 12
+
+
+def _writer(url: str, go: Any) -> None:
+    go.wait(60)  # start together, so the writers really overlap
+    store = open_store(url)
+    run_id = begin(store, label="writer")
+    for batch in range(1, RESULTS_PER_WRITER + 1):
+        store.add_result(run_id, measurement(batch, n=50))
+    store.finish_run(run_id)
+
+
+@needs_fork
+def test_concurrent_writers_lose_nothing(db_url: str) -> None:
+    assert FORK is not None
+    writers = 4
+    go = FORK.Event()
+    procs = [FORK.Process(target=_writer, args=(db_url, go)) for _ in range(writers)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0] * writers
+
+    df = results.load(db_url)
+    assert len(df) == writers * RESULTS_PER_WRITER
+    assert df.groupby("run_id").size().tolist() == [RESULTS_PER_WRITER] * writers
+    assert df.machine_id.nunique() == 1 and df.environment_id.nunique() == 1
+    assert (df.run_status == "finished").all()
+    assert len(results.load_samples(db_url)) == writers * RESULTS_PER_WRITER * 50
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+def _snapshot(path: Path) -> tuple[bytes, int, list[str]]:
+    return path.read_bytes(), path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
+
+
+def test_newer_schema_is_refused_and_left_unchanged(db_url: str) -> None:
+    with open_store(db_url) as store:
+        begin(store)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    path = _sqlite_file(db_url)
+    before = _snapshot(path) if path else None
+    message = (
+        r"has schema revision 9999_future, newer than this resnet-bench "
+        rf"\(knows up to {head_revision()}\); upgrade resnet-bench"
+    )
+    with pytest.raises(StoreError, match=message):
+        open_store(db_url)
+    if path is not None:
+        assert _snapshot(path) == before
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == (
+            "9999_future"
+        )
+        assert conn.execute(text("SELECT count(*) FROM run")).scalar_one() == 1
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"run,framework\n1,torch\n", b"SQLite format 2\x00" + bytes(200), b"\x00\x01" * 50],
+    ids=["csv-text", "near-miss-header", "binary"],
+)
+def test_non_database_file_is_refused_and_left_unchanged(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "results.sqlite"
+    path.write_bytes(content)
+    before = _snapshot(path)
+    with pytest.raises(StoreError, match=r"results.sqlite is not a SQLite database.*untouched"):
+        open_store(f"sqlite:///{path}")
+    assert _snapshot(path) == before
+
+
+def test_foreign_database_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "app.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    before = _snapshot(path)
+    with pytest.raises(StoreError, match=r"holds other tables \(users\) and no resnet-bench"):
+        open_store(f"sqlite:///{path}")
+    assert _snapshot(path) == before
+
+
+def test_empty_file_becomes_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    path.touch()
+    with open_store(f"sqlite:///{path}") as store:
+        assert store.list_runs() == []
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn.close()
+
+
+def test_read_only_open_does_not_create(tmp_path: Path) -> None:
+    path = tmp_path / "nothing" / "results.sqlite"
+    with pytest.raises(StoreError, match="no result database at"):
+        open_store(f"sqlite:///{path}", create=False)
+    assert not path.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("not a url", "cannot parse database URL 'not a url'"),
+        ("nosuchdb://host/x", "SQLAlchemy has no dialect 'nosuchdb'"),
+        ("postgresql+pg8000://bench:s3cret@localhost/db", "driver for .* is not installed"),
+        ("postgresql+psycopg://bench:s3cret@127.0.0.1:1/db", "cannot open database .*:1/db: "),
+    ],
+    ids=["unparsable", "unknown-dialect", "missing-driver", "unreachable"],
+)
+def test_bad_urls_give_one_line_without_the_password(url: str, expected: str) -> None:
+    with pytest.raises(StoreError, match=expected) as info:
+        open_store(url)
+    message = str(info.value)
+    assert "\n" not in message and "s3cret" not in message
+    if "s3cret" in url:
+        assert "bench:***@" in message
+
+
+def test_sqlite_settings(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'r.sqlite'}"
+    with open_store(url) as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_machine_table_has_unique_fingerprint() -> None:
+    assert Machine.__table__.c.fingerprint.unique
