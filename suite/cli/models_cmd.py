@@ -66,10 +66,10 @@ def _print_table(rows: list[dict[str, Any]], verify: bool) -> None:
     image_size = rows[0]["image_size"] if rows else None
     table = Table(
         title=f"ResNet-V2 at {image_size}x{image_size}",
-        caption="total params include BN moving statistics; "
+        caption="params; total includes BN moving statistics; "
         "GMACs: conv + logits multiply-accumulates per image",
     )
-    for name in ("framework", "depth", "trainable params", "total params", "GMACs"):
+    for name in ("framework", "depth", "trainable", "total", "GMACs"):
         table.add_column(name, justify="left" if name == "framework" else "right")
     if verify:
         table.add_column("max rel diff", justify="right")

@@ -1,9 +1,12 @@
 """Model builders, one module per framework, imported only when that framework is asked for.
 
 Each builder module exposes `build(depth, num_classes=1000, **options)` returning the
-framework's native model, and `count_params(model)` / `count_macs(model, image_size)`
-measuring a built model (the tests hold these against suite.spec). Adding a framework =
-one module plus one line in BUILDERS (its name must also be in suite.case.FRAMEWORKS).
+framework's native model, and `count_params(model)`, `count_macs(model, image_size)` and
+`feature_shape(model, image_size)` measuring a built model (the tests hold these against
+suite.spec; TensorFlow needs a model built with a fixed `image_size` for the last two).
+
+Adding a framework = one module plus one line in BUILDERS (its name must also be in
+suite.case.FRAMEWORKS).
 """
 
 from __future__ import annotations

@@ -137,15 +137,26 @@ def count_params(model: keras.Model) -> tuple[int, int]:
     return trainable, int(model.count_params())
 
 
+def _check_static(model: keras.Model, image_size: int) -> None:
+    shape = tuple(model.inputs[0].shape[1:3])
+    if shape != (image_size, image_size):
+        raise ValueError(f"model input is {shape}, not {image_size}; build it with image_size")
+
+
+def feature_shape(model: keras.Model, image_size: int) -> tuple[int, int, int]:
+    """(channels, height, width) of the last feature map, from static shapes."""
+    _check_static(model, image_size)
+    _, h, w, c = model.get_layer("postnorm").input.shape
+    return int(c), int(h), int(w)
+
+
 def count_macs(model: keras.Model, image_size: int) -> int:
     """Conv and dense multiply-accumulates per image, from the layers' static output shapes.
 
     Needs a model built with `image_size=` (a fixed input shape); tracing a dynamic-shape
     model instead would take seconds per depth.
     """
-    shape = tuple(model.inputs[0].shape[1:3])
-    if shape != (image_size, image_size):
-        raise ValueError(f"model input is {shape}, not {image_size}; build it with image_size")
+    _check_static(model, image_size)
     total = 0
     for layer in model.layers:
         if isinstance(layer, layers.Conv2D | layers.Dense):

@@ -14,7 +14,8 @@ from torch import nn
 
 from suite import spec
 
-MOMENTUM = 1.0 - spec.BN_DECAY  # torch's momentum weighs the new batch: 0.003
+# torch's momentum weighs the new batch: 1 - decay = 0.003 (rounded off the float noise)
+MOMENTUM = round(1.0 - spec.BN_DECAY, 9)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -70,14 +71,16 @@ class Root(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        # TF 'SAME' max-pool: the extra pixel of padding goes bottom/right, and -inf padding
-        # never wins (torch's own max_pool2d padding is symmetric only)
-        k, s = spec.POOL_KERNEL, spec.POOL_STRIDE
-        top, bottom = spec.same_pads(x.shape[2], k, s)
-        left, right = spec.same_pads(x.shape[3], k, s)
-        x = F.pad(x, (left, right, top, bottom), value=-math.inf)
-        return F.max_pool2d(x, k, s)
+        return same_max_pool(self.conv(x), spec.POOL_KERNEL, spec.POOL_STRIDE)
+
+
+def same_max_pool(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """TF 'SAME' max-pool: any odd pixel of padding goes bottom/right (torch pads only
+    symmetrically), and the padding is -inf so it never wins."""
+    top, bottom = spec.same_pads(x.shape[2], kernel, stride)
+    left, right = spec.same_pads(x.shape[3], kernel, stride)
+    x = F.pad(x, (left, right, top, bottom), value=-math.inf)
+    return F.max_pool2d(x, kernel, stride)
 
 
 class ResNetV2(nn.Module):
@@ -130,6 +133,18 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return trainable, params + stats
 
 
+def _zeros(model: nn.Module, image_size: int) -> torch.Tensor:
+    p = next(model.parameters())
+    return torch.zeros(1, spec.IN_CHANNELS, image_size, image_size, dtype=p.dtype, device=p.device)
+
+
+def feature_shape(model: ResNetV2, image_size: int) -> tuple[int, int, int]:
+    """(channels, height, width) of the last feature map for a square input."""
+    with torch.no_grad():
+        _, c, h, w = model.features(_zeros(model, image_size)).shape
+    return c, h, w
+
+
 def count_macs(model: nn.Module, image_size: int) -> int:
     """Conv and linear multiply-accumulates of one forward pass on a [1, 3, S, S] input,
     taken from the output shapes that forward hooks see."""
@@ -148,10 +163,8 @@ def count_macs(model: nn.Module, image_size: int) -> int:
         if isinstance(m, nn.Conv2d | nn.Linear)
     ]
     try:
-        p = next(model.parameters())
-        x = torch.zeros(1, spec.IN_CHANNELS, image_size, image_size, dtype=p.dtype, device=p.device)
         with torch.no_grad():
-            model(x)
+            model(_zeros(model, image_size))
     finally:
         for h in handles:
             h.remove()

@@ -1,0 +1,204 @@
+"""The built models in every framework against suite.spec, and against each other.
+
+Parametrized from suite.spec.DEPTHS and suite.models.BUILDERS: a new depth or framework is
+covered without editing this file. Each (framework, depth) model is built once per module
+(pytest groups the tests by the module-scoped fixture's parameter) and freed after use.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from suite import spec
+from suite.case import FRAMEWORKS
+from suite.modelinfo import REL_TOLERANCE, verify_depth
+from suite.models import BUILDERS, build_model, builder, transfer
+
+from .test_spec import PUBLISHED
+
+SMALL = 64  # image size for shape-dependent checks: 64 px -> 2x2 final feature map
+# options that give a model static shapes (TensorFlow reads MACs from layer output shapes)
+STATIC_OPTIONS: dict[str, dict[str, Any]] = {"tensorflow": {"image_size": SMALL}}
+COMBOS = [(fw, depth) for fw in BUILDERS for depth in spec.DEPTHS]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Any:
+    """Small inputs gain nothing from more threads, and torch's spin-waiting OpenMP threads
+    slow down 10x or more when the cores are shared with other processes."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@dataclass
+class Built:
+    framework: str
+    depth: int
+    model: Any
+    module: ModuleType
+
+
+@pytest.fixture(scope="module")
+def built(request: pytest.FixtureRequest) -> Built:
+    framework, depth = request.param
+    model = build_model(framework, depth, **STATIC_OPTIONS.get(framework, {}))
+    return Built(framework, depth, model, builder(framework))
+
+
+def combos(depths: Any = spec.DEPTHS) -> pytest.MarkDecorator:
+    ids = [f"{fw}-{d}" for fw, d in COMBOS if d in depths]
+    return pytest.mark.parametrize(
+        "built", [c for c in COMBOS if c[1] in depths], indirect=True, ids=ids
+    )
+
+
+@combos()
+def test_params_match_spec(built: Built) -> None:
+    assert built.module.count_params(built.model) == spec.count_params(built.depth)
+
+
+@combos(PUBLISHED)
+def test_params_equal_published(built: Built) -> None:
+    assert built.module.count_params(built.model) == PUBLISHED[built.depth]
+
+
+@combos()
+def test_macs_match_spec(built: Built) -> None:
+    assert built.module.count_macs(built.model, SMALL) == spec.macs(built.depth, SMALL)
+
+
+@combos()
+def test_final_feature_map_is_2048_at_one_32nd(built: Built) -> None:
+    assert built.module.feature_shape(built.model, SMALL) == (2048, SMALL // 32, SMALL // 32)
+
+
+def test_registry_matches_case_frameworks() -> None:
+    assert tuple(BUILDERS) == FRAMEWORKS
+
+
+@pytest.mark.parametrize("bad", ["jax", "Torch", "", None])
+def test_unknown_framework_names_allowed(bad: Any) -> None:
+    with pytest.raises(ValueError, match=r"unknown framework .*allowed: torch, tensorflow"):
+        build_model(bad, 50)
+
+
+@pytest.mark.parametrize("framework", list(BUILDERS))
+@pytest.mark.parametrize("bad", [34, 0, "50"])
+def test_unknown_depth_names_allowed(framework: str, bad: Any) -> None:
+    with pytest.raises(ValueError, match=r"unknown depth .*allowed: 50, 101, 152, 200"):
+        build_model(framework, bad)
+
+
+def test_suite_imports_no_framework() -> None:
+    code = (
+        "import sys, suite, suite.spec, suite.models, suite.models.transfer, suite.modelinfo, "
+        "suite.cli.models_cmd; "
+        "loaded = [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- torch ---------------------------------------------------------------------------------
+
+
+def test_torch_bn_momentum_and_eps() -> None:
+    from torch import nn
+
+    model = build_model("torch", 50)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == 3 * sum(spec.DEPTHS[50]) + 1
+    assert {(m.momentum, m.eps) for m in bns} == {(0.003, 1e-5)}
+
+
+def test_torch_channels_last_computes_the_same() -> None:
+    import torch
+
+    nchw = build_model("torch", 50).eval()
+    nhwc = build_model("torch", 50, channels_last=True).eval()
+    nhwc.load_state_dict(nchw.state_dict())
+    assert nhwc.root.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, SMALL, SMALL)
+    with torch.no_grad():
+        a = nchw(x)
+        b = nhwc(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 6, 7, 8])
+def test_torch_same_max_pool_matches_tf(size: int) -> None:
+    import tensorflow as tf
+    import torch
+
+    from suite.models.torch_resnet import same_max_pool
+
+    # all negative, so zero padding would win where -inf padding must not
+    x = -1.0 - np.random.default_rng(size).random((1, 2, size, size), np.float32)
+    got = same_max_pool(torch.from_numpy(x), 3, 2).numpy()
+    want = tf.nn.max_pool2d(x.transpose(0, 2, 3, 1), 3, 2, "SAME").numpy()
+    np.testing.assert_array_equal(got, want.transpose(0, 3, 1, 2))
+
+
+# --- tensorflow ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("built", [("tensorflow", 50)], indirect=True, ids=["tensorflow-50"])
+def test_tf_bn_momentum_and_eps(built: Built) -> None:
+    import keras
+
+    bns = [x for x in built.model.layers if isinstance(x, keras.layers.BatchNormalization)]
+    assert len(bns) == 3 * sum(spec.DEPTHS[50]) + 1
+    assert {(x.momentum, x.epsilon) for x in bns} == {(0.997, 1e-5)}
+
+
+def test_tf_mixed_precision_and_training_flag() -> None:
+    model = build_model("tensorflow", 50, num_classes=10, precision="bf16", image_size=32)
+    conv = model.get_layer("block1_unit1_conv2")
+    assert (conv.compute_dtype, conv.kernel.dtype) == ("bfloat16", "float32")
+    x = np.random.default_rng(0).standard_normal((2, 32, 32, 3), np.float32)
+    logits = model(x, training=False)
+    assert logits.dtype == "float32"
+    # training=True normalizes with the batch's statistics, not the moving ones
+    assert not np.allclose(model(x, training=True), logits)
+    with pytest.raises(ValueError, match=r"unknown precision 'int8'; allowed: fp32, bf16, fp16"):
+        build_model("tensorflow", 50, precision="int8")
+
+
+# --- both: the same function ---------------------------------------------------------------
+
+
+def test_logits_agree_with_transferred_weights() -> None:
+    result = verify_depth(50, SMALL)
+    assert result["max_rel_diff"] <= REL_TOLERANCE
+    for fw in FRAMEWORKS:
+        assert result[fw]["params"] == spec.count_params(50)
+        assert result[fw]["macs"] == spec.macs(50, SMALL)
+
+
+@pytest.mark.parametrize("built", [("tensorflow", 50)], indirect=True, ids=["tensorflow-50"])
+def test_transfer_round_trip(built: Built) -> None:
+    import torch
+
+    from suite.modelinfo import _perturb_batchnorm
+
+    src, dst = build_model("torch", 50), build_model("torch", 50)
+    _perturb_batchnorm(src, seed=1)
+    # only shapes of the shared fixture model are checked elsewhere, so its weights may change
+    transfer.transfer(src, built.model)
+    transfer.transfer(built.model, dst)
+    for (name, a), b in zip(src.state_dict().items(), dst.state_dict().values(), strict=True):
+        if a.is_floating_point():  # not num_batches_tracked
+            assert torch.equal(a, b), name
+    with pytest.raises(TypeError, match="needs one torch"):
+        transfer.transfer(src, dst)
