@@ -49,7 +49,9 @@ db_url = pytest.fixture(params=BACKENDS)(backend_url)
 
 def _sqlite_file(url: str) -> Path | None:
     parsed = make_url(url)
-    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
 
 
 # --- schema ------------------------------------------------------------------------------
@@ -121,6 +123,7 @@ def test_round_trip(db_url: str) -> None:
         assert ok[name] == pytest.approx(getattr(expected, name)), name
     assert ok.n_samples == 40 and ok.first_step_s == pytest.approx(2.5)
     assert ok.ceiling_gflops == 2000.0
+    assert expected.gflops_per_s is not None
     assert ok.ceiling_share == pytest.approx(expected.gflops_per_s / 2000.0)
     assert ok.machine_gpu == "2x NVIDIA H100 80GB HBM3"
     assert json.loads(ok.framework_build) == fake_environment()["framework_info"]["torch"]

@@ -1,0 +1,189 @@
+"""`resnet-bench show RUN`: one run's metadata, machine, environment, ceilings and results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from results.frames import load
+from results.store import RunInfo
+from suite.cli.common import add_storage_options
+from suite.cli.storage import console, open_for_reading, resolve_run, when
+
+HELP = "show one run: metadata, machine, environment, ceilings and results"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="run id, or 'latest'")
+    add_storage_options(parser)
+
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    try:
+        return fmt.format(value)
+    except (TypeError, ValueError):  # pandas NA
+        return "-"
+
+
+def _gib(n: Any) -> str:
+    return _num(None if n is None else n / 2**30, "{:.1f} GiB")
+
+
+def _facts(title: str, rows: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, "-" if value in (None, "", [], {}) else str(value))
+    return table
+
+
+def _run_facts(info: RunInfo) -> Table:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(info.counts.items())) or "none"
+    duration = None
+    if info.finished_at is not None:
+        duration = f"{(info.finished_at - info.started_at).total_seconds():.0f} s"
+    system = info.system or {}
+    load_avg = system.get("load_avg_1m")
+    return _facts(
+        f"run {info.id}",
+        [
+            ("label", info.label),
+            ("status", info.status),
+            ("started", when(info.started_at)),
+            ("finished", when(info.finished_at) if info.finished_at else None),
+            ("duration", duration),
+            ("source", info.source),
+            ("profile", info.profile),
+            ("command", info.command),
+            ("results", counts),
+            ("cpu governor", system.get("cpu_governor")),
+            ("load at start", _num(load_avg, "{:.2f}") if load_avg is not None else None),
+        ],
+    )
+
+
+def _machine_facts(m: Mapping[str, Any]) -> Table:
+    gpus = "; ".join(
+        f"{g.get('index')}: {g.get('name')} {_gib(g.get('memory_bytes'))}"
+        f" cc {g.get('compute_capability')}"
+        for g in m.get("gpus") or []
+    )
+    return _facts(
+        "machine",
+        [
+            ("cpu", f"{m.get('cpu_model')} ({m.get('cpu_vendor')}, {m.get('arch')})"),
+            ("cores", f"{m.get('cores_physical')} physical, {m.get('cores_logical')} logical"),
+            ("frequency", f"base {_num(m.get('freq_base_mhz'), '{:.0f}')} MHz, "
+                          f"max {_num(m.get('freq_max_mhz'), '{:.0f}')} MHz"),
+            ("caches", f"L2 {_num((m.get('l2_cache_bytes') or 0) / 2**20, '{:.1f}')} MiB, "
+                       f"L3 {_num((m.get('l3_cache_bytes') or 0) / 2**20, '{:.1f}')} MiB"),
+            ("isa", " ".join(m.get("isa_flags") or [])),
+            ("memory", _gib(m.get("memory_bytes"))),
+            ("os", f"{m.get('os')}, kernel {m.get('kernel')}"),
+            ("hostname", m.get("hostname")),
+            ("gpus", gpus or "none"),
+            ("gpu driver", m.get("gpu_driver") and
+                f"{m.get('gpu_driver')} (CUDA {m.get('gpu_cuda_driver')})"),
+            ("fingerprint", m.get("fingerprint")),
+        ],
+    )  # fmt: skip
+
+
+def _environment_facts(e: Mapping[str, Any]) -> Table:
+    commit = e.get("git_commit")
+    if commit and e.get("git_dirty"):
+        commit += " (dirty)"
+    rows: list[tuple[str, Any]] = [
+        ("python", f"{e.get('python_version')} ({e.get('python_implementation')})"),
+        ("torch", e.get("torch_version")),
+        ("tensorflow", e.get("tensorflow_version") and
+            f"{e.get('tensorflow_version')} ({e.get('tensorflow_distribution')})"),
+        ("numpy / scipy / pandas",
+            f"{e.get('numpy_version')} / {e.get('scipy_version')} / {e.get('pandas_version')}"),
+        ("resnet-bench", e.get("suite_version")),
+        ("git commit", commit),
+        ("env vars", " ".join(f"{k}={v}" for k, v in (e.get("env_vars") or {}).items())),
+    ]  # fmt: skip
+    for framework, build in sorted((e.get("framework_info") or {}).items()):
+        rows.append((f"{framework} build", json.dumps(build, sort_keys=True)))
+    return _facts("environment", rows)
+
+
+def _ceilings(info: RunInfo) -> Table:
+    table = Table(title="measured ceilings", title_justify="left")
+    table.add_column("device")
+    table.add_column("precision")
+    table.add_column("GFLOP/s", justify="right")
+    for c in info.ceilings:
+        table.add_row(c["device"], c["precision"], _num(c["gflops"]))
+    return table
+
+
+def _case(row: Mapping[str, Any]) -> str:
+    return (
+        f"{row['framework']}/{row['execution']} r{row['depth']} b{row['batch_size']} "
+        f"{row['device']} {row['mode']} {row['precision']} {row['image_size']}px "
+        f"t{row['threads']}"
+    )
+
+
+def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"results of run {info.id}", title_justify="left")
+    table.add_column("case")
+    table.add_column("status")
+    table.add_column("median ms [95% CI]", justify="right")
+    table.add_column("images/s", justify="right")
+    table.add_column("GMAC/s", justify="right")
+    table.add_column("% ceiling", justify="right")
+    table.add_column("flags")
+    table.add_column("reason", overflow="fold")
+    for row in rows:
+        median = row["median_s"]
+        timing = "-"
+        if median is not None and not (isinstance(median, float) and math.isnan(median)):
+            timing = (
+                f"{median * 1e3:.2f} [{row['ci_low_s'] * 1e3:.2f}-{row['ci_high_s'] * 1e3:.2f}]"
+            )
+        share = row["ceiling_share"]
+        flags = [f for f in ("unstable", "throttled") if row[f] is True]
+        table.add_row(
+            _case(row),
+            row["status"],
+            timing,
+            _num(row["images_per_s"]),
+            _num(row["gmacs_per_s"]),
+            _num(None if share is None else share * 100),
+            " ".join(flags),
+            row["reason"] or "",
+        )
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from results.export import records
+
+    with open_for_reading(args) as store:
+        run_id = resolve_run(store, args.run)
+        info = store.get_run(run_id)
+        rows = records(load(store, [run_id]))
+    out: Console = console()
+    for part in (_run_facts(info), _machine_facts(info.machine),
+                 _environment_facts(info.environment)):  # fmt: skip
+        out.print(part)
+        out.print()
+    if info.ceilings:
+        out.print(_ceilings(info))
+    if rows:
+        out.print(_results(info, rows))
+    else:
+        out.print(f"run {info.id} has no results yet")
+    return 0

@@ -1,0 +1,49 @@
+"""What the commands that read the result database share (runs, show, export)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from rich.console import Console
+
+from results.store import Store, StoreError, open_store
+from suite.cli.common import UsageError, db_url
+
+LATEST = ("latest", "last")
+
+
+def open_for_reading(args: argparse.Namespace) -> Store:
+    """The store named by --db/--output; never creates one. Problems -> UsageError."""
+    try:
+        return open_store(db_url(args), create=False)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def resolve_run(store: Store, text: str) -> int:
+    """A run id from 'N' or 'latest'; unknown ones -> UsageError naming the known range."""
+    if text.strip().lower() in LATEST:
+        runs = store.list_runs()
+        if not runs:
+            raise UsageError(f"no runs in {store.url} yet")
+        return runs[-1].id
+    try:
+        run_id = int(text)
+    except ValueError:
+        raise UsageError(f"bad run {text!r}; give a run id (a number) or 'latest'") from None
+    try:
+        store.check_runs([run_id])
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    return run_id
+
+
+def when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def console() -> Console:
+    # Piped output keeps whole rows: rich would otherwise wrap at 80 columns.
+    out = Console()
+    return out if out.is_terminal else Console(width=200)

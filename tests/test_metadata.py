@@ -1,0 +1,254 @@
+"""Machine and environment metadata: matches what the OS reports; GPUs through a fake NVML."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from results import metadata
+from results.metadata import (
+    ENVIRONMENT_KEYS,
+    MACHINE_KEYS,
+    MetadataError,
+    busy_warning,
+    decode_throttle_reasons,
+    environment_info,
+    machine_fingerprint,
+    machine_info,
+    throttled,
+    validate,
+)
+
+linux_only = pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="needs Linux /proc")
+
+
+@pytest.fixture(scope="module")
+def machine() -> dict[str, Any]:
+    return machine_info(hash_hostname=False)
+
+
+@linux_only
+def test_cpu_model_matches_proc_cpuinfo(machine: dict[str, Any]) -> None:
+    text = Path("/proc/cpuinfo").read_text()
+    found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    if found is None:  # e.g. some ARM kernels have no model name
+        pytest.skip("/proc/cpuinfo has no 'model name'")
+    assert machine["cpu_model"] == found.group(1).strip()
+
+
+def test_core_counts_match_the_os(machine: dict[str, Any]) -> None:
+    assert machine["cores_logical"] == os.cpu_count()
+    assert 1 <= machine["cores_physical"] <= machine["cores_logical"]
+
+
+@linux_only
+def test_memory_matches_proc_meminfo(machine: dict[str, Any]) -> None:
+    found = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    assert found is not None
+    assert abs(machine["memory_bytes"] - int(found.group(1)) * 1024) < 1024  # kB rounding
+
+
+def test_os_and_arch_match_platform(machine: dict[str, Any]) -> None:
+    assert machine["os"].startswith(platform.system())
+    assert machine["kernel"] == platform.release()
+    assert machine["arch"] == platform.machine()
+
+
+@linux_only
+def test_isa_flags_are_the_cpus(machine: dict[str, Any]) -> None:
+    found = re.search(r"^flags\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    if found is None:
+        pytest.skip("/proc/cpuinfo has no flags line")
+    proc = set(found.group(1).split())
+    # py-cpuinfo names a few flags its own way (avx512_vnni for avx512vnni...): compare those
+    # spelled alike.
+    for flag in metadata.ISA_FLAGS:
+        if flag in proc:
+            assert flag in machine["isa_flags"], flag
+    assert machine["isa_flags"] == sorted(machine["isa_flags"])
+
+
+def test_machine_info_fits_its_key_table(machine: dict[str, Any]) -> None:
+    validate(machine, MACHINE_KEYS)
+    assert machine_fingerprint(machine) == machine_fingerprint(machine_info(hash_hostname=False))
+
+
+def test_hostname_can_be_hashed(monkeypatch: pytest.MonkeyPatch, machine: dict[str, Any]) -> None:
+    monkeypatch.setenv(metadata.HASH_HOSTNAME_ENV, "1")
+    hashed = machine_info()
+    assert hashed["hostname_hashed"] is True
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", hashed["hostname"])
+    assert machine["hostname"] not in hashed["hostname"]
+    assert machine_fingerprint(hashed) != machine_fingerprint(machine)
+
+
+def test_validate_names_the_bad_key() -> None:
+    good = {k.name: None for k in MACHINE_KEYS}
+    validate(good, MACHINE_KEYS)
+    with pytest.raises(MetadataError, match=r"unknown metadata key.* colour"):
+        validate({**good, "colour": "red"}, MACHINE_KEYS)
+    with pytest.raises(MetadataError, match=r"missing metadata key.* cpu_model"):
+        validate({k: v for k, v in good.items() if k != "cpu_model"}, MACHINE_KEYS)
+    with pytest.raises(MetadataError, match=r"cores_logical=True should be int"):
+        validate({**good, "cores_logical": True}, MACHINE_KEYS)
+    validate({**good, "freq_base_mhz": 2000}, MACHINE_KEYS)  # an int is a fine float
+
+
+def test_describe_keys_lists_every_key() -> None:
+    table = metadata.describe_keys()
+    for key in (*MACHINE_KEYS, *ENVIRONMENT_KEYS):
+        assert f"| {key.name} |" in table
+
+
+def test_environment_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("TORCH_LOGS", "+dynamo")
+    monkeypatch.setenv("TF_VAR_region", "eu")  # Terraform, not TensorFlow
+    monkeypatch.setenv("TF_API_TOKEN", "s3cret")
+    monkeypatch.setenv("RESNET_BENCH_DB", "postgresql://u:s3cret@h/db")
+    env = environment_info({"torch": {"cuda": None, "mkldnn": True}})
+    validate(env, ENVIRONMENT_KEYS)
+    assert env["env_vars"]["OMP_NUM_THREADS"] == "3"
+    assert env["env_vars"]["TORCH_LOGS"] == "+dynamo"
+    assert not {"TF_VAR_region", "TF_API_TOKEN", "RESNET_BENCH_DB"} & set(env["env_vars"])
+    assert env["framework_info"] == {"torch": {"cuda": None, "mkldnn": True}}
+    assert env["python_version"] == platform.python_version()
+    import numpy
+
+    assert env["numpy_version"] == numpy.__version__
+
+
+def test_env_vars_can_be_given() -> None:
+    env = environment_info(env={"CUDA_VISIBLE_DEVICES": "1", "HOME": "/root"})
+    assert env["env_vars"] == {"CUDA_VISIBLE_DEVICES": "1"}
+
+
+def test_no_framework_is_imported() -> None:
+    code = (
+        "import sys, results, results.store, results.frames, results.export\n"
+        "from results import metadata\n"
+        "metadata.environment_info(); metadata.machine_info()\n"
+        "loaded = {'torch', 'tensorflow'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_git_state(tmp_path: Path) -> None:
+    commit, dirty = metadata.git_state()
+    if commit is None:
+        pytest.skip("not running from a git checkout")
+    assert re.fullmatch(r"[0-9a-f]{40}", commit) and isinstance(dirty, bool)
+    assert metadata.git_state(tmp_path) == (None, None)  # not a checkout
+
+
+def test_git_missing_is_tolerated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    assert metadata.git_state() == (None, None)
+
+
+def test_system_state_and_busy_warning() -> None:
+    state = metadata.system_state()
+    assert state["cores_logical"] == os.cpu_count()
+    assert state["load_avg_1m"] >= 0
+    assert busy_warning({"load_avg_1m": 0.4, "cores_logical": 8}) is None
+    warning = busy_warning({"load_avg_1m": 6.0, "cores_logical": 8})
+    assert warning is not None and "6.00" in warning and "8 logical cores" in warning
+
+
+# --- GPUs through a fake NVML -----------------------------------------------------------
+
+
+class FakeNVMLError(Exception):
+    pass
+
+
+def fake_pynvml(count: int = 2, reasons: int = 0x1, fail_init: bool = False) -> Any:
+    nv = types.ModuleType("pynvml")
+    calls = {"init": 0, "shutdown": 0}
+
+    def init() -> None:
+        calls["init"] += 1
+        if fail_init:
+            raise FakeNVMLError("NVML Shared Library Not Found")
+
+    def shutdown() -> None:
+        calls["shutdown"] += 1
+
+    def unsupported(*_args: Any) -> Any:
+        raise FakeNVMLError("Not Supported")
+
+    ns: dict[str, Any] = {
+        "calls": calls,
+        "nvmlInit": init,
+        "nvmlShutdown": shutdown,
+        "nvmlDeviceGetCount": lambda: count,
+        "nvmlSystemGetDriverVersion": lambda: "550.54.15",
+        "nvmlSystemGetCudaDriverVersion": lambda: 12040,
+        "nvmlDeviceGetHandleByIndex": lambda i: f"handle{i}",
+        "nvmlDeviceGetName": lambda h: b"NVIDIA H100 80GB HBM3",  # old bindings: bytes
+        "nvmlDeviceGetMemoryInfo": lambda h: types.SimpleNamespace(total=80 * 2**30),
+        "nvmlDeviceGetCudaComputeCapability": lambda h: (9, 0),
+        "nvmlDeviceGetClockInfo": lambda h, kind: {1: 1980, 2: 2619}[kind],
+        "nvmlDeviceGetTemperature": lambda h, sensor: 71,
+        "nvmlDeviceGetPowerUsage": unsupported,  # not every board reports power
+        "nvmlDeviceGetUtilizationRates": lambda h: types.SimpleNamespace(gpu=97),
+        "nvmlDeviceGetCurrentClocksEventReasons": lambda h: reasons,
+    }
+    for name, value in ns.items():
+        setattr(nv, name, value)
+    return nv
+
+
+def test_gpus_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    nv = fake_pynvml()
+    monkeypatch.setitem(sys.modules, "pynvml", nv)
+    info = machine_info(hash_hostname=False)
+    assert info["gpu_count"] == 2
+    assert info["gpu_name"] == "NVIDIA H100 80GB HBM3"
+    assert info["gpu_driver"] == "550.54.15" and info["gpu_cuda_driver"] == "12.4"
+    assert info["gpus"][1] == {
+        "index": 1,
+        "name": "NVIDIA H100 80GB HBM3",
+        "memory_bytes": 80 * 2**30,
+        "compute_capability": "9.0",
+    }
+    assert nv.calls["init"] == nv.calls["shutdown"] >= 1
+
+
+def test_snapshot_decodes_throttle_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(count=1, reasons=0x4 | 0x40))
+    [gpu] = metadata.gpu_snapshot() or []
+    assert gpu["sm_clock_mhz"] == 1980 and gpu["mem_clock_mhz"] == 2619
+    assert gpu["temperature_c"] == 71 and gpu["utilization_pct"] == 97
+    assert gpu["power_w"] is None  # unsupported query: None, not an error
+    assert gpu["throttle_reasons"] == ["sw_power_cap", "hw_thermal_slowdown"]
+
+
+def test_no_nvml_means_no_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(fail_init=True))
+    assert metadata.gpu_devices() == []
+    assert metadata.gpu_snapshot() is None
+    assert machine_info(hash_hostname=False)["gpu_count"] == 0
+
+
+def test_decode_and_throttled() -> None:
+    assert decode_throttle_reasons(0) == []
+    assert decode_throttle_reasons(0x1 | 0x10) == ["gpu_idle", "sync_boost"]
+    assert decode_throttle_reasons(0x8 | 0x10000) == ["hw_slowdown", "unknown_0x10000"]
+    idle = [{"index": 0, "throttle_reasons": ["gpu_idle"]}]
+    hot = [{"index": 0, "throttle_reasons": ["sw_thermal_slowdown"]}]
+    capped = [{"index": 0, "throttle_reasons": ["applications_clocks_setting"]}]
+    assert throttled(idle, hot) is True
+    assert throttled(hot, idle) is True
+    assert throttled(idle, capped) is False
+    assert throttled(None, None) is None  # no NVML: unknown
