@@ -11,8 +11,6 @@ from suite import modelinfo, spec
 from suite.cli import main
 from suite.models import BUILDERS
 
-from .test_models import one_torch_thread  # noqa: F401  (an autouse fixture)
-
 KEYS = ["framework", "depth", "params_trainable", "params_total", "gmacs", "image_size"]
 
 
@@ -60,28 +58,50 @@ def test_bad_lists_name_allowed_values(
     assert capsys.readouterr().err == f"resnet-bench: error: {message}\n"
 
 
-def test_verify_json(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["models", "--verify", "--json", "--depths", "50", "--image-size", "32"]
-    assert main(args) == 0
+def _fake_verify(max_rel_diff: float) -> Any:
+    """verify_depth with spec-exact counts: the real one is tested in test_models.py."""
+
+    def verify(depth: int, image_size: int, num_classes: int = 1000) -> dict[str, Any]:
+        counts = {"params": spec.count_params(depth), "macs": spec.macs(depth, image_size)}
+        return {"max_rel_diff": max_rel_diff, **{fw: counts for fw in BUILDERS}}
+
+    return verify
+
+
+def test_verify_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(modelinfo, "verify_depth", _fake_verify(2e-7))
+    assert main(["models", "--verify", "--json", "--depths", "50,200"]) == 0
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
-    assert [r["framework"] for r in rows] == list(BUILDERS)
+    assert [(r["framework"], r["depth"]) for r in rows] == [
+        (fw, d) for fw in BUILDERS for d in (50, 200)
+    ]
     for r in rows:
         assert list(r) == [*KEYS, "max_rel_diff", "ok"]
-        assert r["max_rel_diff"] <= modelinfo.REL_TOLERANCE and r["ok"] is True
+        assert (r["max_rel_diff"], r["ok"]) == (2e-7, True)
     assert "verification OK" in captured.err
 
 
-def test_failed_verification_exits_1(
+def test_verify_fails_on_logits(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def far_apart(depth: int, image_size: int, num_classes: int = 1000) -> dict[str, Any]:
-        counts = {"params": spec.count_params(depth), "macs": spec.macs(depth, image_size)}
-        return {"max_rel_diff": 0.5, **{fw: counts for fw in BUILDERS}}
-
-    monkeypatch.setattr(modelinfo, "verify_depth", far_apart)
+    monkeypatch.setattr(modelinfo, "verify_depth", _fake_verify(0.5))
     assert main(["models", "--verify", "--depths", "101"]) == 1
     captured = capsys.readouterr()
     assert captured.out.count("FAIL") == len(BUILDERS)
     assert "5.00e-01" in captured.out
     assert "verification FAILED" in captured.err
+
+
+def test_verify_fails_on_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    short = list(BUILDERS)[-1]
+
+    def one_param_short(depth: int, image_size: int, num_classes: int = 1000) -> dict[str, Any]:
+        result: dict[str, Any] = _fake_verify(0.0)(depth, image_size, num_classes)
+        trainable, total = spec.count_params(depth)
+        result[short] = {**result[short], "params": (trainable, total - 1)}
+        return result
+
+    monkeypatch.setattr(modelinfo, "verify_depth", one_param_short)
+    rows = modelinfo.model_table([50], verify=True)
+    assert [(r["framework"], r["ok"]) for r in rows] == [(fw, fw != short) for fw in BUILDERS]
