@@ -18,7 +18,7 @@ from rich.text import Text
 
 from results.store import RunInfo
 from suite.cli.common import UsageError, add_storage_options
-from suite.cli.storage import console, open_for_reading, resolve_run, when
+from suite.cli.storage import console, reading_store, resolve_run, when
 
 HELP = "compare two runs case by case (exit 1 when a significant regression is found)"
 EXIT_REGRESSION = 1
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from results.analysis import ALPHA, case_label, compare_runs, environment_diff
 
     threshold = parse_threshold(args.threshold)
-    with open_for_reading(args) as store:
+    with reading_store(args) as store:
         base = resolve_run(store, args.base)
         cand = resolve_run(store, args.cand)
         infos = {base: store.get_run(base), cand: store.get_run(cand)}

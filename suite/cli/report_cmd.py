@@ -7,7 +7,7 @@ from pathlib import Path
 
 from results.store import RunInfo
 from suite.cli.common import UsageError, add_storage_options, output_dir
-from suite.cli.storage import open_for_reading, resolve_run
+from suite.cli.storage import reading_store, resolve_run
 
 HELP = "write the HTML report (latest run, with earlier runs on its machine for context)"
 REPORT_FILENAME = "report.html"
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     import results
     from results.html import render_report, write_report
 
-    with open_for_reading(args) as store:
+    with reading_store(args) as store:
         runs = store.list_runs()
         if not runs:
             raise UsageError(f"no runs in {store.url}; nothing to report")
