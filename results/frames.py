@@ -235,7 +235,7 @@ def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
         )
         if ids is not None:
             query = query.where(Result.run_id.in_(ids))
-        with store._sessions() as session:
+        with store.reading() as session:
             records = [_record(*row) for row in session.execute(query).tuples()]
         return _frame(records, RESULT_COLUMNS)
     finally:
@@ -257,7 +257,7 @@ def load_samples(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.Da
         )
         if ids is not None:
             query = query.where(Result.run_id.in_(ids))
-        with store._sessions() as session:
+        with store.reading() as session:
             records = [
                 {
                     "run_id": run_id,

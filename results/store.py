@@ -375,7 +375,16 @@ class Store:
         finally:
             raw.close()
 
-    # --- writing --------------------------------------------------------------------------
+    # --- sessions -------------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for queries; driver failures become StoreError naming the database."""
+        with self._sessions() as session:
+            try:
+                yield session
+            except DBAPIError as exc:
+                raise StoreError(f"database {self.url}: {_first_line(exc)}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -387,6 +396,8 @@ class Store:
                 if isinstance(exc, IntegrityError):
                     raise
                 raise StoreError(f"database {self.url}: {_first_line(exc)}") from exc
+
+    # --- writing --------------------------------------------------------------------------
 
     @staticmethod
     def _upsert(
@@ -545,7 +556,7 @@ class Store:
     def check_runs(self, run_ids: Iterable[int]) -> None:
         """Raise UnknownRunError for the first id the database does not hold."""
         wanted = set(run_ids)
-        with self._sessions() as session:
+        with self.reading() as session:
             have = set(session.scalars(select(Run.id).where(Run.id.in_(wanted))))
             missing = sorted(wanted - have)
             if missing:
@@ -553,25 +564,25 @@ class Store:
 
     def get_plan(self, run_id: int) -> dict[str, Any] | None:
         """The plan begin_run stored with the run (None if it stored none)."""
-        with self._sessions() as session:
+        with self.reading() as session:
             return self._run(session, run_id).plan
 
     def finished_keys(self, run_id: int) -> set[tuple[Any, ...]]:
         """Case keys (suite.case.Case.key()) the run already holds, whatever their status."""
         columns = [getattr(Result, name) for name in CASE_FIELDS]
-        with self._sessions() as session:
+        with self.reading() as session:
             self._run(session, run_id)
             rows = session.execute(select(*columns).where(Result.run_id == run_id))
             return {tuple(row) for row in rows}
 
     def get_run(self, run_id: int) -> RunInfo:
-        with self._sessions() as session:
+        with self.reading() as session:
             run = self._run(session, run_id)
             return _info(run, self._counts(session, [run_id]).get(run_id, {}))
 
     def list_runs(self) -> list[RunInfo]:
         """Every run, oldest first."""
-        with self._sessions() as session:
+        with self.reading() as session:
             runs = list(session.scalars(select(Run).order_by(Run.id)))
             counts = self._counts(session, None)
             return [_info(run, counts.get(run.id, {})) for run in runs]

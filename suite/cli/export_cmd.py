@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 from results.export import FORMATS, ExportError, default_filename, export
-from results.store import StoreError
 from suite.cli.common import UsageError, add_storage_options, output_dir
-from suite.cli.storage import open_for_reading
+from suite.cli.storage import reading_store
 
 HELP = "write results as CSV, JSON or Parquet (--samples adds every raw sample)"
 
@@ -54,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
         dest = Path(args.out)
     else:
         dest = output_dir(args) / default_filename(fmt, args.run, args.samples)
-    with open_for_reading(args) as store:
+    with reading_store(args) as store:
         try:
             rows = export(store, fmt, dest, run_ids=args.run, samples=args.samples)
-        except (StoreError, ExportError) as exc:
+        except ExportError as exc:
             raise UsageError(str(exc)) from None
     if dest is not None:
         what = "samples" if args.samples and fmt == "csv" else "results"

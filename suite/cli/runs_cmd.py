@@ -9,7 +9,7 @@ from rich.table import Table
 
 from results.store import RunInfo
 from suite.cli.common import add_storage_options
-from suite.cli.storage import console, open_for_reading, when
+from suite.cli.storage import console, reading_store, when
 
 HELP = "list the runs in the result database"
 
@@ -45,7 +45,7 @@ def as_dict(info: RunInfo) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_for_reading(args) as store:
+    with reading_store(args) as store:
         runs = store.list_runs()
         url = store.url
     if args.limit:

@@ -14,9 +14,10 @@ from rich.table import Table
 from results.frames import load
 from results.store import RunInfo
 from suite.cli.common import add_storage_options
-from suite.cli.storage import console, open_for_reading, resolve_run, when
+from suite.cli.storage import console, reading_store, resolve_run, when
 
 HELP = "show one run: metadata, machine, environment, ceilings and results"
+COMPACT_TEXT = 80  # longer framework build texts are summarised as their line count
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +72,12 @@ def _run_facts(info: RunInfo) -> Table:
     )
 
 
+def _frequency(m: Mapping[str, Any]) -> str | None:
+    parts = [f"{label} {m[key]:.0f} MHz" for label, key in
+             (("base", "freq_base_mhz"), ("max", "freq_max_mhz")) if m.get(key)]  # fmt: skip
+    return ", ".join(parts) or None
+
+
 def _machine_facts(m: Mapping[str, Any]) -> Table:
     gpus = "; ".join(
         f"{g.get('index')}: {g.get('name')} {_gib(g.get('memory_bytes'))}"
@@ -82,8 +89,7 @@ def _machine_facts(m: Mapping[str, Any]) -> Table:
         [
             ("cpu", f"{m.get('cpu_model')} ({m.get('cpu_vendor')}, {m.get('arch')})"),
             ("cores", f"{m.get('cores_physical')} physical, {m.get('cores_logical')} logical"),
-            ("frequency", f"base {_num(m.get('freq_base_mhz'), '{:.0f}')} MHz, "
-                          f"max {_num(m.get('freq_max_mhz'), '{:.0f}')} MHz"),
+            ("frequency", _frequency(m)),
             ("caches", f"L2 {_num((m.get('l2_cache_bytes') or 0) / 2**20, '{:.1f}')} MiB, "
                        f"L3 {_num((m.get('l3_cache_bytes') or 0) / 2**20, '{:.1f}')} MiB"),
             ("isa", " ".join(m.get("isa_flags") or [])),
@@ -114,8 +120,25 @@ def _environment_facts(e: Mapping[str, Any]) -> Table:
         ("env vars", " ".join(f"{k}={v}" for k, v in (e.get("env_vars") or {}).items())),
     ]  # fmt: skip
     for framework, build in sorted((e.get("framework_info") or {}).items()):
-        rows.append((f"{framework} build", json.dumps(build, sort_keys=True)))
+        rows.append((f"{framework} build", _compact(build)))
     return _facts("environment", rows)
+
+
+def _compact(build: Any, prefix: str = "") -> str:
+    """key=value pairs, one level of nesting flattened; long texts (torch's config dump)
+    abbreviated: `export --format json` has them whole."""
+    if not isinstance(build, Mapping):
+        return json.dumps(build)
+    parts = []
+    for key, value in sorted(build.items()):
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and not prefix:
+            parts.append(_compact(value, f"{name}."))
+        elif isinstance(value, str) and ("\n" in value.strip() or len(value) > COMPACT_TEXT):
+            parts.append(f"{name}=<{len(value.strip().splitlines())} lines>")
+        else:
+            parts.append(f"{name}={value if isinstance(value, str) else json.dumps(value)}")
+    return " ".join(p for p in parts if p)
 
 
 def _ceilings(info: RunInfo) -> Table:
@@ -171,7 +194,7 @@ def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
 def run(args: argparse.Namespace) -> int:
     from results.export import records
 
-    with open_for_reading(args) as store:
+    with reading_store(args) as store:
         run_id = resolve_run(store, args.run)
         info = store.get_run(run_id)
         rows = records(load(store, [run_id]))

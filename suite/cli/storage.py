@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from rich.console import Console
@@ -13,10 +15,13 @@ from suite.cli.common import UsageError, db_url
 LATEST = ("latest", "last")
 
 
-def open_for_reading(args: argparse.Namespace) -> Store:
-    """The store named by --db/--output; never creates one. Problems -> UsageError."""
+@contextmanager
+def reading_store(args: argparse.Namespace) -> Iterator[Store]:
+    """The store named by --db/--output, never created; closed after the block. A
+    StoreError (bad URL, unknown run, database gone) inside becomes a UsageError."""
     try:
-        return open_store(db_url(args), create=False)
+        with open_store(db_url(args), create=False) as store:
+            yield store
     except StoreError as exc:
         raise UsageError(str(exc)) from None
 
@@ -32,10 +37,7 @@ def resolve_run(store: Store, text: str) -> int:
         run_id = int(text)
     except ValueError:
         raise UsageError(f"bad run {text!r}; give a run id (a number) or 'latest'") from None
-    try:
-        store.check_runs([run_id])
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
+    store.check_runs([run_id])  # UnknownRunError: a UsageError through reading_store
     return run_id
 
 
