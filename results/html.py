@@ -201,7 +201,10 @@ def _attention(summary: pd.DataFrame) -> list[dict[str, Any]]:
             continue
         note = "" if analysis.is_missing(r["reason"]) else str(r["reason"])
         if not note and _bool(r["unstable"]):
-            note = f"IQR {fmt_pct(r['iqr_rel'])} of the median"
+            # unstable = wide IQR or a CI wider than the sampler's target: show both
+            med, lo, hi = _num(r["median_ms"]), _num(r["ci_low_ms"]), _num(r["ci_high_ms"])
+            ci_rel = max(med - lo, hi - med) / med if med > 0 else math.nan
+            note = f"IQR {fmt_pct(r['iqr_rel'])} of the median, 95% CI ±{fmt_pct(ci_rel)}"
         rows.append({"case": text(r["case"]), "badges": badges, "note": note})
     return rows
 
