@@ -1,9 +1,9 @@
 """Sessions: bench (the main job), tests (what CI runs), lint, report.
 
-    nox -s bench                      # default profile for this machine -> DB + HTML report
-    nox -s bench -- --depths 50 --batch-sizes 1,32
-    nox -s tests                      # the test suite (benchmarks skipped)
-    RESNET_BENCH_CUDA=1 nox -s bench  # GPU host: CUDA builds of torch and TensorFlow
+nox -s bench                      # default profile for this machine -> DB + HTML report
+nox -s bench -- --depths 50 --batch-sizes 1,32
+nox -s tests                      # the test suite (benchmarks skipped)
+RESNET_BENCH_CUDA=1 nox -s bench  # GPU host: CUDA builds of torch and TensorFlow
 """
 
 from __future__ import annotations

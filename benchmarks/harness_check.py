@@ -56,7 +56,9 @@ def part_torch_timer(case: Case) -> dict[str, Any]:
     channels_last = CHANNELS_LAST["cpu"]
     model = build_model("torch", case.depth, case.num_classes, channels_last=channels_last).eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    x = torch.randn(case.batch_size, 3, case.image_size, case.image_size).contiguous(memory_format=fmt)
+    x = torch.randn(case.batch_size, 3, case.image_size, case.image_size).contiguous(
+        memory_format=fmt
+    )
     timer = Timer(
         stmt="with torch.inference_mode():\n    model(x)",
         globals={"model": model, "x": x, "torch": torch},
@@ -70,14 +72,22 @@ def part_torch_timer(case: Case) -> dict[str, Any]:
         ref.append(timer.blocked_autorange(min_run_time=POLICY.min_time_s).median)
     overhead = _harness_overhead_s()
     s, r = statistics.median(suite), statistics.median(ref)
-    return {"suite_median_s": s, "timer_median_s": r, "ratio": s / r,
-            "harness_overhead_s": overhead, "overhead_share": overhead / s}
+    return {
+        "suite_median_s": s,
+        "timer_median_s": r,
+        "ratio": s / r,
+        "harness_overhead_s": overhead,
+        "overhead_share": overhead / s,
+    }
 
 
 def _harness_overhead_s() -> float:
     """Per-step cost of the loop itself: time_steps around a step that does nothing."""
-    t = time_steps(lambda: None, lambda _o: None,
-                   SamplingPolicy(min_samples=20_000, min_time_s=0.0, max_time_s=1.0))
+    t = time_steps(
+        lambda: None,
+        lambda _o: None,
+        SamplingPolicy(min_samples=20_000, min_time_s=0.0, max_time_s=1.0),
+    )
     return statistics.median(t.samples_ns) / 1e9
 
 
@@ -113,8 +123,10 @@ def part_tf_keras(case: Case) -> dict[str, Any]:
 
 
 def part_tf_median(case: Case) -> dict[str, Any]:
-    return {"median_s": statistics.median(_suite(case)["median_s"] for _ in range(REPEATS)),
-            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
+    return {
+        "median_s": statistics.median(_suite(case)["median_s"] for _ in range(REPEATS)),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+    }
 
 
 PARTS = {
@@ -126,10 +138,24 @@ PARTS = {
 
 
 def run_part(name: str, args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> Any:
-    env = {**os.environ, **thread_env(args.threads, 1), "TF_CPP_MIN_LOG_LEVEL": "2",
-           **(extra_env or {})}
-    cmd = [sys.executable, __file__, "--part", name, "--batch-size", str(args.batch_size),
-           "--image-size", str(args.image_size), "--threads", str(args.threads)]
+    env = {
+        **os.environ,
+        **thread_env(args.threads, 1),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(extra_env or {}),
+    }
+    cmd = [
+        sys.executable,
+        __file__,
+        "--part",
+        name,
+        "--batch-size",
+        str(args.batch_size),
+        "--image-size",
+        str(args.image_size),
+        "--threads",
+        str(args.threads),
+    ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -140,7 +166,9 @@ def run_part(name: str, args: argparse.Namespace, extra_env: dict[str, str] | No
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--threads", type=int, default=default_threads())
@@ -148,12 +176,17 @@ def main() -> int:
     args = p.parse_args()
     if args.part:
         framework, fn = PARTS[args.part]
-        case = Case(framework, 50, args.batch_size, image_size=args.image_size, threads=args.threads)
+        case = Case(
+            framework, 50, args.batch_size, image_size=args.image_size, threads=args.threads
+        )
         print(json.dumps(fn(case)))
         return 0
 
-    print(f"ResNet-V2-50, batch {args.batch_size}, {args.image_size}px, {args.threads} threads, "
-          f"CPU; medians of {REPEATS} alternating repeats", flush=True)
+    print(
+        f"ResNet-V2-50, batch {args.batch_size}, {args.image_size}px, {args.threads} threads, "
+        f"CPU; medians of {REPEATS} alternating repeats",
+        flush=True,
+    )
     ok = True
 
     def line(name: str, value: str, passed: bool | None) -> None:
@@ -163,21 +196,38 @@ def main() -> int:
         print(f"  {name:<44} {value:<44} {verdict}", flush=True)
 
     r = run_part("torch-timer", args)
-    line("torch suite median / Timer median", f"{r['suite_median_s'] * 1e3:.1f} / "
-         f"{r['timer_median_s'] * 1e3:.1f} ms = {r['ratio']:.3f}", abs(r["ratio"] - 1) <= 0.03)
-    line("torch harness overhead per step", f"{r['harness_overhead_s'] * 1e6:.2f} us = "
-         f"{r['overhead_share'] * 100:.5f}% of a step", r["overhead_share"] < 0.01)
+    line(
+        "torch suite median / Timer median",
+        f"{r['suite_median_s'] * 1e3:.1f} / {r['timer_median_s'] * 1e3:.1f} ms = {r['ratio']:.3f}",
+        abs(r["ratio"] - 1) <= 0.03,
+    )
+    line(
+        "torch harness overhead per step",
+        f"{r['harness_overhead_s'] * 1e6:.2f} us = {r['overhead_share'] * 100:.5f}% of a step",
+        r["overhead_share"] < 0.01,
+    )
     r = run_part("tf-keras", args)
-    line("tf suite images/s vs Keras ResNet50V2", f"{r['suite_images_per_s']:.2f} vs "
-         f"{r['keras_images_per_s']:.2f} img/s = {r['suite_over_keras']:.3f}x",
-         r["suite_over_keras"] >= 1.0)
+    line(
+        "tf suite images/s vs Keras ResNet50V2",
+        f"{r['suite_images_per_s']:.2f} vs "
+        f"{r['keras_images_per_s']:.2f} img/s = {r['suite_over_keras']:.3f}x",
+        r["suite_over_keras"] >= 1.0,
+    )
     r = run_part("torch-layout", args)
-    line("torch NCHW / channels-last median", f"{r['nchw_median_s'] * 1e3:.1f} / "
-         f"{r['channels_last_median_s'] * 1e3:.1f} ms = {r['nchw_over_cl']:.3f}", None)
+    line(
+        "torch NCHW / channels-last median",
+        f"{r['nchw_median_s'] * 1e3:.1f} / "
+        f"{r['channels_last_median_s'] * 1e3:.1f} ms = {r['nchw_over_cl']:.3f}",
+        None,
+    )
     on = run_part("tf-onednn", args, {"TF_ENABLE_ONEDNN_OPTS": "1"})
     off = run_part("tf-onednn", args, {"TF_ENABLE_ONEDNN_OPTS": "0"})
-    line("tf oneDNN off / on median", f"{off['median_s'] * 1e3:.1f} / {on['median_s'] * 1e3:.1f} "
-         f"ms = {off['median_s'] / on['median_s']:.3f}", None)
+    line(
+        "tf oneDNN off / on median",
+        f"{off['median_s'] * 1e3:.1f} / {on['median_s'] * 1e3:.1f} "
+        f"ms = {off['median_s'] / on['median_s']:.3f}",
+        None,
+    )
     print("result:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 

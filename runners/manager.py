@@ -83,14 +83,18 @@ def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
     rc = outcome.returncode
     last = f"; last output: {outcome.stderr_tail}" if outcome.stderr_tail else ""
     if rc is None:
-        return Measurement.failed(case, "timeout", f"no result within {timeout_s:g} s; worker killed")
+        return Measurement.failed(
+            case, "timeout", f"no result within {timeout_s:g} s; worker killed"
+        )
     if rc == -signal.SIGKILL:
         # Nobody here sent it: the kernel's out-of-memory killer is the usual sender.
         return Measurement.failed(
             case, "oom", f"worker killed by SIGKILL (likely out of memory){last}"
         )
     if rc < 0:
-        return Measurement.failed(case, "error", f"worker died from {signal.Signals(-rc).name}{last}")
+        return Measurement.failed(
+            case, "error", f"worker died from {signal.Signals(-rc).name}{last}"
+        )
     return Measurement.failed(case, "error", f"worker exited with status {rc} and no result{last}")
 
 
@@ -132,7 +136,11 @@ def pool(parts: list[Measurement], ci_target: float) -> Measurement:
     merged.details = {
         **first.details,
         "per_process": [
-            {"warmup_steps": p.warmup_steps, "first_step_ns": p.first_step_ns, "build_ns": p.build_ns}
+            {
+                "warmup_steps": p.warmup_steps,
+                "first_step_ns": p.first_step_ns,
+                "build_ns": p.build_ns,
+            }
             for p in parts
         ],
     }
@@ -140,16 +148,30 @@ def pool(parts: list[Measurement], ci_target: float) -> Measurement:
 
 
 def probe(
-    framework: str, devices: list[str], threads: int, interop_threads: int,
-    ceiling: bool, timeout_s: float = 300.0,
+    framework: str,
+    devices: list[str],
+    threads: int,
+    interop_threads: int,
+    ceiling: bool,
+    timeout_s: float = 300.0,
 ) -> dict[str, Any]:
     """Framework version/build info and (optionally) matmul ceilings, from a fresh process."""
-    request = {"framework": framework, "devices": devices, "threads": threads,
-               "interop_threads": interop_threads, "ceiling": ceiling}
+    request = {
+        "framework": framework,
+        "devices": devices,
+        "threads": threads,
+        "interop_threads": interop_threads,
+        "ceiling": ceiling,
+    }
     outcome = spawn("runners.probe", request, worker_env(threads, interop_threads), timeout_s)
     if outcome.data is None:
-        return {"framework": framework, "version": None, "info": {}, "ceilings": [],
-                "error": _failure_reason(outcome, timeout_s)}
+        return {
+            "framework": framework,
+            "version": None,
+            "info": {},
+            "ceilings": [],
+            "error": _failure_reason(outcome, timeout_s),
+        }
     return outcome.data
 
 

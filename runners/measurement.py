@@ -64,7 +64,8 @@ class Measurement:
         version = data.pop("version", MEASUREMENT_VERSION)
         if version != MEASUREMENT_VERSION:
             raise ValueError(
-                f"measurement version {version} not supported; this build reads {MEASUREMENT_VERSION}"
+                f"measurement version {version} not supported; "
+                f"this build reads {MEASUREMENT_VERSION}"
             )
         case = Case.from_dict(data.pop("case"))
         names = {f.name for f in dataclasses.fields(cls)}

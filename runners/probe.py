@@ -1,7 +1,7 @@
 """Probe one framework in a fresh process: version/build info and the matmul ceiling.
 
-    python -m runners.probe OUT.json < {"framework": ..., "devices": [...], "threads": N,
-                                        "interop_threads": M, "ceiling": true}
+python -m runners.probe OUT.json < {"framework": ..., "devices": [...], "threads": N,
+                                    "interop_threads": M, "ceiling": true}
 """
 
 from __future__ import annotations
@@ -40,12 +40,22 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
                 try:
                     rate = runner.matmul_gflops(device, precision)
                 except Exception as exc:  # a device the machine lacks, say
-                    out.setdefault("ceiling_errors", []).append(f"{device} {precision}: {one_line(exc)}")
+                    out.setdefault("ceiling_errors", []).append(
+                        f"{device} {precision}: {one_line(exc)}"
+                    )
                     continue
                 if rate is not None:
                     out["ceilings"].append(
-                        {"device": device, "precision": precision, "gflops": rate,
-                         "framework": framework, "threads": int(request["threads"])}
+                        {
+                            "device": device,
+                            "precision": precision,
+                            "gflops": rate,
+                            "details": {
+                                "framework": framework,
+                                "threads": int(request["threads"]),
+                                "method": "median of square matmuls",
+                            },
+                        }
                     )
     return out
 

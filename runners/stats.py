@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+Samples = Sequence[float] | np.ndarray[Any, Any]
 CONFIDENCE = 0.95
 # Named thresholds (torch.utils.benchmark style) so reports and tests share them.
 IQR_UNSTABLE_THRESHOLD = 0.10  # IQR / median above this -> unstable
@@ -35,7 +36,7 @@ def median_ci_indices(n: int, confidence: float = CONFIDENCE) -> tuple[int, int]
     return j - 1, n - j
 
 
-def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+def median_ci(samples: Samples, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Distribution-free CI of the median; (min, max) when too few samples for one."""
     xs = np.sort(np.asarray(samples, dtype=float))
     idx = median_ci_indices(len(xs), confidence)
@@ -44,7 +45,7 @@ def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple
     return float(xs[idx[0]]), float(xs[idx[1]])
 
 
-def ci_rel_halfwidth(samples: Sequence[float], confidence: float = CONFIDENCE) -> float:
+def ci_rel_halfwidth(samples: Samples, confidence: float = CONFIDENCE) -> float:
     """Largest distance from the median to a CI bound, relative to the median."""
     xs = np.asarray(samples, dtype=float)
     if len(xs) == 0 or median_ci_indices(len(xs), confidence) is None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
 from suite.case import Case
+from suite.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regularizer
 
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
-WEIGHT_DECAY = 1e-4  # L2 on conv kernels, the same gradient as torch SGD's weight_decay
 
 
 def tf_device(device: str) -> str:
@@ -47,7 +47,9 @@ class TFRunner:
             gpus = self._gpus()
             index = int(case.device.partition(":")[2] or 0)
             if not gpus:
-                return f"no GPU visible to TensorFlow {self.tf.__version__} (CPU build or no driver)"
+                return (
+                    f"no GPU visible to TensorFlow {self.tf.__version__} (CPU build or no driver)"
+                )
             if index >= len(gpus):
                 return f"device {case.device} absent: TensorFlow sees {len(gpus)} GPU(s)"
         elif case.precision == "fp16":
@@ -111,19 +113,20 @@ class TFRunner:
         if case.is_cuda:
             tf.config.experimental.reset_memory_stats(device.lstrip("/"))
         with tf.device(device):
-            model = build_model("tensorflow", case.depth, case.num_classes, precision=case.precision)
+            model = build_model(
+                "tensorflow", case.depth, case.num_classes, precision=case.precision
+            )
             shape = (case.batch_size, case.image_size, case.image_size, 3)
             # Synthetic input made on the device before timing: no host copy per step.
             x = tf.random.uniform(shape, dtype=tf.float32)
-            labels = tf.random.uniform(
-                (case.batch_size,), maxval=case.num_classes, dtype=tf.int32
-            )
+            labels = tf.random.uniform((case.batch_size,), maxval=case.num_classes, dtype=tf.int32)
 
             if case.mode == "inference":
 
-                @tf.function(jit_compile=xla)
-                def infer(images: Any) -> Any:
+                def forward(images: Any) -> Any:
                     return model(images, training=False)
+
+                infer = tf.function(forward, jit_compile=xla)
 
                 def step() -> Any:
                     return infer(x)
@@ -137,19 +140,22 @@ class TFRunner:
                 kernels = [v for v in variables if len(v.shape) == 4]
                 opt.build(variables)
 
-                @tf.function(jit_compile=xla)
-                def train(images: Any, y: Any) -> Any:
+                def train_step(images: Any, y: Any) -> Any:
                     with tf.GradientTape() as tape:
                         logits = tf.cast(model(images, training=True), tf.float32)
                         loss = tf.reduce_mean(
                             tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
                         )
-                        l2 = tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
+                        l2 = tf.add_n(
+                            [tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels]
+                        )
                         loss = loss + 0.5 * WEIGHT_DECAY * l2
                         target = opt.scale_loss(loss) if scaled else loss
                     grads = tape.gradient(target, variables)
                     opt.apply_gradients(zip(grads, variables, strict=True))
                     return loss
+
+                train = tf.function(train_step, jit_compile=xla)
 
                 def step() -> Any:
                     return train(x, labels)
@@ -181,7 +187,9 @@ class TFRunner:
 
     def peak_memory(self) -> tuple[int, str] | None:
         if self._case is not None and self._case.is_cuda:
-            info = self.tf.config.experimental.get_memory_info(tf_device(self._case.device).lstrip("/"))
+            info = self.tf.config.experimental.get_memory_info(
+                tf_device(self._case.device).lstrip("/")
+            )
             return int(info["peak"]), "device"
         return peak_rss_bytes(), "rss"
 

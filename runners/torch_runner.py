@@ -8,6 +8,7 @@ from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
 from suite.case import Case
+from suite.spec import WEIGHT_DECAY, feature_size  # on conv kernels only, as TF-slim's regularizer
 
 # Measured by benchmarks/harness_check.py on the 2-core dev host: channels-last is the faster
 # CPU layout for this network there (see README "Default executions"); on CUDA, channels-last
@@ -15,7 +16,6 @@ from suite.case import Case
 CHANNELS_LAST = {"cpu": True, "cuda": True}
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
-WEIGHT_DECAY = 1e-4  # on conv kernels only, as TF-slim's weights_regularizer
 
 
 class TorchRunner:
@@ -41,7 +41,10 @@ class TorchRunner:
         torch = self.torch
         if case.is_cuda:
             if not torch.cuda.is_available():
-                return f"CUDA not available (torch {torch.__version__}, built for CUDA {torch.version.cuda})"
+                return (
+                    f"CUDA not available (torch {torch.__version__}, "
+                    f"built for CUDA {torch.version.cuda})"
+                )
             index = int(case.device.partition(":")[2] or 0)
             if index >= torch.cuda.device_count():
                 return f"device {case.device} absent: {torch.cuda.device_count()} CUDA device(s)"
@@ -49,6 +52,15 @@ class TorchRunner:
                 return f"bf16 not supported by {torch.cuda.get_device_name(index)}"
         elif case.precision == "fp16":
             return "fp16 on CPU has no fast path in torch; use bf16"
+        if (
+            case.mode == "training"
+            and case.batch_size * feature_size(case.depth, case.image_size) ** 2 < 2
+        ):
+            # torch's BatchNorm refuses one value per channel in training (TF divides by it).
+            return (
+                f"training needs more than one value per channel in the final BN: batch "
+                f"{case.batch_size} at {case.image_size}px leaves a 1x1 feature map"
+            )
         return None
 
     def matmul_gflops(self, device: str, precision: str) -> float | None:
@@ -57,8 +69,8 @@ class TorchRunner:
         if precision == "bf16":
             supported = (
                 torch.cuda.is_bf16_supported()
-                if cuda
-                else torch.ops.mkldnn._is_mkldnn_bf16_supported()
+                if cuda  # native bf16 on CPU: AVX512-BF16 or AMX; otherwise it is emulated
+                else torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
             )
             if not supported:
                 return None  # emulated bf16 is no ceiling
@@ -81,7 +93,9 @@ class TorchRunner:
         return {
             "version": str(torch.__version__),
             "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+            "cudnn": torch.backends.cudnn.version()
+            if torch.backends.cudnn.is_available()
+            else None,
             "mkldnn": torch.backends.mkldnn.is_available(),
             "mkl": torch.backends.mkl.is_available(),
             "openmp": torch.backends.openmp.is_available(),
@@ -140,7 +154,10 @@ class TorchRunner:
             decay = [p for p in model.parameters() if p.ndim == 4]
             rest = [p for p in model.parameters() if p.ndim != 4]
             opt = torch.optim.SGD(
-                [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}],
+                [
+                    {"params": decay, "weight_decay": WEIGHT_DECAY},
+                    {"params": rest, "weight_decay": 0.0},
+                ],
                 lr=LEARNING_RATE,
                 momentum=MOMENTUM,
             )
@@ -157,7 +174,9 @@ class TorchRunner:
                 return loss
 
         self._step = step
-        self.sync_method = "torch.cuda.synchronize" if case.is_cuda else "host (CPU ops are synchronous)"
+        self.sync_method = (
+            "torch.cuda.synchronize" if case.is_cuda else "host (CPU ops are synchronous)"
+        )
         self._details = {
             "channels_last": channels_last,
             "compile": case.execution == "compile",
@@ -198,4 +217,3 @@ class TorchRunner:
         if isinstance(exc, (MemoryError, self.torch.cuda.OutOfMemoryError)):
             return True
         return "out of memory" in str(exc).lower()
-

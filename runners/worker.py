@@ -34,7 +34,9 @@ def measure(case: Case, policy: SamplingPolicy, process: int = 0) -> Measurement
         runner = get_runner(case.framework)
     except ImportError as exc:
         return Measurement.failed(case, "skipped", f"{case.framework} not installed: {exc}")
-    result = Measurement(case=case, gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes))
+    result = Measurement(
+        case=case, gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes)
+    )
     result.framework_version = runner.version()
     try:
         result.threads_intra, result.threads_inter = runner.set_threads(
@@ -54,8 +56,11 @@ def measure(case: Case, policy: SamplingPolicy, process: int = 0) -> Measurement
         result.first_step_ns = timing.first_step_ns
         result.ci_target_met = timing.ci_target_met
         result.sync = runner.sync_method
-        result.details = {**runner.details(), "warmup_ns": timing.warmup_ns,
-                          "warmup_stable": timing.warmup_stable}
+        result.details = {
+            **runner.details(),
+            "warmup_ns": timing.warmup_ns,
+            "warmup_stable": timing.warmup_stable,
+        }
     except Exception as exc:  # one case's failure must not lose the run
         result.status = "oom" if runner.is_oom(exc) else "error"
         result.reason = one_line(exc)

@@ -122,7 +122,9 @@ class Case:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise CaseError(f"unknown case field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
+            raise CaseError(
+                f"unknown case field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}"
+            )
         return cls(**dict(data))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ class Profile:
                 run[key] = value
             else:
                 raise ProfileError(f"unknown override {key!r}")
-        _check_axes(axes, self.name)
+        _check_axes(axes, "cli")  # a bad flag is named without blaming the profile
         return dataclasses.replace(self, axes=axes, **run)
 
     def cases(self) -> list[Case]:
@@ -133,16 +134,14 @@ def _no_unknown(data: dict[str, Any], allowed: tuple[str, ...], name: str, what:
 
 def _check_axes(axes: dict[str, Any], name: str) -> None:
     """Each value checked on its own, so the message names it even if no case uses it."""
-    checks = {
+    checks: dict[str, Callable[[Any], None]] = {
         "frameworks": lambda v: check_choice("framework", v, FRAMEWORKS),
         "depths": lambda v: check_choice("depth", v, tuple(DEPTHS)),
         "batch_sizes": lambda v: check_positive_int("batch size", v),
         "devices": check_device,
         "modes": lambda v: check_choice("mode", v, MODES),
         "precisions": lambda v: check_choice("precision", v, PRECISIONS),
-        "executions": lambda v: check_choice(
-            "execution", v, (DEFAULT_EXECUTION, *ALL_EXECUTIONS)
-        ),
+        "executions": lambda v: check_choice("execution", v, (DEFAULT_EXECUTION, *ALL_EXECUTIONS)),
     }
     try:
         for key, check in checks.items():
@@ -195,4 +194,3 @@ def expand(axes: dict[str, Any]) -> list[Case]:
                 seen.add(case)
                 cases.append(case)
     return cases
-

@@ -38,18 +38,27 @@ _MEASURED: list[Any] = []  # Measurements of this session, stored at its end
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("resnet-bench", "resnet-bench benchmarks (with --benchmark-only)")
-    group.addoption("--resnet-profile", metavar="NAME|PATH",
-                    help="profile whose cases are benchmarked (default: depth 50, batch 1, "
-                    "both frameworks, inference, CPU)")
+    group.addoption(
+        "--resnet-profile",
+        metavar="NAME|PATH",
+        help="profile whose cases are benchmarked (default: depth 50, batch 1, "
+        "both frameworks, inference, CPU)",
+    )
     group.addoption("--resnet-depths", metavar="LIST", help="comma list, e.g. 50,101")
     group.addoption("--resnet-frameworks", metavar="LIST", help="comma list: torch,tensorflow")
     group.addoption("--resnet-batch-sizes", metavar="LIST", help="comma list, e.g. 1,8")
     group.addoption("--resnet-device", metavar="DEVICE", help="cpu, cuda or cuda:N")
     group.addoption("--resnet-image-size", metavar="N", type=int, help="pixels per side")
-    group.addoption("--resnet-db", metavar="URL",
-                    help="result database for the session's run (default: as resnet-bench run)")
-    group.addoption("--resnet-no-store", action="store_true",
-                    help="do not store the session's results in the result database")
+    group.addoption(
+        "--resnet-db",
+        metavar="URL",
+        help="result database for the session's run (default: as resnet-bench run)",
+    )
+    group.addoption(
+        "--resnet-no-store",
+        action="store_true",
+        help="do not store the session's results in the result database",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,7 +109,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+def pytest_benchmark_update_machine_info(
+    config: pytest.Config, machine_info: dict[str, Any]
+) -> None:
     from results.metadata import machine_info as capture
 
     machine_info["resnet_bench"] = capture()
@@ -201,9 +212,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         sys.stderr.write(f"resnet-bench: results not stored: {exc}\n")
         return
     plan = Plan(
-        cases=[m.case for m in measured], policy=_policy(), timeout_s=0.0, processes=1,
+        cases=[m.case for m in measured],
+        policy=_policy(),
+        timeout_s=0.0,
+        processes=1,
         profile=config.getoption("--resnet-profile") or "pytest-default",
-        command=shlex.join(["pytest", *config.invocation_params.args]), source="pytest",
+        command=shlex.join(["pytest", *config.invocation_params.args]),
+        source="pytest",
     )
     context = gather_context(plan.cases, lambda _msg: None)
     with recorded_run(store, plan, context) as run_id:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from results import metadata
-from results.store import Store
-from runners.manager import probe, run_case
+from results.store import Store, StoreError
+from runners.manager import probe, run_case, worker_env
 from runners.measurement import Measurement
 from runners.stats import Stats, summarize
 from runners.timing import SamplingPolicy
@@ -40,6 +40,7 @@ class Context:
     machine: dict[str, Any]
     environment: dict[str, Any]
     ceilings: list[dict[str, Any]]
+    system: dict[str, Any] = field(default_factory=dict)  # governor, load: may disturb a run
     device_skips: dict[tuple[str, str], str] = field(default_factory=dict)  # (fw, device)
     warnings: list[str] = field(default_factory=list)
 
@@ -67,9 +68,11 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
     busy = metadata.busy_warning(state)
     if busy:
         warnings.append(busy)
-    environment = metadata.environment_info(framework_info=framework_info)
-    environment["system_state"] = state
-    return Context(metadata.machine_info(), environment, ceilings, skips, warnings)
+    # The variables the workers get (thread counts included), not just the parent's.
+    environment = metadata.environment_info(
+        framework_info=framework_info, env=worker_env(threads, interop)
+    )
+    return Context(metadata.machine_info(), environment, ceilings, state, skips, warnings)
 
 
 def measure(case: Case, plan: Plan, context: Context) -> Measurement:
@@ -88,18 +91,25 @@ def measure(case: Case, plan: Plan, context: Context) -> Measurement:
 
 
 @contextmanager
-def recorded_run(store: Store, plan: Plan, context: Context) -> Iterator[int]:
-    """A run row that ends 'finished', or 'interrupted' / 'failed' if the body raises."""
-    run_id = store.begin_run(
-        label=plan.label,
-        command=plan.command,
-        profile=plan.profile,
-        source=plan.source,
-        machine=context.machine,
-        environment=context.environment,
-        ceilings=context.ceilings,
-        plan=plan_record(plan),
-    )
+def recorded_run(
+    store: Store, plan: Plan, context: Context, resume: int | None = None
+) -> Iterator[int]:
+    """A new run (or `resume`, reopened) that ends 'finished', or 'interrupted' / 'failed'
+    if the body raises; each result inside was committed on its own already."""
+    if resume is None:
+        run_id = store.begin_run(
+            label=plan.label,
+            command=plan.command,
+            profile=plan.profile,
+            source=plan.source,
+            machine=context.machine,
+            environment=context.environment,
+            ceilings=context.ceilings,
+            system=context.system,
+            plan=plan_record(plan),
+        )
+    else:
+        run_id = store.reopen_run(resume, machine=context.machine).id
     try:
         yield run_id
     except KeyboardInterrupt:
@@ -130,9 +140,11 @@ def plan_record(plan: Plan) -> dict[str, Any]:
 
 
 def resume_plan(store: Store, run_id: int) -> Plan:
-    """The cases of run `run_id` not finished yet (KeyError for an unknown run)."""
+    """The cases of run `run_id` not stored yet (the store raises for an unknown run)."""
     run = store.get_run(run_id)
     stored = store.get_plan(run_id)
+    if stored is None:
+        raise StoreError(f"run {run_id} stored no plan (source {run.source}); it cannot be resumed")
     done = store.finished_keys(run_id)
     cases = [Case.from_dict(c) for c in stored["cases"]]
     return Plan(
@@ -140,9 +152,9 @@ def resume_plan(store: Store, run_id: int) -> Plan:
         policy=SamplingPolicy.from_dict(stored["policy"]),
         timeout_s=float(stored["timeout_s"]),
         processes=int(stored["processes"]),
-        profile=str(run["profile"]),
-        label=run.get("label"),
-        command=str(run.get("command") or ""),
+        profile=run.profile or "",
+        label=run.label,
+        command=run.command or "",
     )
 
 
@@ -155,8 +167,7 @@ def execute(store: Store, plan: Plan, ui: UI, resume: int | None = None) -> list
     context = gather_context(plan.cases, ui.log)
     for warning in context.warnings:
         ui.log(f"warning: {warning}")
-    runs = store.reopen_run(resume) if resume is not None else recorded_run(store, plan, context)
-    with runs as run_id:
+    with recorded_run(store, plan, context, resume) as run_id:
         ui.log(f"run {run_id}: {len(plan.cases)} case(s), profile {plan.profile}")
         ui.start(len(plan.cases))
         try:
@@ -175,8 +186,11 @@ def statistics(m: Measurement) -> Stats | None:
     if m.status != "ok" or not m.samples_ns:
         return None
     return summarize(
-        [s / 1e9 for s in m.samples_ns], m.case.batch_size, m.gmacs_per_image,
-        m.case.mode, m.ci_target_met,
+        [s / 1e9 for s in m.samples_ns],
+        m.case.batch_size,
+        m.gmacs_per_image,
+        m.case.mode,
+        m.ci_target_met,
     )
 
 

@@ -182,3 +182,9 @@ def macs(depth: int, image_size: int = 224, num_classes: int = 1000) -> int:
 
 def gmacs(depth: int, image_size: int = 224, num_classes: int = 1000) -> float:
     return macs(depth, image_size, num_classes) / 1e9
+
+
+def feature_size(depth: int, image_size: int = 224) -> int:
+    """Side of the final feature map (before the global mean): image_size / 32, rounded up."""
+    last = [layer for layer in layers(depth, image_size=image_size) if isinstance(layer, Conv)][-2]
+    return last.out_size

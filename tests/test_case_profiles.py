@@ -67,7 +67,9 @@ def test_full_profile_pairs_executions_with_their_framework() -> None:
 
 
 def test_overrides_replace_axes() -> None:
-    profile = load_profile("quick").with_overrides(depths=[50], batch_sizes=[2], frameworks=["torch"])
+    profile = load_profile("quick").with_overrides(
+        depths=[50], batch_sizes=[2], frameworks=["torch"]
+    )
     assert [(c.framework, c.depth, c.batch_size) for c in profile.cases()] == [("torch", 50, 2)]
 
 
@@ -78,7 +80,7 @@ def test_execution_without_its_framework_is_an_error() -> None:
 
 
 def test_missing_profile_names_builtins() -> None:
-    with pytest.raises(ProfileError, match="neither a built-in profile .*quick.*smoke"):
+    with pytest.raises(ProfileError, match=r"neither a built-in profile .*quick.*smoke"):
         load_profile("nope")
 
 
@@ -86,10 +88,19 @@ def test_missing_profile_names_builtins() -> None:
     ("text", "message"),
     [
         ("[cases\nframeworks = 1", "is not valid TOML"),
-        ("[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[0]", "batch size must be a positive"),
+        (
+            "[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[0]",
+            "batch size must be a positive",
+        ),
         ("[cases]\nframeworks=['torch']\ndepths=[51]\nbatch_sizes=[1]", "unknown depth 51"),
-        ("[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[1]\ncolour=1", "unknown [cases] key 'colour'"),
-        ("[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[1]\n[sampling]\nmin_samples=0", "min_samples"),
+        (
+            "[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[1]\ncolour=1",
+            "unknown [cases] key 'colour'",
+        ),
+        (
+            "[cases]\nframeworks=['torch']\ndepths=[50]\nbatch_sizes=[1]\n[sampling]\nmin_samples=0",
+            "min_samples",
+        ),
         ("[cases]\nframeworks=['torch']", "lacks depths, batch_sizes"),
     ],
 )

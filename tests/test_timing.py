@@ -51,8 +51,9 @@ def test_timer_waits_for_the_device() -> None:
 
 def test_without_sync_the_same_loop_would_report_almost_nothing() -> None:
     dev = FakeDevice(step_s=[0.100])
-    t = time_steps(dev.step, lambda _o: None, SamplingPolicy(min_samples=10, min_time_s=0.0),
-                   clock=dev.clock)
+    t = time_steps(
+        dev.step, lambda _o: None, SamplingPolicy(min_samples=10, min_time_s=0.0), clock=dev.clock
+    )
     assert max(t.samples_ns) == dev.host_overhead_ns  # what the source script would trust
 
 

@@ -25,7 +25,8 @@ def add_storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
         metavar="DIR",
-        help=f"folder for the database, reports and exports (default: ${OUTPUT_ENV}, else ./{DEFAULT_OUTPUT})",
+        help="folder for the database, reports and exports "
+        f"(default: ${OUTPUT_ENV}, else ./{DEFAULT_OUTPUT})",
     )
 
 

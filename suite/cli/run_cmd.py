@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shlex
@@ -33,6 +34,7 @@ from suite.case import (
     Case,
     CaseError,
 )
+from suite.cli import storage
 from suite.cli.common import UsageError, add_storage_options, db_url
 from suite.profiles import DEFAULT_EXECUTION, ProfileError, load_profile, profile_names
 from suite.session import Plan
@@ -92,32 +94,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default: full on an NVIDIA GPU host, quick elsewhere)",
     )
     axes = p.add_argument_group("case axes (comma lists; each replaces the profile's)")
-    axes.add_argument("--frameworks", type=_csv(str, "frameworks"),
-                      help=f"allowed: {', '.join(FRAMEWORKS)}")
-    axes.add_argument("--depths", type=_csv(_depth, "depths"),
-                      help=f"allowed: {', '.join(map(str, DEPTHS))}")
+    axes.add_argument(
+        "--frameworks", type=_csv(str, "frameworks"), help=f"allowed: {', '.join(FRAMEWORKS)}"
+    )
+    axes.add_argument(
+        "--depths", type=_csv(_depth, "depths"), help=f"allowed: {', '.join(map(str, DEPTHS))}"
+    )
     axes.add_argument("--batch-sizes", type=_ints("batch size"), help="positive integers")
     axes.add_argument("--devices", type=_csv(str, "devices"), help=f"allowed: {DEVICE_HELP}")
     axes.add_argument("--modes", type=_csv(str, "modes"), help=f"allowed: {', '.join(MODES)}")
-    axes.add_argument("--precisions", type=_csv(str, "precisions"),
-                      help=f"allowed: {', '.join(PRECISIONS)}")
-    axes.add_argument("--executions", type=_csv(str, "executions"),
-                      help=f"allowed: {DEFAULT_EXECUTION}, {', '.join(ALL_EXECUTIONS)} "
-                      "(torch: eager, compile; tensorflow: graph, xla)")
+    axes.add_argument(
+        "--precisions", type=_csv(str, "precisions"), help=f"allowed: {', '.join(PRECISIONS)}"
+    )
+    axes.add_argument(
+        "--executions",
+        type=_csv(str, "executions"),
+        help=f"allowed: {DEFAULT_EXECUTION}, {', '.join(ALL_EXECUTIONS)} "
+        "(torch: eager, compile; tensorflow: graph, xla)",
+    )
     axes.add_argument("--image-size", type=_int("image size"), help="pixels per side (default 224)")
-    axes.add_argument("--threads", type=_int("threads"),
-                      help="intra-op threads for both frameworks (default: usable cores)")
+    axes.add_argument(
+        "--threads",
+        type=_int("threads"),
+        help="intra-op threads for both frameworks (default: usable cores)",
+    )
     run = p.add_argument_group("measurement")
-    run.add_argument("--processes", type=_int("processes"),
-                     help="repeat each case in P fresh processes and pool the samples")
+    run.add_argument(
+        "--processes",
+        type=_int("processes"),
+        help="repeat each case in P fresh processes and pool the samples",
+    )
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-case worker timeout")
-    run.add_argument("--max-time", type=float, metavar="SECONDS",
-                     help="cap on measured time per case (default: the profile's)")
+    run.add_argument(
+        "--max-time",
+        type=float,
+        metavar="SECONDS",
+        help="cap on measured time per case (default: the profile's)",
+    )
     p.add_argument("--label", help="a label stored with the run")
-    p.add_argument("--resume", type=_int("run id"), metavar="RUN_ID",
-                   help="run only the cases of that run not yet finished")
-    p.add_argument("--json", action="store_true",
-                   help="print the measurements as JSON on stdout (logs go to stderr)")
+    p.add_argument(
+        "--resume",
+        type=_int("run id"),
+        metavar="RUN_ID",
+        help="run only the cases of that run not yet finished",
+    )
+    p.add_argument(
+        "--report", action="store_true", help="write the HTML report afterwards and print its path"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the measurements as JSON on stdout (logs go to stderr)",
+    )
     add_storage_options(p)
 
 
@@ -125,17 +153,28 @@ def _plan(args: argparse.Namespace) -> Plan:
     try:
         profile = load_profile(args.profile or default_profile())
         profile = profile.with_overrides(
-            frameworks=args.frameworks, depths=args.depths, batch_sizes=args.batch_sizes,
-            devices=args.devices, modes=args.modes, precisions=args.precisions,
-            executions=args.executions, image_size=args.image_size, threads=args.threads,
-            processes=args.processes, timeout_s=args.timeout,
+            frameworks=args.frameworks,
+            depths=args.depths,
+            batch_sizes=args.batch_sizes,
+            devices=args.devices,
+            modes=args.modes,
+            precisions=args.precisions,
+            executions=args.executions,
+            image_size=args.image_size,
+            threads=args.threads,
+            processes=args.processes,
+            timeout_s=args.timeout,
         )
         cases = profile.cases()
     except (ProfileError, CaseError) as exc:
         raise UsageError(str(exc)) from None
     return Plan(
-        cases=cases, policy=profile.sampling, timeout_s=profile.timeout_s,
-        processes=profile.processes, profile=profile.name, label=args.label,
+        cases=cases,
+        policy=profile.sampling,
+        timeout_s=profile.timeout_s,
+        processes=profile.processes,
+        profile=profile.name,
+        label=args.label,
         command=shlex.join(["resnet-bench", *sys.argv[1:]]),
     )
 
@@ -145,23 +184,29 @@ def run(args: argparse.Namespace) -> int:
 
     plan = None if args.resume is not None else _plan(args)  # bad input: before the DB
     try:
-        store = open_store(db_url(args))
+        store = open_store(db_url(args), create=args.resume is None)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
-    if plan is None:
-        try:
+    try:
+        if plan is None:
             plan = session.resume_plan(store, args.resume)
-        except KeyError as exc:
-            raise UsageError(str(exc.args[0])) from None
-    if args.max_time is not None:
-        plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
-    console = Console(stderr=True)
-    measurements = session.execute(store, plan, resume=args.resume, ui=RichProgress(console))
+        if args.max_time is not None:
+            plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
+        console = Console(stderr=True)
+        measurements = session.execute(store, plan, resume=args.resume, ui=RichProgress(console))
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
     if args.json:
         json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        Console().print(summary_table(measurements))
+        storage.console().print(summary_table(measurements))
+    if args.report:
+        from suite.cli import report_cmd
+
+        report_args = argparse.Namespace(db=args.db, output=args.output, runs=None, out_file=None)
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+            return report_cmd.run(report_args)
     return 0
 
 
@@ -207,7 +252,8 @@ class RichProgress:
 def summary_table(measurements: list[Measurement]) -> Table:
     table = Table(title="resnet-bench results (median ms/step with 95% CI)")
     for col in ("case", "status", "median ms", "95% CI ms", "img/s", "GMAC/s", "n", "note"):
-        table.add_column(col, justify="left" if col in ("case", "status", "note") else "right")
+        left = col in ("case", "status", "note")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col != "note")
     for m in measurements:
         s = session.statistics(m)
         if s is None:
@@ -215,8 +261,13 @@ def summary_table(measurements: list[Measurement]) -> Table:
             continue
         note = "unstable" if s.unstable else ""
         table.add_row(
-            m.case.label(), m.status, f"{s.median_s * 1e3:.2f}",
-            f"{s.ci_low_s * 1e3:.2f}-{s.ci_high_s * 1e3:.2f}", f"{s.images_per_s:.1f}",
-            "" if s.gmacs_per_s is None else f"{s.gmacs_per_s:.1f}", str(s.n), note,
+            m.case.label(),
+            m.status,
+            f"{s.median_s * 1e3:.2f}",
+            f"{s.ci_low_s * 1e3:.2f}-{s.ci_high_s * 1e3:.2f}",
+            f"{s.images_per_s:.1f}",
+            "" if s.gmacs_per_s is None else f"{s.gmacs_per_s:.1f}",
+            str(s.n),
+            note,
         )
     return table

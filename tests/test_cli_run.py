@@ -1,0 +1,186 @@
+"""`resnet-bench run`: bad input is one line and exit 2; real runs store and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from suite.cli import main
+
+BAD_FLAGS = [
+    (["--frameworks", "jax"], "unknown framework 'jax'; allowed: torch, tensorflow"),
+    (["--depths", "51"], "unknown depth 51; allowed: 50, 101, 152, 200"),
+    (["--depths", "fifty"], "unknown depth 'fifty'; allowed: 50, 101, 152, 200"),
+    (["--devices", "gpu"], "unknown device 'gpu'; allowed: cpu, cuda, cuda:N"),
+    (["--modes", "train"], "unknown mode 'train'; allowed: inference, training"),
+    (["--precisions", "int8"], "unknown precision 'int8'; allowed: fp32, bf16, fp16"),
+    (["--executions", "fast"], "unknown execution 'fast'; allowed: default, eager, compile"),
+    (["--batch-sizes", "0"], "batch size must be a positive integer, got '0'"),
+    (["--batch-sizes", "1,x"], "batch size must be a positive integer, got 'x'"),
+    (["--image-size", "-2"], "image size must be a positive integer, got '-2'"),
+    (["--image-size", "1.5"], "image size must be a positive integer, got '1.5'"),
+    (["--profile", "nope"], "profile 'nope' is neither a built-in profile"),
+    (["--frameworks", "torch", "--executions", "xla"], "'xla' belongs to tensorflow"),
+]
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    return lines[0]
+
+
+@pytest.mark.parametrize(("flags", "message"), BAD_FLAGS)
+def test_bad_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    db = tmp_path / "r.sqlite"
+    with pytest.raises(SystemExit) as exit_info:
+        code = main(["run", "--db", f"sqlite:///{db}", *flags])
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    assert message in one_error_line(capsys)
+    assert not db.exists()  # nothing written, not even an empty database
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [("[cases\n", "is not valid TOML"), ("[cases]\nframeworks=['torch']\n", "lacks depths")],
+)
+def test_malformed_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], profile: str, message: str
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(profile)
+    assert main(["run", "--profile", str(path), "--db", f"sqlite:///{tmp_path / 'r.sqlite'}"]) == 2
+    assert message in one_error_line(capsys)
+
+
+def test_database_that_cannot_be_opened(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database")
+    assert main(["run", "--profile", "smoke", "--db", f"sqlite:///{text}"]) == 2
+    assert "is not a SQLite database" in one_error_line(capsys)
+    assert text.read_text() == "not a database"
+    assert main(["run", "--profile", "smoke", "--db", "nonsense://x"]) == 2
+    assert "nonsense" in one_error_line(capsys)
+
+
+def test_resume_of_unknown_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--resume", "7", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 2
+    assert "no result database" in one_error_line(capsys)
+
+
+def test_smoke_json_has_a_measurement_per_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.sqlite"
+    code = main(
+        [
+            "run",
+            "--profile",
+            "smoke",
+            "--batch-sizes",
+            "2",
+            "--json",
+            "--db",
+            f"sqlite:///{db}",
+            "--max-time",
+            "0.3",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    records = json.loads(captured.out)  # stdout holds the JSON and nothing else
+    cases = {(r["case"]["framework"], r["case"]["mode"]) for r in records}
+    assert cases == {(f, m) for f in ("torch", "tensorflow") for m in ("inference", "training")}
+    for r in records:
+        assert r["status"] == "ok", r["reason"]
+        assert len(r["samples_ns"]) >= 5 and r["warmup_steps"] >= 2
+        assert r["first_step_ns"] > 0 and r["build_ns"] > 0
+        assert r["threads_intra"] == r["case"]["threads"] and r["threads_inter"] == 1
+        assert r["sync"] and r["peak_memory_bytes"] > 0
+        stats = r["stats"]
+        for key in (
+            "median_s",
+            "mean_s",
+            "stdev_s",
+            "min_s",
+            "max_s",
+            "p5_s",
+            "p95_s",
+            "p99_s",
+            "iqr_s",
+            "ci_low_s",
+            "ci_high_s",
+            "images_per_s",
+            "gmacs_per_s",
+            "gflops_per_s",
+        ):
+            assert stats[key] > 0, key
+        assert isinstance(stats["unstable"], bool)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from result")).scalar() == 4
+        assert conn.execute(sa.text("select status from run")).scalar() == "finished"
+
+
+def _count_results(db: Path) -> int:
+    if not db.exists():
+        return 0
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("select count(*) from result")).scalar() or 0)
+    except sa.exc.OperationalError:
+        return 0
+    finally:
+        engine.dispose()
+
+
+def test_killed_run_keeps_finished_cases_and_resumes_without_duplicates(tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    url = f"sqlite:///{db}"
+    args = [
+        "--profile",
+        "smoke",
+        "--frameworks",
+        "torch",
+        "--modes",
+        "inference",
+        "--batch-sizes",
+        "1,2,3",
+        "--max-time",
+        "0.3",
+        "--db",
+        url,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suite", "run", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while _count_results(db) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole run, worker included, mid-way
+    proc.wait()
+    kept = _count_results(db)
+    assert 1 <= kept < 3
+    assert main(["run", "--resume", "1", "--db", url, "--max-time", "0.3"]) == 0
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("select batch_size from result order by batch_size")).all()
+        assert [r[0] for r in rows] == [1, 2, 3]  # every case once
+        assert conn.execute(sa.text("select status from run")).scalar() == "finished"
