@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from results.analysis import execution_rank, run_key
 
@@ -62,7 +62,9 @@ def _colors(labels: Sequence[str]) -> dict[str, str]:
 
 def _group_title(key: Sequence[Any]) -> str:
     device, mode, precision, image_size, threads = key
-    return f"{device} {mode} {precision} {image_size}px, {threads} threads"
+    return (
+        f"{device} {mode} {precision} {image_size}px, {threads} thread{'' if threads == 1 else 's'}"
+    )
 
 
 def _groups(df: pd.DataFrame, extra: Sequence[str] = ()) -> Iterator[tuple[Any, pd.DataFrame]]:
@@ -97,6 +99,8 @@ def _plain_log_axis(ax: Axes, axis: str = "x") -> None:
     """Log scale with plain numbers: the default labels are mathtext, which is off here."""
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    # 1-2-5 ticks: a range inside one decade still gets several labelled ticks
+    target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
 

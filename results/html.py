@@ -345,7 +345,10 @@ def report_context(
         "runs": _runs_table(df, order, primary),
         "machines": _machines(df),
         "environment": _settings_rows(
-            analysis.run_settings(df, [primary]).filter(regex=r"^(?!machine_)", axis=0)
+            analysis.run_settings(df, [primary]).filter(regex=r"^(?!machine_|build:)", axis=0)
+        ),
+        "builds": _settings_rows(
+            analysis.run_settings(df, [primary]).filter(regex=r"^build:", axis=0)
         ),
         "counts": counts,
         "attention": _attention(prim_summary),
