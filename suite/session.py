@@ -158,12 +158,15 @@ def resume_plan(store: Store, run_id: int) -> Plan:
     )
 
 
-def execute(store: Store, plan: Plan, ui: UI, resume: int | None = None) -> list[Measurement]:
-    """Measure every case of the plan, committing each result as soon as it exists."""
+def execute(
+    store: Store, plan: Plan, ui: UI, resume: int | None = None
+) -> tuple[int | None, list[Measurement]]:
+    """Measure every case of the plan, committing each result as soon as it exists.
+    Returns the run id (None when nothing was left to run) and the measurements."""
     results: list[Measurement] = []
     if not plan.cases:
         ui.log("nothing to run: every case of the plan is finished")
-        return results
+        return resume, results
     context = gather_context(plan.cases, ui.log)
     for warning in context.warnings:
         ui.log(f"warning: {warning}")
@@ -179,7 +182,7 @@ def execute(store: Store, plan: Plan, ui: UI, resume: int | None = None) -> list
                 ui.case_done(m)
         finally:
             ui.stop()
-    return results
+    return run_id, results
 
 
 def statistics(m: Measurement) -> Stats | None:

@@ -33,9 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def default_runs(runs: list[RunInfo], limit: int = CONTEXT_RUNS) -> list[int]:
-    """The latest run that has results, plus the runs before it on the same machine."""
+def default_runs(
+    runs: list[RunInfo], limit: int = CONTEXT_RUNS, anchor: int | None = None
+) -> list[int]:
+    """The latest run that has results (or run `anchor`), plus the runs before it on the
+    same machine."""
     with_results = [r for r in runs if sum(r.counts.values()) > 0]
+    if anchor is not None:
+        with_results = [r for r in with_results if r.id <= anchor]
     if not with_results:
         return []
     latest = max(with_results, key=lambda r: (r.started_at, r.id))
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if args.runs:
             run_ids = list(dict.fromkeys(resolve_run(store, text) for text in args.runs))
         else:
-            run_ids = default_runs(runs)
+            run_ids = default_runs(runs, anchor=getattr(args, "anchor", None))
             if not run_ids:
                 raise UsageError(f"no run in {store.url} has results yet; nothing to report")
         df = results.load(store, run_ids)

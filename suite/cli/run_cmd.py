@@ -193,7 +193,9 @@ def run(args: argparse.Namespace) -> int:
         if args.max_time is not None:
             plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
         console = Console(stderr=True)
-        measurements = session.execute(store, plan, resume=args.resume, ui=RichProgress(console))
+        run_id, measurements = session.execute(
+            store, plan, resume=args.resume, ui=RichProgress(console)
+        )
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
@@ -201,10 +203,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         storage.console().print(summary_table(measurements))
-    if args.report:
+    if args.report and run_id is not None:
         from suite.cli import report_cmd
 
-        report_args = argparse.Namespace(db=args.db, output=args.output, runs=None, out_file=None)
+        # This run in detail, earlier runs on this machine as context.
+        report_args = argparse.Namespace(
+            db=args.db, output=args.output, runs=None, anchor=run_id, out_file=None
+        )
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
             return report_cmd.run(report_args)
     return 0

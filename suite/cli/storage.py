@@ -46,6 +46,7 @@ def when(moment: datetime | None) -> str:
 
 
 def console() -> Console:
-    # Piped output keeps whole rows: rich would otherwise wrap at 80 columns.
-    out = Console()
-    return out if out.is_terminal else Console(width=200)
+    # Piped output keeps whole rows: rich would otherwise wrap at 80 columns. No markup:
+    # labels, hostnames and error messages from the database are printed as they are.
+    out = Console(markup=False, highlight=False)
+    return out if out.is_terminal else Console(width=200, markup=False, highlight=False)
