@@ -307,19 +307,23 @@ def _sorted_cases(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.reset_index(drop=True)
     order = sorted(
-        range(len(df)),
-        key=lambda i: (
-            run_key(df["run_id"].iloc[i]),
-            df["device"].iloc[i],
-            df["mode"].iloc[i],
-            df["precision"].iloc[i],
-            *execution_rank(df["framework"].iloc[i], df["execution"].iloc[i]),
-            df["depth"].iloc[i],
-            df["batch_size"].iloc[i],
-            df["image_size"].iloc[i],
-        ),
+        range(len(df)), key=lambda i: (run_key(df["run_id"].iloc[i]), *_case_rank(df, i))
     )
     return df.iloc[order].reset_index(drop=True)
+
+
+def _case_rank(df: pd.DataFrame, i: int) -> tuple[Any, ...]:
+    """Reading order of case i: device, mode, precision, framework/execution, depth, batch."""
+    row = df.iloc[i]
+    return (
+        row["device"],
+        row["mode"],
+        row["precision"],
+        *execution_rank(row["framework"], row["execution"]),
+        row["depth"],
+        row["batch_size"],
+        row["image_size"],
+    )
 
 
 # ------------------------------------------------------------- framework comparison
@@ -607,17 +611,7 @@ def compare_runs(
         with contextlib.suppress(TypeError, ValueError):
             out[col] = out[col].astype("Int64")
     order = sorted(
-        range(len(out)),
-        key=lambda i: (
-            VERDICTS.index(out["verdict"].iloc[i]),
-            out["device"].iloc[i],
-            out["mode"].iloc[i],
-            out["precision"].iloc[i],
-            *execution_rank(out["framework"].iloc[i], out["execution"].iloc[i]),
-            out["depth"].iloc[i],
-            out["batch_size"].iloc[i],
-            out["image_size"].iloc[i],
-        ),
+        range(len(out)), key=lambda i: (VERDICTS.index(out["verdict"].iloc[i]), *_case_rank(out, i))
     )
     return out.iloc[order].reset_index(drop=True)
 

@@ -105,6 +105,17 @@ def _plain_log_axis(ax: Axes, axis: str = "x") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
+def _panel_grid(n: int) -> tuple[Figure, Any]:
+    """A figure with n small panels, at most four to a row; unused cells hidden."""
+    ncols = min(4, n)
+    nrows = math.ceil(n / ncols)
+    fig = _figure(2.6 * ncols + 0.6, 2.3 * nrows + 0.5)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
 def _figure_legend(fig: Figure, axes: Sequence[Axes]) -> None:
     """One legend below the panels, naming every line drawn in any of them."""
     seen: dict[str, Any] = {}
@@ -127,12 +138,7 @@ def throughput_charts(scaling: pd.DataFrame) -> list[Chart]:
     with rc_context(RC):
         for key, grp in _groups(data):
             depths = sorted(grp["depth"].unique())
-            ncols = min(4, len(depths))
-            nrows = math.ceil(len(depths) / ncols)
-            fig = _figure(2.6 * ncols + 0.6, 2.3 * nrows + 0.5)
-            axes = fig.subplots(nrows, ncols, squeeze=False)
-            for ax in axes.flat[len(depths) :]:
-                ax.set_visible(False)
+            fig, axes = _panel_grid(len(depths))
             for ax, depth in zip(axes.flat, depths, strict=False):
                 sub = grp[grp["depth"] == depth]
                 for label, line in sub.groupby("label", sort=False):
@@ -340,12 +346,7 @@ def depth_charts(depth: pd.DataFrame) -> list[Chart]:
     with rc_context(RC):
         for key, grp in _groups(data):
             batches = sorted(grp["batch_size"].unique())
-            ncols = min(4, len(batches))
-            nrows = math.ceil(len(batches) / ncols)
-            fig = _figure(2.6 * ncols + 0.6, 2.3 * nrows + 0.5)
-            axes = fig.subplots(nrows, ncols, squeeze=False)
-            for ax in axes.flat[len(batches) :]:
-                ax.set_visible(False)
+            fig, axes = _panel_grid(len(batches))
             for ax, batch in zip(axes.flat, batches, strict=False):
                 sub = grp[grp["batch_size"] == batch]
                 for label, pts in sub.groupby("label", sort=False):

@@ -55,6 +55,11 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
     ceilings: list[dict[str, Any]] = []
     skips: dict[tuple[str, str], str] = {}
     warnings: list[str] = []
+    # Before the probes: their matmuls would raise the load average we look at.
+    state = metadata.system_state()
+    busy = metadata.busy_warning(state)
+    if busy:
+        warnings.append(busy)
     for fw in frameworks:
         log(f"probing {fw} ({', '.join(devices)})")
         found = probe(fw, devices, threads, interop, ceiling=not ceilings)
@@ -64,10 +69,6 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
             skips[(fw, device)] = reason
         if found.get("error"):
             warnings.append(f"{fw}: {found['error']}")
-    state = metadata.system_state()
-    busy = metadata.busy_warning(state)
-    if busy:
-        warnings.append(busy)
     # The variables the workers get (thread counts included), not just the parent's.
     environment = metadata.environment_info(
         framework_info=framework_info, env=worker_env(threads, interop)
