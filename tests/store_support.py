@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, validate
 from runners.measurement import Measurement
 from suite.case import Case
+from tests.conftest import skip_or_fail_in_ci
 
 PG_ENV = "RESNET_BENCH_TEST_PG_URL"
 PG_SKIP = f"{PG_ENV} is not set: start a server with scripts/start-postgres.sh and export it"
@@ -131,7 +132,7 @@ def fresh_pg_url() -> Iterator[str]:
     """A URL whose default schema is new and empty; dropped afterwards."""
     base = os.environ.get(PG_ENV)
     if not base:
-        pytest.skip(PG_SKIP)
+        skip_or_fail_in_ci(PG_SKIP)
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(base)
     with admin.begin() as conn:

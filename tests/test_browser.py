@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from results import html
+from tests.conftest import skip_or_fail_in_ci
 from tests.report_data import HOSTILE, report_frames
 
 CHROMIUM_ENV = "RESNET_BENCH_CHROMIUM"
@@ -44,8 +45,11 @@ def chromium() -> str | None:
 def page_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     browser_path = chromium()
     if browser_path is None:
-        pytest.skip(f"no Chromium found ({', '.join(CANDIDATES)}; apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+        skip_or_fail_in_ci(f"no Chromium found ({', '.join(CANDIDATES)}; apt-get install chromium)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        skip_or_fail_in_ci("playwright is not installed")
 
     f = report_frames()
     path = tmp_path_factory.mktemp("report") / "report.html"

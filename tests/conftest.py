@@ -1,0 +1,16 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import pytest
+
+
+def skip_or_fail_in_ci(reason: str) -> NoReturn:
+    """Skip locally, saying why; in CI (CI=true) a missing service is a failure, because
+    .ci/run installs and starts everything the tests need."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
