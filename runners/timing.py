@@ -76,6 +76,38 @@ def _stable(window: list[int], tolerance: float) -> bool:
     return med > 0 and (max(window) - min(window)) / med <= tolerance
 
 
+def timed_step(
+    step: Callable[[], Any], sync: Callable[[Any], None], clock: Clock = time.perf_counter_ns
+) -> Callable[[], int]:
+    """One step and its sync between two clock reads, in nanoseconds."""
+
+    def one() -> int:
+        t0 = clock()
+        sync(step())
+        return clock() - t0
+
+    return one
+
+
+def warm_up(one: Callable[[], int], policy: SamplingPolicy, clock: Clock) -> tuple[list[int], bool]:
+    """Steps until min_warmup are done and the last `warmup_window` agree within tolerance
+    (or a cap); returns every warm-up step time and whether it ended stable."""
+    steps: list[int] = []
+    start = clock()
+    while True:
+        steps.append(one())
+        n = len(steps)
+        if n >= policy.min_warmup:
+            if policy.warmup_window == 0:
+                return steps, True
+            # n > window keeps the first step (compilation) out of the window.
+            window = steps[-policy.warmup_window :]
+            if n > policy.warmup_window and _stable(window, policy.warmup_tolerance):
+                return steps, True
+        if n >= policy.max_warmup or (clock() - start) / 1e9 >= policy.warmup_cap_s:
+            return steps, False
+
+
 def time_steps(
     step: Callable[[], Any],
     sync: Callable[[Any], None],
@@ -84,29 +116,9 @@ def time_steps(
 ) -> Timing:
     """Warm up, then sample until min count, min time and CI target are met (or the cap)."""
     timing = Timing()
-
-    def one() -> int:
-        t0 = clock()
-        sync(step())
-        return clock() - t0
-
+    one = timed_step(step, sync, clock)
     # Warm-up: never counted. The first step (tracing/compilation) is kept on its own.
-    warm_start = clock()
-    while True:
-        timing.warmup_ns.append(one())
-        n = len(timing.warmup_ns)
-        if n >= policy.min_warmup:
-            if policy.warmup_window == 0:
-                timing.warmup_stable = True
-                break
-            # n > window keeps the first step (compilation) out of the window.
-            if n > policy.warmup_window and _stable(
-                timing.warmup_ns[-policy.warmup_window :], policy.warmup_tolerance
-            ):
-                timing.warmup_stable = True
-                break
-        if n >= policy.max_warmup or (clock() - warm_start) / 1e9 >= policy.warmup_cap_s:
-            break
+    timing.warmup_ns, timing.warmup_stable = warm_up(one, policy, clock)
 
     total_ns = 0
     while True:

@@ -15,10 +15,12 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
+from time import perf_counter_ns
 from typing import Any
 
 import pytest
 
+from runners.timing import SamplingPolicy, timed_step, warm_up
 from suite.case import Case, CaseError
 from suite.profiles import ProfileError, load_profile
 
@@ -31,7 +33,6 @@ DEFAULT_AXES: dict[str, Any] = {
     "modes": ["inference"],
     "precisions": ["fp32"],
 }
-WARMUP_STEPS = 3  # beyond these, the runners' stability rule decides (see _warm_up)
 
 _MEASURED: list[Any] = []  # Measurements of this session, stored at its end
 
@@ -61,8 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+CASES = pytest.StashKey[list[Case]]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARK}: a resnet-bench case timed by pytest-benchmark")
+    # Checked here, so a bad --resnet-* value is a usage error (exit 4), not a collection error.
+    config.stash[CASES] = selected_cases(config)
 
 
 def _split(text: str | None, kind: Callable[[str], Any]) -> list[Any] | None:
@@ -95,7 +101,7 @@ def selected_cases(config: pytest.Config) -> list[Case]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "resnet_case" in metafunc.fixturenames:
-        cases = selected_cases(metafunc.config)
+        cases = metafunc.config.stash[CASES]
         ids = [c.label().replace(" ", "-") for c in cases]
         metafunc.parametrize("resnet_case", cases, ids=ids, scope="function")
 
@@ -123,21 +129,6 @@ def pytest_benchmark_update_machine_info(
     machine_info["resnet_bench"] = capture()
 
 
-def _warm_up(step: Callable[[], None]) -> int:
-    """At least WARMUP_STEPS, then until three consecutive steps agree within 10%."""
-    import time
-
-    times: list[float] = []
-    while len(times) < 50:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-        window = times[-3:]
-        if len(times) > WARMUP_STEPS and (max(window) - min(window)) <= 0.1 * sorted(window)[1]:
-            break
-    return len(times)
-
-
 @pytest.fixture
 def resnet_step(resnet_case: Case) -> Iterator[Callable[[], None]]:
     """The runner's step + sync for the case, built in this process and warmed up."""
@@ -158,8 +149,12 @@ def resnet_step(resnet_case: Case) -> Iterator[Callable[[], None]]:
     def step() -> None:
         runner.sync(runner.step())
 
+    # The runners' own warm-up rule: tracing/compilation/autotuning is over before timing.
+    warmup, _stable = warm_up(
+        timed_step(runner.step, runner.sync), SamplingPolicy(), perf_counter_ns
+    )
     step.runner = runner  # type: ignore[attr-defined]
-    step.warmup_steps = _warm_up(step)  # type: ignore[attr-defined]
+    step.warmup_steps = len(warmup)  # type: ignore[attr-defined]
     yield step
 
 
@@ -219,7 +214,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     plan = Plan(
         cases=[m.case for m in measured],
-        policy=_policy(),
+        policy=SamplingPolicy(),
         timeout_s=0.0,
         processes=1,
         profile=config.getoption("--resnet-profile") or "pytest-default",
@@ -231,9 +226,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for m in measured:
             store.add_result(run_id, m)
     sys.stderr.write(f"\nresnet-bench: stored {len(measured)} result(s) as run {run_id} in {url}\n")
-
-
-def _policy() -> Any:
-    from runners.timing import SamplingPolicy
-
-    return SamplingPolicy()

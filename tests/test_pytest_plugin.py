@@ -1,0 +1,70 @@
+"""`pytest --benchmark-only` through our plugin, in a child pytest on a scratch folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+BENCH_FILE = (Path(__file__).parent / "benchmarks" / "test_resnet.py").read_text()
+
+
+def child_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_bench.py").write_text(BENCH_FILE)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_bench.py", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_benchmark_only_times_the_case_and_stores_a_run(tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    out = child_pytest(
+        tmp_path,
+        "--benchmark-only",
+        "--resnet-frameworks",
+        "torch",
+        "--resnet-image-size",
+        "32",
+        "--benchmark-min-rounds",
+        "3",
+        "--benchmark-max-time",
+        "0.05",
+        "--benchmark-json",
+        "bench.json",
+        "--resnet-db",
+        f"sqlite:///{db}",
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads((tmp_path / "bench.json").read_text())
+    (bench,) = report["benchmarks"]
+    assert bench["extra_info"]["framework"] == "torch" and bench["extra_info"]["depth"] == 50
+    assert report["machine_info"]["resnet_bench"]["cores_logical"] >= 1
+    rounds = bench["stats"]["rounds"]
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select source, status from run")).one() == (
+            "pytest",
+            "finished",
+        )
+        assert conn.execute(sa.text("select status, n_samples from result")).one() == ("ok", rounds)
+        assert conn.execute(sa.text("select count(*) from sample")).scalar() == rounds
+
+
+def test_bad_selection_is_a_usage_error(tmp_path: Path) -> None:
+    out = child_pytest(tmp_path, "--benchmark-only", "--resnet-depths", "51")
+    assert out.returncode == 4  # pytest's exit status for usage errors
+    assert "unknown depth 51; allowed: 50, 101, 152, 200" in out.stderr
+
+
+def test_without_benchmark_only_the_benchmarks_are_skipped(tmp_path: Path) -> None:
+    out = child_pytest(tmp_path, "-rs")
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "run with pytest --benchmark-only" in out.stdout
