@@ -92,10 +92,9 @@ def timed_step(
 def warm_up(one: Callable[[], int], policy: SamplingPolicy, clock: Clock) -> tuple[list[int], bool]:
     """Steps until min_warmup are done and the last `warmup_window` agree within tolerance
     (or a cap); returns every warm-up step time and whether it ended stable."""
-    steps: list[int] = []
-    start = clock()
+    steps = [one()]
+    start = clock()  # the cap counts after the first step: compilation may take minutes
     while True:
-        steps.append(one())
         n = len(steps)
         if n >= policy.min_warmup:
             if policy.warmup_window == 0:
@@ -104,8 +103,9 @@ def warm_up(one: Callable[[], int], policy: SamplingPolicy, clock: Clock) -> tup
             window = steps[-policy.warmup_window :]
             if n > policy.warmup_window and _stable(window, policy.warmup_tolerance):
                 return steps, True
-        if n >= policy.max_warmup or (clock() - start) / 1e9 >= policy.warmup_cap_s:
-            return steps, False
+            if n >= policy.max_warmup or (clock() - start) / 1e9 >= policy.warmup_cap_s:
+                return steps, False
+        steps.append(one())
 
 
 def time_steps(

@@ -138,9 +138,11 @@ def resnet_step(resnet_case: Case) -> Iterator[Callable[[], None]]:
         runner = get_runner(resnet_case.framework)
     except ImportError as exc:
         pytest.skip(f"{resnet_case.framework} not installed: {exc}")
-    # Both frameworks share this process; a pool already started keeps its size (read back).
+    # Both frameworks share this process; a pool already started keeps its size, so the
+    # counts stored are the ones read back (None if the framework refused to say).
+    threads: tuple[int, int] | None = None
     with contextlib.suppress(RuntimeError):
-        runner.set_threads(resnet_case.threads, resnet_case.interop_threads)
+        threads = runner.set_threads(resnet_case.threads, resnet_case.interop_threads)
     reason = runner.unsupported(resnet_case)
     if reason is not None:
         pytest.skip(reason)
@@ -154,6 +156,7 @@ def resnet_step(resnet_case: Case) -> Iterator[Callable[[], None]]:
         timed_step(runner.step, runner.sync), SamplingPolicy(), perf_counter_ns
     )
     step.runner = runner  # type: ignore[attr-defined]
+    step.threads = threads  # type: ignore[attr-defined]
     step.warmup_steps = len(warmup)  # type: ignore[attr-defined]
     yield step
 
@@ -185,8 +188,8 @@ def _measurement(case: Case, step: Callable[[], None], rounds_s: list[float]) ->
         samples_ns=[int(t * 1e9) for t in rounds_s],
         warmup_steps=step.warmup_steps,  # type: ignore[attr-defined]
         sync=runner.sync_method,
-        threads_intra=case.threads,
-        threads_inter=case.interop_threads,
+        threads_intra=None if step.threads is None else step.threads[0],  # type: ignore[attr-defined]
+        threads_inter=None if step.threads is None else step.threads[1],  # type: ignore[attr-defined]
         peak_memory_bytes=None if peak is None else peak[0],
         memory_kind=None if peak is None else peak[1],
         gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes),

@@ -84,6 +84,16 @@ def test_noisy_steps_stop_at_the_cap_and_miss_the_target() -> None:
     assert 3.0 <= sum(t.samples_ns) / 1e9 < 3.5
 
 
+def test_a_long_compilation_still_gets_the_minimum_warmup() -> None:
+    # torch.compile on a small CPU: the first step outlasts the whole warm-up cap.
+    dev = FakeDevice(step_s=[100.0, 0.5, 0.05])
+    policy = SamplingPolicy(warmup_cap_s=30.0, min_time_s=0.0)
+    t = time_steps(dev.step, dev.sync, policy, clock=dev.clock)
+    assert len(t.warmup_ns) >= policy.min_warmup + 1 and t.warmup_stable
+    assert t.first_step_ns == pytest.approx(100e9, rel=1e-3)
+    assert max(t.samples_ns) < 0.06e9
+
+
 def test_warmup_cap_when_never_stable() -> None:
     dev = FakeDevice(step_s=[0.1, 0.3] * 100)
     policy = SamplingPolicy(max_warmup=7, min_time_s=0.0)
