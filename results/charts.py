@@ -105,6 +105,16 @@ def _plain_log_axis(ax: Axes, axis: str = "x") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
+def _case_labels(rows: pd.DataFrame) -> list[str]:
+    """'torch/eager r50 b8' per row: the axis labels of the per-case charts."""
+    return [
+        f"{f}/{e} r{d} b{b}"
+        for f, e, d, b in zip(
+            rows["framework"], rows["execution"], rows["depth"], rows["batch_size"], strict=True
+        )
+    ]
+
+
 def _panel_grid(n: int) -> tuple[Figure, Any]:
     """A figure with n small panels, at most four to a row; unused cells hidden."""
     ncols = min(4, n)
@@ -261,16 +271,7 @@ def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[
                     patch.set_alpha(0.6)
                 ax.set_yticks(
                     np.arange(1, len(rows) + 1),
-                    [
-                        f"{f}/{e} r{d} b{b}"
-                        for f, e, d, b in zip(
-                            rows["framework"],
-                            rows["execution"],
-                            rows["depth"],
-                            rows["batch_size"],
-                            strict=True,
-                        )
-                    ],
+                    _case_labels(rows),
                 )
                 _plain_log_axis(ax, "x")
                 ax.set_xlabel("step time (ms), every timed step")
@@ -310,16 +311,7 @@ def ceiling_charts(summary: pd.DataFrame) -> list[Chart]:
                 )
                 ax.set_yticks(
                     y,
-                    [
-                        f"{f}/{e} r{d} b{b}"
-                        for f, e, d, b in zip(
-                            rows["framework"],
-                            rows["execution"],
-                            rows["depth"],
-                            rows["batch_size"],
-                            strict=True,
-                        )
-                    ],
+                    _case_labels(rows),
                 )
                 ax.set_xlabel("% of the machine's measured peak GFLOP/s")
                 ax.set_xlim(left=0)
