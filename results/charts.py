@@ -105,6 +105,12 @@ def _plain_log_axis(ax: Axes, axis: str = "x") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
+def _add(charts: list[Chart], kind: str, title: str, fig: Figure) -> bool:
+    """Append the figure as the next chart of its kind; True once the kind's cap is reached."""
+    charts.append(Chart(kind, title, to_svg(fig, f"{kind}{len(charts) + 1}")))
+    return len(charts) >= MAX_CHARTS_PER_KIND
+
+
 def _case_labels(rows: pd.DataFrame) -> list[str]:
     """'torch/eager r50 b8' per row: the axis labels of the per-case charts."""
     return [
@@ -169,14 +175,7 @@ def throughput_charts(scaling: pd.DataFrame) -> list[Chart]:
                 ax.set_ylabel("images/s")
                 ax.set_ylim(bottom=0)
             _figure_legend(fig, list(axes.flat))
-            charts.append(
-                Chart(
-                    "throughput",
-                    f"Throughput vs batch size: {_group_title(key)}",
-                    to_svg(fig, f"throughput{len(charts) + 1}"),
-                )
-            )
-            if len(charts) >= MAX_CHARTS_PER_KIND:
+            if _add(charts, "throughput", f"Throughput vs batch size: {_group_title(key)}", fig):
                 break
     return charts
 
@@ -219,14 +218,9 @@ def ratio_charts(comparison: pd.DataFrame) -> list[Chart]:
             ax.set_ylabel(f"{other} time / {baseline} time")
             ax.set_title(f"above 1: {baseline} faster; hatched: not significant", fontsize=8)
             ax.legend(title="batch", loc="best")
-            charts.append(
-                Chart(
-                    "ratio",
-                    f"{other} vs {baseline} per depth: {_group_title(case_key)}",
-                    to_svg(fig, f"ratio{len(charts) + 1}"),
-                )
-            )
-            if len(charts) >= MAX_CHARTS_PER_KIND:
+            if _add(
+                charts, "ratio", f"{other} vs {baseline} per depth: {_group_title(case_key)}", fig
+            ):
                 break
     return charts
 
@@ -275,14 +269,7 @@ def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[
                 )
                 _plain_log_axis(ax, "x")
                 ax.set_xlabel("step time (ms), every timed step")
-                charts.append(
-                    Chart(
-                        "latency",
-                        f"Step time distribution: {_group_title(key)}",
-                        to_svg(fig, f"latency{len(charts) + 1}"),
-                    )
-                )
-                if len(charts) >= MAX_CHARTS_PER_KIND:
+                if _add(charts, "latency", f"Step time distribution: {_group_title(key)}", fig):
                     return charts
     return charts
 
@@ -315,14 +302,9 @@ def ceiling_charts(summary: pd.DataFrame) -> list[Chart]:
                 )
                 ax.set_xlabel("% of the machine's measured peak GFLOP/s")
                 ax.set_xlim(left=0)
-                charts.append(
-                    Chart(
-                        "ceiling",
-                        f"Share of the machine's ceiling: {_group_title(key)}",
-                        to_svg(fig, f"ceiling{len(charts) + 1}"),
-                    )
-                )
-                if len(charts) >= MAX_CHARTS_PER_KIND:
+                if _add(
+                    charts, "ceiling", f"Share of the machine's ceiling: {_group_title(key)}", fig
+                ):
                     return charts
     return charts
 
@@ -362,14 +344,9 @@ def depth_charts(depth: pd.DataFrame) -> list[Chart]:
                 ax.set_xlabel("GMACs per image")
                 ax.set_ylabel("ms per image")
             _figure_legend(fig, list(axes.flat))
-            charts.append(
-                Chart(
-                    "depth",
-                    f"Time per image vs GMACs across depths: {_group_title(key)}",
-                    to_svg(fig, f"depth{len(charts) + 1}"),
-                )
-            )
-            if len(charts) >= MAX_CHARTS_PER_KIND:
+            if _add(
+                charts, "depth", f"Time per image vs GMACs across depths: {_group_title(key)}", fig
+            ):
                 break
     return charts
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -213,19 +214,24 @@ def _frame(
     return pd.DataFrame(data)
 
 
-def _store(db: str | Store) -> tuple[Store, bool]:
-    if isinstance(db, Store):
-        return db, False
-    return open_store(db, create=False), True
-
-
-def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
-    """One row per result (RESULT_COLUMNS), oldest run first; unknown run ids raise."""
-    store, owned = _store(db)
+@contextmanager
+def _reading(db: str | Store, run_ids: Iterable[int] | None) -> Iterator[tuple[Store, Any]]:
+    """The store (opened here and closed after, unless given) and the checked run-id filter
+    (None: every run); an unknown run id raises before any query."""
+    store = db if isinstance(db, Store) else open_store(db, create=False)
     try:
         ids = None if run_ids is None else sorted(set(run_ids))
         if ids is not None:
             store.check_runs(ids)
+        yield store, (None if ids is None else Result.run_id.in_(ids))
+    finally:
+        if store is not db:
+            store.close()
+
+
+def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per result (RESULT_COLUMNS), oldest run first; unknown run ids raise."""
+    with _reading(db, run_ids) as (store, wanted):
         query = (
             select(Result, Run, Machine, Environment)
             .join(Run, Result.run_id == Run.id)
@@ -233,30 +239,23 @@ def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
             .join(Environment, Run.environment_id == Environment.id)
             .order_by(Result.run_id, Result.id)
         )
-        if ids is not None:
-            query = query.where(Result.run_id.in_(ids))
+        if wanted is not None:
+            query = query.where(wanted)
         with store.reading() as session:
             records = [_record(*row) for row in session.execute(query).tuples()]
-        return _frame(records, RESULT_COLUMNS)
-    finally:
-        if owned:
-            store.close()
+    return _frame(records, RESULT_COLUMNS)
 
 
 def load_samples(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """One row per raw sample (SAMPLE_COLUMNS), in result and step order."""
-    store, owned = _store(db)
-    try:
-        ids = None if run_ids is None else sorted(set(run_ids))
-        if ids is not None:
-            store.check_runs(ids)
+    with _reading(db, run_ids) as (store, wanted):
         query = (
             select(Result.run_id, Sample.result_id, Sample.process, Sample.idx, Sample.duration_ns)
             .join(Result, Sample.result_id == Result.id)
             .order_by(Sample.result_id, Sample.idx)
         )
-        if ids is not None:
-            query = query.where(Result.run_id.in_(ids))
+        if wanted is not None:
+            query = query.where(wanted)
         with store.reading() as session:
             records = [
                 {
@@ -269,10 +268,7 @@ def load_samples(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.Da
                 }
                 for run_id, result_id, process, idx, ns in session.execute(query)
             ]
-        return _frame(records, SAMPLE_COLUMNS)
-    finally:
-        if owned:
-            store.close()
+    return _frame(records, SAMPLE_COLUMNS)
 
 
 def samples_by_result(samples: pd.DataFrame) -> Mapping[int, tuple[list[float], list[int]]]:
