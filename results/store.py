@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -291,7 +293,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
     except StoreError:
         engine.dispose()
         raise
-    except DBAPIError as exc:
+    except (DBAPIError, sqlite3.Error) as exc:
         engine.dispose()
         raise StoreError(f"cannot open database {masked}: {_first_line(exc)}") from None
     return store
@@ -369,9 +371,20 @@ class Store:
         # journal_mode is persistent and cannot change inside a transaction: use the raw
         # connection (autocommit, see _configure_sqlite). Set only after the schema checks,
         # so a refused file is never switched to WAL.
+        # Switching needs the database to itself, and SQLite answers "locked" at once rather
+        # than waiting out busy_timeout: retry while other processes (migrating, writing) hold
+        # it. Once WAL, the mode is persistent and the plain read below sees it.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
         raw = self.engine.raw_connection()
         try:
-            raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
+            db: Any = raw.driver_connection
+            while db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
         finally:
             raw.close()
 
