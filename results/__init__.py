@@ -3,9 +3,10 @@
     import results
     df = results.load("sqlite:///out/results.sqlite")           # one row per result
     samples = results.load_samples("sqlite:///out/results.sqlite", run_ids=[3])
+    procs = results.load_processes("sqlite:///out/results.sqlite")  # one row per process
 
-Column meanings: results.frames.RESULT_COLUMNS / SAMPLE_COLUMNS. pandas is imported only
-when a DataFrame is asked for; torch and tensorflow are never imported here.
+Column meanings: results.frames.RESULT_COLUMNS / SAMPLE_COLUMNS / PROCESS_COLUMNS. pandas is
+imported only when a DataFrame is asked for; torch and tensorflow are never imported here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from results.store import Store
 
-__all__ = ["load", "load_samples"]
+__all__ = ["load", "load_processes", "load_samples"]
 
 
 def load(db_url: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -33,3 +34,10 @@ def load_samples(db_url: str | Store, run_ids: Iterable[int] | None = None) -> p
     from results.frames import load_samples as _load_samples
 
     return _load_samples(db_url, run_ids)
+
+
+def load_processes(db_url: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per worker process of a result: its round, costs and value."""
+    from results.frames import load_processes as _load_processes
+
+    return _load_processes(db_url, run_ids)

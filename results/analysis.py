@@ -1,14 +1,18 @@
 """Comparisons over stored results: pure functions, DataFrame in, DataFrame out.
 
-Input is `results.load()`'s frame (one row per result) and, where raw samples matter,
-`results.load_samples()`'s frame (one row per timed step). Only results with status 'ok'
-and a median enter a comparison; failed, skipped and missing cases are listed, never timed.
+Input is `results.load()`'s frame (one row per result) and, where the processes matter,
+`results.load_samples()`'s frame (one row per timed step, tagged with its process). Only
+results with status 'ok' and a value enter a comparison; failed, skipped and missing cases
+are listed, never timed.
 
-A difference is called only when it is significant: Mann-Whitney U on the raw step times
-gives p < ALPHA *and* the 95% CI of the ratio of medians (bootstrap over the raw samples,
-fixed seed, so reports are reproducible) excludes 1. Without raw samples there is no
-p-value; the CI is then the conservative quotient of the two medians' CIs, and a difference
-is called only when that interval excludes 1 (the two medians' CIs do not overlap).
+The process is the unit of replication: each worker process gives one value (the median of
+its steps), and every comparison works on those per-process values, never on raw steps
+(steps of one process share its offset; a test on them calls that offset "significant").
+A ratio is the ratio of the two cases' values (geometric means of their per-process
+values), its 95% CI a Welch t-interval of the difference of mean logs
+(runners.stats.log_ratio_test). A difference is claimed only when the whole CI lies beyond
+a practical threshold; across the cases of a run comparison, the false discovery rate is
+held at 5% (Benjamini-Hochberg).
 """
 
 from __future__ import annotations
@@ -17,21 +21,18 @@ import contextlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from runners.stats import CONFIDENCE
+from runners.stats import CONFIDENCE, RatioTest, benjamini_hochberg, log_ratio_test
 from suite.case import EXECUTIONS, FRAMEWORKS
 
-ALPHA = 0.05  # significance level of the Mann-Whitney U test
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 20160316  # He et al.'s identity-mappings preprint date; any fixed value works
-BOOTSTRAP_CHUNK_VALUES = 1_000_000  # resampled values held in memory at once
+ALPHA = 1.0 - CONFIDENCE  # CI level of every ratio, and the false discovery rate of compare
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement
+FASTER_THRESHOLD = 0.03  # minimum framework time ratio - 1 for "faster"
 DEPTH_OUTLIER_THRESHOLD = 0.25  # |measured / fitted - 1| above this flags a depth
 DEPTH_FIT_MIN_POINTS = 3  # a line through two points has no residual to judge
 
@@ -126,7 +127,7 @@ RESULT_SETTINGS: tuple[str, ...] = (
     "threads_intra",
     "threads_inter",
     "sync",
-    "processes",
+    "ci_target",
     "memory_kind",
 )
 
@@ -134,6 +135,7 @@ VERDICTS: tuple[str, ...] = (
     "regression",
     "improvement",
     "same",
+    "undetermined",
     "not comparable",
     "only in base",
     "only in cand",
@@ -157,10 +159,10 @@ def run_key(value: Any) -> str:
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[(df["status"] == "ok") & df["median_s"].notna()]
+    return df[(df["status"] == "ok") & df["value_s"].notna()]
 
 
-def _of_run(df: pd.DataFrame, run_id: Any) -> pd.DataFrame:
+def of_run(df: pd.DataFrame, run_id: Any) -> pd.DataFrame:
     return df[df["run_id"].map(run_key) == run_key(run_id)]
 
 
@@ -176,13 +178,14 @@ def _float(value: Any) -> float:
     return out
 
 
-def samples_by_result(samples: pd.DataFrame | None) -> dict[Any, np.ndarray]:
-    """result_id -> every raw step time in seconds (all worker processes pooled)."""
+def process_values(samples: pd.DataFrame | None) -> dict[Any, np.ndarray]:
+    """result_id -> its per-process values (median of each process's steps), seconds."""
     if samples is None or samples.empty:
         return {}
+    medians = samples.groupby(["result_id", "process"], sort=False)["seconds"].median()
     return {
         rid: grp.to_numpy(dtype=float)
-        for rid, grp in samples.groupby("result_id", sort=False)["seconds"]
+        for rid, grp in medians.groupby(level="result_id", sort=False)
     }
 
 
@@ -197,87 +200,39 @@ def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
 # ------------------------------------------------------------------ ratio statistics
 
 
-@dataclass(frozen=True)
-class RatioTest:
-    """cand/base ratio of median step times, its CI, and whether the difference is real."""
-
-    ratio: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    significant: bool
-
-
-def _bootstrap_medians(xs: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    # Chunked so a case with many thousands of samples never holds n_boot x n values at once.
-    out = np.empty(n_boot)
-    chunk = max(1, BOOTSTRAP_CHUNK_VALUES // max(1, len(xs)))
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        idx = rng.integers(0, len(xs), size=(stop - start, len(xs)))
-        out[start:stop] = np.median(xs[idx], axis=1)
-    return out
-
-
-def bootstrap_ratio_ci(
-    base: np.ndarray,
-    cand: np.ndarray,
-    confidence: float = CONFIDENCE,
-    n_boot: int = BOOTSTRAP_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of median(cand) / median(base), both resampled independently."""
-    rng = np.random.default_rng(seed)
-    ratios = _bootstrap_medians(cand, rng, n_boot) / _bootstrap_medians(base, rng, n_boot)
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    lo, hi = np.percentile(ratios, [tail, 100.0 - tail])
-    return float(lo), float(hi)
-
-
-def mann_whitney_p(base: np.ndarray, cand: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value; NaN when either side has too few samples."""
-    if len(base) < 2 or len(cand) < 2:
-        return math.nan
-    if np.ptp(np.concatenate([base, cand])) == 0.0:
-        return 1.0  # every step took the same time: nothing to tell apart
-    return float(sps.mannwhitneyu(base, cand, alternative="two-sided").pvalue)
-
-
 def ratio_test(
     base_row: Mapping[Any, Any],
     cand_row: Mapping[Any, Any],
-    base_samples: np.ndarray | None = None,
-    cand_samples: np.ndarray | None = None,
+    base_values: np.ndarray | None,
+    cand_values: np.ndarray | None,
+    threshold: float,
 ) -> RatioTest:
-    """Compare two results' step times: ratio cand/base with CI, p-value and significance."""
+    """cand/base from per-process values; without them, the ratio of the stored values and
+    no CI (nothing can be claimed)."""
     if (
-        base_samples is not None
-        and cand_samples is not None
-        and len(base_samples) > 0
-        and len(cand_samples) > 0
+        base_values is not None
+        and cand_values is not None
+        and len(base_values)
+        and len(cand_values)
     ):
-        ratio = float(np.median(cand_samples) / np.median(base_samples))
-        lo, hi = bootstrap_ratio_ci(base_samples, cand_samples)
-        p = mann_whitney_p(base_samples, cand_samples)
-        significant = bool(p < ALPHA and (lo > 1.0 or hi < 1.0))
-        return RatioTest(ratio, lo, hi, p, significant)
-    # No raw samples: the widest ratio the two medians' CIs allow (interval arithmetic).
-    b_med, c_med = _float(base_row["median_s"]), _float(cand_row["median_s"])
-    b_lo, b_hi = _float(base_row.get("ci_low_s")), _float(base_row.get("ci_high_s"))
-    c_lo, c_hi = _float(cand_row.get("ci_low_s")), _float(cand_row.get("ci_high_s"))
-    ratio = c_med / b_med if b_med > 0 else math.nan
-    if b_lo > 0 and b_hi > 0 and not math.isnan(c_lo) and not math.isnan(c_hi):
-        lo, hi = c_lo / b_hi, c_hi / b_lo
-    else:
-        lo, hi = math.nan, math.nan
-    return RatioTest(ratio, lo, hi, math.nan, bool(lo > 1.0 or hi < 1.0))
+        return log_ratio_test(base_values, cand_values, threshold)
+    b, c = _value(base_row), _value(cand_row)
+    ratio = c / b if b > 0 else math.nan
+    return RatioTest(ratio, math.nan, math.nan, math.nan, math.nan, threshold)
+
+
+def _value(row: Mapping[Any, Any]) -> float:
+    """A result's time per step: value_s, or median_s for rows without one."""
+    value = _float(row.get("value_s"))
+    return value if not math.isnan(value) else _float(row.get("median_s"))
 
 
 # -------------------------------------------------------------------------- summary
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per result: the case, median ms/step with its 95% CI, throughput, status."""
+    """One row per result: the case, its ms/step (value) with the 95% CI between processes,
+    throughput, status."""
     out = pd.DataFrame(
         {
             "run_id": df["run_id"],
@@ -287,7 +242,8 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "status": df["status"],
             "reason": df["reason"],
             "n_samples": df["n_samples"],
-            "median_ms": _ms(df["median_s"]),
+            "processes": df["processes"],
+            "value_ms": _ms(df["value_s"]),
             "ci_low_ms": _ms(df["ci_low_s"]),
             "ci_high_ms": _ms(df["ci_high_s"]),
             "iqr_rel": pd.to_numeric(df["iqr_s"], errors="coerce")
@@ -297,6 +253,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "ceiling_share": df["ceiling_share"],
             "first_step_s": df["first_step_s"],
             "unstable": df["unstable"].fillna(False).astype(bool),
+            "unstable_reason": df["unstable_reason"],
             "throttled": df["throttled"],
         }
     )
@@ -342,16 +299,22 @@ def compared_execution(framework: str, available: Iterable[str]) -> str | None:
     return None
 
 
-def framework_comparison(df: pd.DataFrame, samples: pd.DataFrame | None = None) -> pd.DataFrame:
+def framework_comparison(
+    df: pd.DataFrame,
+    samples: pd.DataFrame | None = None,
+    threshold: float = FASTER_THRESHOLD,
+) -> pd.DataFrame:
     """Frameworks side by side, one row per run x case (less framework and execution).
 
-    Columns: the case keys, one median-ms column per 'framework/execution' present, then
+    Columns: the case keys, one ms/step column per 'framework/execution' present, then
     the compared pair and its statistics. Which pair: each framework is represented by its
     default execution (see `compared_execution`); the baseline is the first framework in
     registry order (torch) present in the row, and every other framework present is
     compared with it, one row each (so with two frameworks, one row per case).
-    `ratio` = other time / baseline time (above 1: the baseline is faster); `faster` names
-    the faster side only when the difference is significant (see module docstring).
+    `ratio` = other time / baseline time (above 1: the baseline is faster), from the two
+    cases' per-process values (their processes ran interleaved, in the same rounds);
+    `faster` names the faster side only when the whole 95% CI of the ratio lies beyond
+    `threshold` (`significant`); `p_value` tests "within +/- threshold".
     """
     ok = _ok(df)
     keys = ["run_id", *COMPARISON_KEYS]
@@ -372,14 +335,14 @@ def framework_comparison(df: pd.DataFrame, samples: pd.DataFrame | None = None) 
         key=lambda fe: execution_rank(*fe),
     )
     label_cols = [f"{f}/{e}" for f, e in labels]
-    raw = samples_by_result(samples)
+    raw = process_values(samples)
     rows: list[dict[str, Any]] = []
     for key, grp in ok.groupby(keys, sort=False, dropna=False):
         base: dict[str, Any] = dict(zip(keys, key, strict=True))
         by_label = {f"{r['framework']}/{r['execution']}": r for r in grp.to_dict("records")}
         for col in label_cols:
             r = by_label.get(col)
-            base[col] = _float(r["median_s"]) * 1000.0 if r is not None else math.nan
+            base[col] = _value(r) * 1000.0 if r is not None else math.nan
         present = sorted(set(grp["framework"]), key=lambda f: execution_rank(f, ""))
         reps = {
             fw: f"{fw}/{compared_execution(fw, grp[grp['framework'] == fw]['execution'])}"
@@ -392,9 +355,11 @@ def framework_comparison(df: pd.DataFrame, samples: pd.DataFrame | None = None) 
         for fw in present[1:]:
             o_label = reps[fw]
             b_row, o_row = by_label[b_label], by_label[o_label]
-            t = ratio_test(b_row, o_row, raw.get(b_row["result_id"]), raw.get(o_row["result_id"]))
+            t = ratio_test(
+                b_row, o_row, raw.get(b_row["result_id"]), raw.get(o_row["result_id"]), threshold
+            )
             faster = None
-            if t.significant:
+            if t.beyond:
                 faster = b_label if t.ratio > 1.0 else o_label
             rows.append(
                 {
@@ -405,7 +370,7 @@ def framework_comparison(df: pd.DataFrame, samples: pd.DataFrame | None = None) 
                     "ratio_ci_low": t.ci_low,
                     "ratio_ci_high": t.ci_high,
                     "p_value": t.p_value,
-                    "significant": t.significant,
+                    "significant": t.beyond,
                     "faster": faster,
                 }
             )
@@ -428,12 +393,12 @@ def scaling(df: pd.DataFrame) -> pd.DataFrame:
     """
     ok = _ok(df)
     group = ["run_id", *SCALING_GROUP]
-    cols = [*group, "batch_size", "images_per_s", "median_ms", "relative_throughput"]
+    cols = [*group, "batch_size", "images_per_s", "value_ms", "relative_throughput"]
     if ok.empty:
         return pd.DataFrame(columns=cols)
     out = ok[[*group, "batch_size", "images_per_s"]].copy()
     out["images_per_s"] = pd.to_numeric(out["images_per_s"], errors="coerce")
-    out["median_ms"] = _ms(ok["median_s"])
+    out["value_ms"] = _ms(ok["value_s"])
     out = out.sort_values([*group, "batch_size"], kind="stable")
     first = out.groupby(group, sort=False, dropna=False)["images_per_s"].transform("first")
     out["relative_throughput"] = out["images_per_s"] / first
@@ -468,7 +433,7 @@ def depth_scaling(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     pts = ok[[*group, "depth"]].copy()
     pts["gmacs_per_image"] = pd.to_numeric(ok["gmacs_per_image"], errors="coerce")
-    pts["ms_per_image"] = _ms(ok["median_s"]) / pd.to_numeric(ok["batch_size"])
+    pts["ms_per_image"] = _ms(ok["value_s"]) / pd.to_numeric(ok["batch_size"])
     parts: list[pd.DataFrame] = []
     for _, grp in pts.groupby(group, sort=False, dropna=False):
         grp = grp.sort_values("gmacs_per_image").copy()
@@ -513,22 +478,27 @@ def compare_runs(
     base_run: Any,
     cand_run: Any,
     threshold: float = DEFAULT_THRESHOLD,
+    floors: Mapping[tuple[Any, ...], float] | None = None,
 ) -> pd.DataFrame:
     """Every case of two runs, matched, with a verdict.
 
-    `ratio` = cand median / base median (above 1: cand is slower). Verdict:
-    'regression' / 'improvement' when the difference is significant (module docstring)
-    and |ratio - 1| >= threshold, else 'same'; 'not comparable' when either side did not
-    finish ok (see base_status / cand_status); 'only in base' / 'only in cand' for cases
-    the other run lacks. Cases are matched on MATCH_KEYS, plus SWEEP_KEYS when a run holds
-    several results per key.
+    `ratio` = cand value / base value (above 1: cand is slower), from both runs'
+    per-process values. A case's threshold (`threshold_used`) is the larger of `threshold`
+    and its noise floor (`floors`, keyed by MATCH_KEYS values: what A/A runs of it moved on
+    this machine, `resnet-bench calibrate`). Verdict: 'regression' / 'improvement' when the
+    whole 95% CI of the ratio lies beyond that threshold AND Benjamini-Hochberg over all
+    compared cases keeps the false discovery rate at ALPHA; 'same' otherwise;
+    'undetermined' with one process on each side (no spread to judge by); 'not comparable'
+    when either side did not finish ok (see base_status / cand_status); 'only in base' /
+    'only in cand' for cases the other run lacks. Cases are matched on MATCH_KEYS, plus
+    SWEEP_KEYS when a run holds several results per key.
     """
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0, got {threshold!r}")
-    base = _of_run(df, base_run)
-    cand = _of_run(df, cand_run)
+    base = of_run(df, base_run)
+    cand = of_run(df, cand_run)
     keys = _match_keys(base, cand)
-    fields = ["result_id", "status", "median_s", "ci_low_s", "ci_high_s", "unstable"]
+    fields = ["result_id", "status", "value_s", "median_s", "unstable"]
     merged = pd.merge(
         base[[*keys, *fields]],
         cand[[*keys, *fields]],
@@ -537,23 +507,31 @@ def compare_runs(
         suffixes=("_base", "_cand"),
         indicator=True,
     )
-    raw = samples_by_result(samples)
+    raw = process_values(samples)
+    floors = floors or {}
     rows: list[dict[str, Any]] = []
+    tests: list[tuple[int, RatioTest]] = []
     for rec in merged.to_dict("records"):
         row: dict[str, Any] = {k: rec[k] for k in keys}
+        side = {s: {f: rec[f"{f}_{s}"] for f in fields} for s in ("base", "cand")}
+        floor = floors.get(tuple(rec[k] for k in MATCH_KEYS), math.nan)
         row.update(
             base_result_id=rec["result_id_base"],
             cand_result_id=rec["result_id_cand"],
             base_status=rec["status_base"],
             cand_status=rec["status_cand"],
-            base_median_ms=_float(rec["median_s_base"]) * 1000.0,
-            cand_median_ms=_float(rec["median_s_cand"]) * 1000.0,
+            base_ms=_value(side["base"]) * 1000.0,
+            cand_ms=_value(side["cand"]) * 1000.0,
+            base_processes=len(raw.get(rec["result_id_base"], ())),
+            cand_processes=len(raw.get(rec["result_id_cand"], ())),
             ratio=math.nan,
             ratio_ci_low=math.nan,
             ratio_ci_high=math.nan,
             change=math.nan,
             p_value=math.nan,
             significant=False,
+            noise_floor=floor,
+            threshold_used=max(threshold, 0.0 if math.isnan(floor) else floor),
             base_unstable=bool(rec["unstable_base"]) if _present(rec["unstable_base"]) else None,
             cand_unstable=bool(rec["unstable_cand"]) if _present(rec["unstable_cand"]) else None,
         )
@@ -564,41 +542,46 @@ def compare_runs(
         elif not (_is_ok(rec, "_base") and _is_ok(rec, "_cand")):
             row["verdict"] = "not comparable"
         else:
-            side = {s: {f: rec[f"{f}_{s}"] for f in fields} for s in ("base", "cand")}
             t = ratio_test(
                 side["base"],
                 side["cand"],
                 raw.get(rec["result_id_base"]),
                 raw.get(rec["result_id_cand"]),
+                row["threshold_used"],
             )
-            change = t.ratio - 1.0
-            verdict = "same"
-            if t.significant and abs(change) >= threshold:
-                verdict = "regression" if change > 0 else "improvement"
             row.update(
                 ratio=t.ratio,
                 ratio_ci_low=t.ci_low,
                 ratio_ci_high=t.ci_high,
-                change=change,
+                change=t.ratio - 1.0,
                 p_value=t.p_value,
-                significant=t.significant,
-                verdict=verdict,
+                verdict="undetermined" if math.isnan(t.p_value) else "same",
             )
+            tests.append((len(rows), t))
         rows.append(row)
+    rejected = benjamini_hochberg([t.p_value for _, t in tests], ALPHA)
+    for (i, t), reject in zip(tests, rejected, strict=True):
+        if reject and t.beyond:
+            rows[i]["significant"] = True
+            rows[i]["verdict"] = "regression" if t.ratio > 1.0 else "improvement"
     cols = [
         *keys,
         "base_result_id",
         "cand_result_id",
         "base_status",
         "cand_status",
-        "base_median_ms",
-        "cand_median_ms",
+        "base_ms",
+        "cand_ms",
+        "base_processes",
+        "cand_processes",
         "ratio",
         "ratio_ci_low",
         "ratio_ci_high",
         "change",
         "p_value",
         "significant",
+        "noise_floor",
+        "threshold_used",
         "verdict",
         "base_unstable",
         "cand_unstable",
@@ -626,7 +609,7 @@ def _present(value: Any) -> bool:
 
 
 def _is_ok(rec: Mapping[Any, Any], suffix: str) -> bool:
-    return bool(rec[f"status{suffix}"] == "ok") and not math.isnan(_float(rec[f"median_s{suffix}"]))
+    return bool(rec[f"status{suffix}"] == "ok") and not math.isnan(_float(rec[f"value_s{suffix}"]))
 
 
 # ------------------------------------------------------------ environment settings
@@ -664,7 +647,7 @@ def run_settings(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
     """
     columns: dict[str, dict[str, str | None]] = {}
     for rid in run_ids:
-        rows = _of_run(df, rid)
+        rows = of_run(df, rid)
         values: dict[str, set[str]] = {}
 
         def add(name: str, value: Any, into: dict[str, set[str]] = values) -> None:
@@ -677,6 +660,8 @@ def run_settings(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
             for col in RUN_SETTINGS:
                 if col in rows.columns:
                     add(col, first[col])
+            for name, value in _system_settings(_json_obj(first.get("run_system"))).items():
+                add(f"system:{name}", value)
         for rec in rows.to_dict("records"):
             for col in RESULT_SETTINGS:
                 if col in rec:
@@ -697,6 +682,24 @@ def run_settings(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
     return out
 
 
+def _system_settings(system: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's CPU/GPU state (runners.host.system_state) as flat settings; per GPU its
+    persistence mode, clocks, power limit, ECC, MIG, compute mode and PCIe link."""
+    out: dict[str, Any] = {}
+    for key, value in system.items():
+        if key == "gpus" and isinstance(value, list):
+            for gpu in value:
+                if not isinstance(gpu, dict):
+                    continue
+                index = gpu.get("index", len(out))
+                for name, v in gpu.items():
+                    if name not in ("index", "name", "uuid", "memory_bytes"):
+                        out[f"gpu{index}:{name}"] = v
+        else:
+            out[key] = value
+    return out
+
+
 def natural_key(text: str) -> tuple[int, float, str]:
     try:
         return 0, float(text), text
@@ -708,7 +711,8 @@ def _setting_order(name: str) -> tuple[int, int, str]:
     fixed = (*RUN_SETTINGS, *RESULT_SETTINGS)
     if name in fixed:
         return 0, fixed.index(name), name
-    return (1 if name.startswith("env:") else 2), 0, name
+    group = {"system:": 1, "env:": 2}
+    return next((g for p, g in group.items() if name.startswith(p)), 3), 0, name
 
 
 def settings_differences(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:

@@ -2,7 +2,10 @@
 
     machine 1--* run *--1 environment
                  run 1--* ceiling          (measured GFLOP/s per device and precision)
-                 run 1--* result 1--* sample (every raw step duration)
+                 run 1--* result 1--* process (one per worker process: its round, costs)
+                              result 1--* sample  (every raw step: duration, process, start)
+                 run 1--* pending          (processes of cases not finished yet: --resume)
+    machine 1--* noise_floor               (A/A spread between runs per case: calibrate)
 
 Machine and environment rows are shared between runs, unique by a fingerprint of their
 values (results.metadata). A result's case key is unique within its run, which is what
@@ -212,7 +215,14 @@ class Result(Base):
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
     memory_kind: Mapped[str | None] = mapped_column(String(16))
     ci_target_met: Mapped[bool | None]
-    # runners.stats.Stats of the samples (NULL when not ok, or undefined like ci_rel at n<6)
+    ci_target: Mapped[float | None] = mapped_column(Float)
+    stop_reason: Mapped[str | None] = mapped_column(String(32))  # why no more processes
+    # runners.stats.Stats of the samples (NULL when not ok, or undefined like the CI with
+    # one process). value_s and its CI come from the processes; the rest from pooled steps.
+    value_s: Mapped[float | None] = mapped_column(Float)
+    sd_log_between: Mapped[float | None] = mapped_column(Float)
+    drift_rel: Mapped[float | None] = mapped_column(Float)
+    unstable_reason: Mapped[str | None] = mapped_column(Text)
     total_s: Mapped[float | None] = mapped_column(Float)
     median_s: Mapped[float | None] = mapped_column(Float)
     mean_s: Mapped[float | None] = mapped_column(Float)
@@ -251,11 +261,71 @@ class Sample(Base):
         ForeignKey("result.id", ondelete="CASCADE"), primary_key=True
     )
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)  # position within the result
-    process: Mapped[int]  # which worker process took it
+    process: Mapped[int]  # which worker process took it (process.idx)
+    round: Mapped[int | None]  # the run's round that process ran in
+    started_ns: Mapped[int | None] = mapped_column(BigInteger)  # step start, Unix epoch ns
     duration_ns: Mapped[int] = mapped_column(BigInteger)
 
 
+class Process(Base):
+    """One worker process's part of a result (runners.measurement.ProcessRecord)."""
+
+    __tablename__ = "process"
+
+    result_id: Mapped[int] = mapped_column(
+        ForeignKey("result.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)  # the case's process number
+    round: Mapped[int]
+    pid: Mapped[int | None]
+    position: Mapped[int | None]  # the case's place among its worker's cases
+    started_at: Mapped[datetime | None]
+    startup_s: Mapped[float | None] = mapped_column(Float)  # the worker's, shared by its cases
+    build_s: Mapped[float | None] = mapped_column(Float)
+    warmup_steps: Mapped[int | None]
+    warmup_s: Mapped[float | None] = mapped_column(Float)
+    warmup_stable: Mapped[bool | None]
+    first_step_s: Mapped[float | None] = mapped_column(Float)
+    n_samples: Mapped[int]
+    value_s: Mapped[float | None] = mapped_column(Float)  # median of its steps
+    batch_means_rel: Mapped[float | None] = mapped_column(Float)  # within-process CI
+    drift_rel: Mapped[float | None] = mapped_column(Float)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    throttled: Mapped[bool | None]
+    gpu_before: Mapped[Any | None] = mapped_column(JSON)
+    gpu_after: Mapped[Any | None] = mapped_column(JSON)
+
+
+class Pending(Base):
+    """A finished process of a case whose result is not stored yet; deleted with the result
+    that absorbs it. What lets --resume continue a case instead of starting it over."""
+
+    __tablename__ = "pending"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    case_key: Mapped[str] = mapped_column(Text)  # JSON of the case, suite.case.Case.to_dict
+    round: Mapped[int]
+    measurement: Mapped[dict[str, Any]]  # runners.measurement.Measurement.to_dict
+
+
+class NoiseFloor(Base):
+    """How much a case's value moves between runs of identical code on one machine
+    (`resnet-bench calibrate`); `compare` will not call a smaller change."""
+
+    __tablename__ = "noise_floor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machine.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    case_key: Mapped[str] = mapped_column(Text)  # JSON of the match keys
+    runs: Mapped[list[Any]]  # the A/A run ids it was learnt from
+    sd_log: Mapped[float] = mapped_column(Float)  # sd of the log case value between runs
+    floor: Mapped[float] = mapped_column(Float)  # runners.stats.noise_floor(sd_log)
+
+
 STAT_COLUMNS: tuple[str, ...] = (
+    "value_s", "sd_log_between", "drift_rel", "unstable_reason",
     "total_s", "median_s", "mean_s", "stdev_s", "min_s", "max_s", "p5_s", "p25_s", "p75_s",
     "p95_s", "p99_s", "iqr_s", "ci_low_s", "ci_high_s", "images_per_s", "gmacs_per_s",
     "gflops_per_s", "iqr_rel", "ci_rel", "unstable",

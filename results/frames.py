@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from results.db import STAT_COLUMNS, Environment, Machine, Result, Run, Sample
+from results.db import STAT_COLUMNS, Environment, Machine, Process, Result, Run, Sample
 from results.store import Store, gpu_label, open_store
 from suite.case import CASE_FIELDS
 
@@ -32,6 +32,8 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run_profile", "str", "profile the run was made from"),
     ("run_status", "str", "running, finished, interrupted or failed"),
     ("run_command", "str", "command line of the run"),
+    ("run_seed", "int", "seed of the shuffled order within each round"),
+    ("run_system", "json", "CPU/GPU state at the run's start (governor, SMT, THP...), JSON"),
     ("result_id", "int", "result id"),
     ("framework", "str", "torch or tensorflow"),
     ("depth", "int", "ResNet-V2 depth (50, 101, 152, 200)"),
@@ -53,9 +55,15 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("threads_intra", "int", "intra-op threads read back from the framework"),
     ("threads_inter", "int", "inter-op threads read back from the framework"),
     ("sync", "str", "how a step was made to end on the device"),
-    ("processes", "int", "worker processes that took samples"),
+    ("processes", "int", "worker processes that took samples (the case's replicates)"),
+    ("value_s", "float", "THE case's time per step: geometric mean of per-process medians, s"),
+    ("sd_log_between", "float", "sd of the log per-process values (spread between processes)"),
+    ("drift_rel", "float", "last third of the steps against the first (median over processes)"),
+    ("unstable_reason", "str", "why the case is unstable: CI target missed, drift, warm-up"),
+    ("ci_target", "float", "the CI half-width the processes were added for (0.02: +/-2%)"),
+    ("stop_reason", "str", "why no more processes: ci target met, max processes, time cap"),
     ("total_s", "float", "sum of the samples, seconds"),
-    ("median_s", "float", "median step time, seconds"),
+    ("median_s", "float", "median of all steps pooled, seconds (diagnostic; use value_s)"),
     ("mean_s", "float", "mean step time, seconds"),
     ("stdev_s", "float", "sample standard deviation, seconds"),
     ("min_s", "float", "fastest step, seconds"),
@@ -66,18 +74,18 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("p95_s", "float", "95th percentile, seconds"),
     ("p99_s", "float", "99th percentile, seconds"),
     ("iqr_s", "float", "interquartile range, seconds"),
-    ("ci_low_s", "float", "95% distribution-free CI of the median, low end, seconds"),
-    ("ci_high_s", "float", "95% distribution-free CI of the median, high end, seconds"),
-    ("iqr_rel", "float", "IQR / median"),
-    ("ci_rel", "float", "CI half-width / median; empty below 6 samples"),
-    ("images_per_s", "float", "batch_size / median_s"),
-    ("gmacs_per_s", "float", "GMAC/s at the median (training counts 3x forward)"),
+    ("ci_low_s", "float", "95% CI of value_s between processes (t on logs), low end, s"),
+    ("ci_high_s", "float", "95% CI of value_s between processes, high end, seconds"),
+    ("iqr_rel", "float", "IQR / median of the pooled steps"),
+    ("ci_rel", "float", "larger CI half-width / value_s; empty with one process"),
+    ("images_per_s", "float", "batch_size / value_s"),
+    ("gmacs_per_s", "float", "GMAC/s at value_s (training counts 3x forward)"),
     ("gflops_per_s", "float", "2 x gmacs_per_s"),
     ("gmacs_per_image", "float", "forward GMACs per image, from the spec"),
     ("peak_memory_bytes", "int", "peak memory of the case, bytes"),
     ("memory_kind", "str", "rss (CPU worker) or device (framework allocator)"),
     ("ci_target_met", "bool", "the sampler reached its CI target before its time cap"),
-    ("unstable", "bool", "IQR/median above threshold or CI target missed"),
+    ("unstable", "bool", "CI target missed, drift found or warm-up unsettled (unstable_reason)"),
     ("throttled", "bool", "a GPU slowed down for heat/power around the case; empty: unknown"),
     ("framework_version", "str", "framework version the worker reported"),
     ("ceiling_gflops", "float", "run's measured GFLOP/s for this device and precision (else fp32)"),
@@ -114,7 +122,9 @@ COLUMNS: dict[str, str] = {name: desc for name, _kind, desc in RESULT_COLUMNS}
 SAMPLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run_id", "int", "run id"),
     ("result_id", "int", "result the sample belongs to"),
-    ("process", "int", "worker process index"),
+    ("process", "int", "worker process index (the case's replicate)"),
+    ("round", "int", "the run's round that process ran in"),
+    ("started_ns", "int", "step start, Unix epoch nanoseconds"),
     ("index", "int", "position of the step within the result"),
     ("seconds", "float", "step duration, seconds"),
     ("duration_ns", "int", "step duration, nanoseconds as measured"),
@@ -151,12 +161,15 @@ def _record(result: Result, run: Run, machine: Machine, env: Environment) -> dic
         "run_profile": run.profile,
         "run_status": run.status,
         "run_command": run.command,
+        "run_seed": (run.plan or {}).get("seed"),
+        "run_system": _json(run.system),
         "result_id": result.id,
     }
     for name in (*CASE_FIELDS, "status", "reason", "n_samples", "warmup_steps", "first_step_s",
                  "build_s", "threads_intra", "threads_inter", "sync", "processes",
                  *STAT_COLUMNS, "gmacs_per_image", "peak_memory_bytes", "memory_kind",
-                 "ci_target_met", "throttled", "framework_version"):  # fmt: skip
+                 "ci_target_met", "ci_target", "stop_reason", "throttled",
+                 "framework_version"):  # fmt: skip
         record[name] = getattr(result, name)
     gflops = result.gflops_per_s
     framework_info = env.framework_info or {}
@@ -250,7 +263,15 @@ def load_samples(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.Da
     """One row per raw sample (SAMPLE_COLUMNS), in result and step order."""
     with _reading(db, run_ids) as (store, wanted):
         query = (
-            select(Result.run_id, Sample.result_id, Sample.process, Sample.idx, Sample.duration_ns)
+            select(
+                Result.run_id,
+                Sample.result_id,
+                Sample.process,
+                Sample.round,
+                Sample.started_ns,
+                Sample.idx,
+                Sample.duration_ns,
+            )
             .join(Result, Sample.result_id == Result.id)
             .order_by(Sample.result_id, Sample.idx)
         )
@@ -262,13 +283,63 @@ def load_samples(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.Da
                     "run_id": run_id,
                     "result_id": result_id,
                     "process": process,
+                    "round": round_,
+                    "started_ns": started,
                     "index": idx,
                     "seconds": ns / 1e9,
                     "duration_ns": ns,
                 }
-                for run_id, result_id, process, idx, ns in session.execute(query)
+                for run_id, result_id, process, round_, started, idx, ns in session.execute(query)
             ]
     return _frame(records, SAMPLE_COLUMNS)
+
+
+PROCESS_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("run_id", "int", "run id"),
+    ("result_id", "int", "result the process belongs to"),
+    ("process", "int", "the case's process number (its replicate)"),
+    ("round", "int", "the run's round it ran in"),
+    ("pid", "int", "operating-system process id"),
+    ("position", "int", "place of the case among its worker's cases"),
+    ("started_at", "time", "when the case began in that process (UTC)"),
+    ("startup_s", "float", "worker start-up (interpreter, framework import), shared by its cases"),
+    ("build_s", "float", "model build, seconds"),
+    ("warmup_steps", "int", "untimed warm-up steps"),
+    ("warmup_s", "float", "warm-up wall time, seconds"),
+    ("warmup_stable", "bool", "warm-up ended with the step time settled"),
+    ("first_step_s", "float", "first step (tracing, compilation), seconds"),
+    ("n_samples", "int", "timed steps"),
+    ("value_s", "float", "median of its steps: the process's one value, seconds"),
+    ("batch_means_rel", "float", "within-process diagnostic: batch-means CI half-width / mean"),
+    ("drift_rel", "float", "last third of its steps against the first"),
+    ("peak_memory_bytes", "int", "peak memory of the case in it, bytes"),
+    ("throttled", "bool", "a GPU slowed down during it"),
+)
+
+
+def load_processes(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per worker process of a result (PROCESS_COLUMNS), in result and process order.
+    Results stored before replication by processes have none."""
+    names = [c for c, _k, _d in PROCESS_COLUMNS if c not in ("run_id", "result_id", "process")]
+    with _reading(db, run_ids) as (store, wanted):
+        query = (
+            select(Result.run_id, Process)
+            .join(Result, Process.result_id == Result.id)
+            .order_by(Process.result_id, Process.idx)
+        )
+        if wanted is not None:
+            query = query.where(wanted)
+        with store.reading() as session:
+            records = [
+                {
+                    "run_id": run_id,
+                    "result_id": proc.result_id,
+                    "process": proc.idx,
+                    **{n: getattr(proc, n) for n in names},
+                }
+                for run_id, proc in session.execute(query).tuples()
+            ]
+    return _frame(records, PROCESS_COLUMNS)
 
 
 def samples_by_result(samples: pd.DataFrame) -> Mapping[int, tuple[list[float], list[int]]]:

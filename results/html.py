@@ -180,7 +180,7 @@ def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
                 "case": text(r["case"]),
                 "badges": _badges(r),
                 "n": text(r["n_samples"]) if r["status"] == "ok" else MISSING,
-                "median": fmt_ci(r["median_ms"], r["ci_low_ms"], r["ci_high_ms"]),
+                "median": fmt_ci(r["value_ms"], r["ci_low_ms"], r["ci_high_ms"]),
                 "iqr": fmt_pct(r["iqr_rel"]),
                 "images": fmt(r["images_per_s"]),
                 "gmacs": fmt(r["gmacs_per_s"]),
@@ -201,10 +201,9 @@ def _attention(summary: pd.DataFrame) -> list[dict[str, Any]]:
             continue
         note = "" if analysis.is_missing(r["reason"]) else str(r["reason"])
         if not note and _bool(r["unstable"]):
-            # unstable = wide IQR or a CI wider than the sampler's target: show both
-            med, lo, hi = _num(r["median_ms"]), _num(r["ci_low_ms"]), _num(r["ci_high_ms"])
-            ci_rel = max(med - lo, hi - med) / med if med > 0 else math.nan
-            note = f"IQR {fmt_pct(r['iqr_rel'])} of the median, 95% CI ±{fmt_pct(ci_rel)}"
+            # unstable: the stored reason (CI target missed, drift, warm-up unsettled)
+            reason = r.get("unstable_reason")
+            note = "" if analysis.is_missing(reason) else str(reason)
         rows.append({"case": text(r["case"]), "badges": badges, "note": note})
     return rows
 
@@ -244,12 +243,8 @@ def _changes_view(changes: pd.DataFrame) -> list[dict[str, Any]]:
                 "verdict": str(r["verdict"]),
                 "cls": str(r["verdict"]).replace(" ", "-"),
                 "case": analysis.case_label(r.to_dict()),
-                "base": fmt(r["base_median_ms"])
-                if r["base_status"] == "ok"
-                else text(r["base_status"]),
-                "cand": fmt(r["cand_median_ms"])
-                if r["cand_status"] == "ok"
-                else text(r["cand_status"]),
+                "base": fmt(r["base_ms"]) if r["base_status"] == "ok" else text(r["base_status"]),
+                "cand": fmt(r["cand_ms"]) if r["cand_status"] == "ok" else text(r["cand_status"]),
                 "change": fmt_change(r["ratio"]),
                 "ci": MISSING
                 if math.isnan(_num(r["ratio_ci_low"]))
@@ -264,7 +259,7 @@ def _history(summary: pd.DataFrame, order: Sequence[str]) -> dict[str, Any]:
     """Median ms per case (rows) and run (columns); a failed case shows its status."""
     cells: dict[str, dict[str, str]] = {}
     for _, r in summary.iterrows():
-        value = fmt(r["median_ms"]) if r["status"] == "ok" else str(r["status"])
+        value = fmt(r["value_ms"]) if r["status"] == "ok" else str(r["status"])
         cells.setdefault(str(r["case"]), {})[analysis.run_key(r["run_id"])] = value
     rows = [
         {"case": case, "cells": [by_run.get(rid, "") for rid in order]}

@@ -3,18 +3,23 @@
 Every key is declared once, in MACHINE_KEYS or ENVIRONMENT_KEYS, with its type, unit and
 description (pyperf `_metadata.py` style). Capture, validation, the fingerprints, the
 database columns (results.db mirrors these names; a test keeps them in step) and the
-README's table (`describe_keys()`) all come from these two tables.
+README's table (`describe_keys()`) all come from these two tables. What may add noise to
+one run or case is declared the same way but not fingerprinted: SYSTEM_KEYS (the run's
+`system`, runners.host.system_state), GPU_KEYS (each GPU's facts and settings, in
+`system["gpus"]`), GPU_SNAPSHOT_KEYS (NVML state before and after each case) and
+GPU_DELTA_KEYS (what the snapshot counters gained over a case).
 
 Capture uses well-kept libraries: py-cpuinfo (model, vendor, caches, ISA flags), psutil
-(cores, memory, frequency, load), nvidia-ml-py (GPUs, when NVML loads). Framework versions
-come from `importlib.metadata`: this module never imports torch or tensorflow; their build
-info is probed inside a worker and handed in as `framework_info`.
+(cores, memory, frequency, load), nvidia-ml-py (GPUs, when NVML loads). The per-run and
+per-case capture (system state, NVML) lives on the measuring side, in runners.host and
+runners.nvml, and is re-exported here. Framework versions come from `importlib.metadata`:
+this module never imports torch or tensorflow; their build info is probed inside a worker
+and handed in as `framework_info`.
 """
 
 from __future__ import annotations
 
 import functools
-import glob
 import hashlib
 import importlib.metadata
 import json
@@ -22,11 +27,60 @@ import os
 import platform
 import socket
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# Capture lives on the measuring side (runners.host, runners.nvml); these names are
+# re-exported so that callers (and monkeypatching) keep using `results.metadata.<name>`.
+from runners.host import system_state
+from runners.nvml import (
+    SLOWDOWN_REASONS,
+    SLOWDOWN_VIOLATIONS,
+    THROTTLE_REASONS,
+    VIOLATION_POLICIES,
+    _nvml,
+    _try,
+    decode_throttle_reasons,
+    gpu_counters_delta,
+    gpu_devices,
+    gpu_snapshot,
+    throttled,
+)
+
+__all__ = [
+    "ENVIRONMENT_KEYS",
+    "GPU_DELTA_KEYS",
+    "GPU_KEYS",
+    "GPU_SNAPSHOT_KEYS",
+    "MACHINE_KEYS",
+    "SLOWDOWN_REASONS",
+    "SLOWDOWN_VIOLATIONS",
+    "SYSTEM_KEYS",
+    "THROTTLE_REASONS",
+    "VIOLATION_POLICIES",
+    "Key",
+    "MetadataError",
+    "_nvml",
+    "_try",
+    "busy_warning",
+    "decode_throttle_reasons",
+    "describe_keys",
+    "environment_fingerprint",
+    "environment_info",
+    "fingerprint",
+    "git_state",
+    "gpu_counters_delta",
+    "gpu_devices",
+    "gpu_snapshot",
+    "machine_fingerprint",
+    "machine_info",
+    "relevant_env_vars",
+    "system_state",
+    "throttled",
+    "validate",
+]
 
 HASH_HOSTNAME_ENV = "RESNET_BENCH_HASH_HOSTNAME"
 BUSY_LOAD_SHARE = 0.5  # 1-min load average above this share of logical cores -> busy
@@ -87,6 +141,77 @@ ENVIRONMENT_KEYS: tuple[Key, ...] = (
         "",
         "per framework: build info probed in a worker (CUDA, cuDNN, oneDNN/MKL, XLA, ...)",
     ),
+)
+
+# Per run (the run's `system`): what may disturb it; None where unknown or not Linux.
+SYSTEM_KEYS: tuple[Key, ...] = (
+    Key("cpu_governor", str, "", "cpufreq scaling governor(s) of the CPUs, comma-joined"),
+    Key("cpu_scaling_driver", str, "", "cpufreq scaling driver(s), e.g. intel_pstate"),
+    Key("turbo", bool, "", "turbo/boost allowed (intel_pstate no_turbo or cpufreq boost)"),
+    Key("smt_control", str, "", "SMT control: on, off, forceoff, notsupported, ..."),
+    Key("smt_active", bool, "", "SMT (hyper-threading) siblings are active"),
+    Key("thp_enabled", str, "", "transparent huge pages mode: always, madvise, never"),
+    Key("thp_defrag", str, "", "transparent huge pages defrag mode"),
+    Key("aslr", int, "", "ASLR level (randomize_va_space: 0 off, 1, 2 full)"),
+    Key("cgroup_cpu_limit", float, "CPUs", "cgroup CPU quota (v2 cpu.max, v1 CFS); None: none"),
+    Key("virtualized", bool, "", "running under a hypervisor (CPUID hypervisor flag or DMI)"),
+    Key("dmi_sys_vendor", str, "", "DMI system vendor, e.g. QEMU, Dell Inc."),
+    Key("dmi_product_name", str, "", "DMI product name"),
+    Key("cpu_steal_share", float, "share", "CPU time stolen by the hypervisor, over 0.2 s"),
+    Key("load_avg_1m", float, "", "1-minute load average"),
+    Key("load_avg_5m", float, "", "5-minute load average"),
+    Key("load_avg_15m", float, "", "15-minute load average"),
+    Key("cores_logical", int, "cores", "logical CPUs (psutil)"),
+    Key("memory_available_bytes", int, "bytes", "memory available without swapping (psutil)"),
+    Key("gpus", list, "", "per GPU: the GPU_KEYS facts and settings ([] without NVML)"),
+)
+
+# Per GPU, as runners.nvml.gpu_devices() gives it (the run's system["gpus"]).
+GPU_KEYS: tuple[Key, ...] = (
+    Key("index", int, "", "NVML index"),
+    Key("name", str, "", "GPU name"),
+    Key("memory_bytes", int, "bytes", "total device memory"),
+    Key("compute_capability", str, "", "CUDA compute capability, e.g. '9.0'"),
+    Key("driver", str, "", "NVIDIA driver version"),
+    Key("cuda_driver", str, "", "CUDA version the driver supports"),
+    Key("persistence_mode", bool, "", "persistence mode on"),
+    Key("app_clock_graphics_mhz", int, "MHz", "application clock, graphics"),
+    Key("app_clock_memory_mhz", int, "MHz", "application clock, memory"),
+    Key("power_limit_w", float, "W", "enforced power limit"),
+    Key("ecc_mode", bool, "", "ECC on (current mode)"),
+    Key("mig_mode", bool, "", "MIG on (current mode)"),
+    Key("compute_mode", str, "", "default, exclusive_process, prohibited, ..."),
+    Key("pcie_link_gen", int, "", "PCIe link generation now (an idle GPU may train down)"),
+    Key("pcie_link_width", int, "lanes", "PCIe link width now"),
+    Key("pcie_link_gen_max", int, "", "highest PCIe generation device and system allow"),
+    Key("pcie_link_width_max", int, "lanes", "widest PCIe link device and system allow"),
+)
+
+# Per GPU in each snapshot taken before and after a case (runners.nvml.gpu_snapshot()).
+GPU_SNAPSHOT_KEYS: tuple[Key, ...] = (
+    Key("index", int, "", "NVML index"),
+    Key("sm_clock_mhz", int, "MHz", "SM clock"),
+    Key("mem_clock_mhz", int, "MHz", "memory clock"),
+    Key("temperature_c", int, "°C", "GPU temperature"),
+    Key("power_w", float, "W", "power draw"),
+    Key("utilization_pct", int, "%", "GPU utilisation over NVML's last sample period"),
+    Key("throttle_mask", int, "", "NVML clock-event reason bits in force"),
+    Key("throttle_reasons", list, "", "names of those bits (THROTTLE_REASONS)"),
+    Key("energy_mj", int, "mJ", "total energy counter since the driver loaded"),
+    Key(
+        "violation_ns",
+        dict,
+        "ns",
+        "per policy (power, thermal, sync_boost, board_limit, low_utilization, reliability): "
+        "time throttled by it, a counter",
+    ),
+)
+
+# Per GPU, what a case added to the snapshot counters (runners.nvml.gpu_counters_delta()).
+GPU_DELTA_KEYS: tuple[Key, ...] = (
+    Key("index", int, "", "NVML index"),
+    Key("energy_j", float, "J", "energy used over the case; None if unsupported"),
+    Key("violation_ns", dict, "ns", "per policy: throttled time added over the case"),
 )
 
 # ISA extensions that matter for convolution and matmul speed.
@@ -161,9 +286,18 @@ def environment_fingerprint(info: Mapping[str, Any]) -> str:
 
 
 def describe_keys() -> str:
-    """The key tables as Markdown, for the README."""
+    """The key tables as Markdown, for the README: machine and environment (fingerprinted,
+    one database column each), then the per-run system state and the per-GPU tables."""
     lines = ["| group | key | type | unit | description |", "|---|---|---|---|---|"]
-    for group, keys in (("machine", MACHINE_KEYS), ("environment", ENVIRONMENT_KEYS)):
+    groups = (
+        ("machine", MACHINE_KEYS),
+        ("environment", ENVIRONMENT_KEYS),
+        ("system", SYSTEM_KEYS),
+        ("gpu", GPU_KEYS),
+        ("gpu_snapshot", GPU_SNAPSHOT_KEYS),
+        ("gpu_delta", GPU_DELTA_KEYS),
+    )
+    for group, keys in groups:
         for k in keys:
             lines.append(f"| {group} | {k.name} | {k.type.__name__} | {k.unit} | {k.description} |")
     return "\n".join(lines)
@@ -239,102 +373,7 @@ def machine_info(*, hash_hostname: bool | None = None) -> dict[str, Any]:
     return info
 
 
-# --- GPUs through NVML ----------------------------------------------------------------------
-
-# NVML clock-event ("throttle") reason bits; values are NVML's ABI (nvml.h).
-THROTTLE_REASONS: dict[int, str] = {
-    0x1: "gpu_idle",
-    0x2: "applications_clocks_setting",
-    0x4: "sw_power_cap",
-    0x8: "hw_slowdown",
-    0x10: "sync_boost",
-    0x20: "sw_thermal_slowdown",
-    0x40: "hw_thermal_slowdown",
-    0x80: "hw_power_brake_slowdown",
-    0x100: "display_clock_setting",
-    0x200: "board_limit",
-    0x400: "reliability",
-}
-# Reasons that mean the clocks were held down by heat, power or hardware protection.
-SLOWDOWN_REASONS: frozenset[str] = frozenset(
-    {
-        "sw_power_cap",
-        "hw_slowdown",
-        "sw_thermal_slowdown",
-        "hw_thermal_slowdown",
-        "hw_power_brake_slowdown",
-        "board_limit",
-        "reliability",
-    }
-)
-_NVML_CLOCK_SM, _NVML_CLOCK_MEM, _NVML_TEMPERATURE_GPU = 1, 2, 0
-
-
-def decode_throttle_reasons(mask: int) -> list[str]:
-    """Names of the bits set in an NVML clock-event reason mask (unknown bits as hex)."""
-    names = [name for bit, name in THROTTLE_REASONS.items() if mask & bit]
-    rest = mask & ~sum(THROTTLE_REASONS)
-    if rest:
-        names.append(f"unknown_{rest:#x}")
-    return names
-
-
-@contextmanager
-def _nvml() -> Iterator[Any | None]:
-    """pynvml initialised, or None when the library or the driver is absent."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # no NVML library, no driver, no GPU: all mean "no NVIDIA GPUs"
-        yield None
-        return
-    try:
-        yield pynvml
-    finally:
-        with suppress(Exception):
-            pynvml.nvmlShutdown()
-
-
-def _try(fn: Any, *args: Any) -> Any:
-    """One NVML query; None where this GPU or driver does not support it."""
-    try:
-        return fn(*args)
-    except Exception:
-        return None
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, bytes):  # older nvidia-ml-py returns bytes
-        return value.decode(errors="replace")
-    return None if value is None else str(value)
-
-
-def gpu_devices() -> list[dict[str, Any]]:
-    """Static facts per NVIDIA GPU, plus the driver; [] when NVML does not load."""
-    with _nvml() as nv:
-        if nv is None:
-            return []
-        count = _try(nv.nvmlDeviceGetCount) or 0
-        driver = _text(_try(nv.nvmlSystemGetDriverVersion))
-        cuda = _try(nv.nvmlSystemGetCudaDriverVersion)
-        cuda_text = f"{cuda // 1000}.{cuda % 1000 // 10}" if isinstance(cuda, int) else None
-        out = []
-        for index in range(count):
-            handle = nv.nvmlDeviceGetHandleByIndex(index)
-            memory = _try(nv.nvmlDeviceGetMemoryInfo, handle)
-            cc = _try(nv.nvmlDeviceGetCudaComputeCapability, handle)
-            out.append(
-                {
-                    "index": index,
-                    "name": _text(_try(nv.nvmlDeviceGetName, handle)),
-                    "memory_bytes": int(memory.total) if memory is not None else None,
-                    "compute_capability": f"{cc[0]}.{cc[1]}" if cc else None,
-                    "driver": driver,
-                    "cuda_driver": cuda_text,
-                }
-            )
-        return out
+# --- GPUs through NVML (captured in runners.nvml) ---------------------------------------
 
 
 def _gpu_summary(gpus: list[dict[str, Any]]) -> dict[str, Any]:
@@ -348,54 +387,6 @@ def _gpu_summary(gpus: list[dict[str, Any]]) -> dict[str, Any]:
             {k: g[k] for k in ("index", "name", "memory_bytes", "compute_capability")} for g in gpus
         ],
     }
-
-
-def gpu_snapshot() -> list[dict[str, Any]] | None:
-    """Clocks, temperature, power, utilisation and throttle reasons per GPU; None w/o NVML."""
-    with _nvml() as nv:
-        if nv is None:
-            return None
-        reasons_fn = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
-            nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None
-        )
-        out = []
-        for index in range(_try(nv.nvmlDeviceGetCount) or 0):
-            handle = nv.nvmlDeviceGetHandleByIndex(index)
-            mask = _try(reasons_fn, handle) if reasons_fn is not None else None
-            power_mw = _try(nv.nvmlDeviceGetPowerUsage, handle)
-            util = _try(nv.nvmlDeviceGetUtilizationRates, handle)
-            out.append(
-                {
-                    "index": index,
-                    "sm_clock_mhz": _try(nv.nvmlDeviceGetClockInfo, handle, _NVML_CLOCK_SM),
-                    "mem_clock_mhz": _try(nv.nvmlDeviceGetClockInfo, handle, _NVML_CLOCK_MEM),
-                    "temperature_c": _try(
-                        nv.nvmlDeviceGetTemperature, handle, _NVML_TEMPERATURE_GPU
-                    ),
-                    "power_w": power_mw / 1000.0 if power_mw is not None else None,
-                    "utilization_pct": util.gpu if util is not None else None,
-                    "throttle_mask": mask,
-                    "throttle_reasons": decode_throttle_reasons(mask) if mask is not None else [],
-                }
-            )
-        return out
-
-
-def throttled(
-    before: Sequence[Mapping[str, Any]] | None, after: Sequence[Mapping[str, Any]] | None
-) -> bool | None:
-    """Whether any GPU was held down by heat, power or hardware protection around a case.
-
-    None when neither snapshot exists (no NVML: unknown, not "not throttled"). Every GPU
-    counts, since NVML indices need not match the case's CUDA index.
-    """
-    if before is None and after is None:
-        return None
-    for snapshot in (before, after):
-        for gpu in snapshot or ():
-            if SLOWDOWN_REASONS.intersection(gpu.get("throttle_reasons") or ()):
-                return True
-    return False
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -485,41 +476,7 @@ def environment_info(
     return info
 
 
-# --- state at run start ---------------------------------------------------------------------
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return None
-
-
-def system_state() -> dict[str, Any]:
-    """What may disturb a run now: CPU governor(s), turbo, load average, free memory."""
-    import psutil
-
-    governors = sorted(
-        {g for p in glob.glob("/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")
-         if (g := _read(p))}
-    )  # fmt: skip
-    no_turbo = _read("/sys/devices/system/cpu/intel_pstate/no_turbo")
-    boost = _read("/sys/devices/system/cpu/cpufreq/boost")
-    turbo = None
-    if no_turbo is not None:
-        turbo = no_turbo == "0"
-    elif boost is not None:
-        turbo = boost == "1"
-    load1, load5, load15 = psutil.getloadavg()
-    return {
-        "cpu_governor": ",".join(governors) or None,
-        "turbo": turbo,
-        "load_avg_1m": load1,
-        "load_avg_5m": load5,
-        "load_avg_15m": load15,
-        "cores_logical": psutil.cpu_count(logical=True),
-        "memory_available_bytes": int(psutil.virtual_memory().available),
-    }
+# --- state at run start (captured in runners.host) --------------------------------------
 
 
 def busy_warning(state: Mapping[str, Any], share: float = BUSY_LOAD_SHARE) -> str | None:

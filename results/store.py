@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sqlite3
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,7 +30,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +42,9 @@ from results.db import (
     Ceiling,
     Environment,
     Machine,
+    NoiseFloor,
+    Pending,
+    Process,
     Result,
     Run,
     Sample,
@@ -178,6 +182,8 @@ def result_values(m: Measurement) -> dict[str, Any]:
         peak_memory_bytes=m.peak_memory_bytes,
         memory_kind=m.memory_kind,
         ci_target_met=m.ci_target_met,
+        ci_target=m.ci_target,
+        stop_reason=m.stop_reason,
         throttled=m.throttled,
         gmacs_per_image=m.gmacs_per_image,
         framework_version=m.framework_version,
@@ -185,18 +191,65 @@ def result_values(m: Measurement) -> dict[str, Any]:
         gpu_before=m.gpu_before,
         gpu_after=m.gpu_after,
     )
-    if m.status == "ok" and m.samples_ns:
-        from runners.stats import summarize  # scipy: 2 s to import, only writers need it
-
-        stats = summarize(
-            [ns / 1e9 for ns in m.samples_ns],
-            m.case.batch_size,
-            m.gmacs_per_image,
-            m.case.mode,
-            m.ci_target_met,
-        ).to_dict()
-        values.update({name: _finite(stats[name]) for name in STAT_COLUMNS})
+    stats = m.stats()
+    if stats is not None:
+        data = stats.to_dict()
+        values.update({name: _finite(data[name]) for name in STAT_COLUMNS})
     return values
+
+
+def _epoch(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
+    """The Process rows of a measurement: each worker process's costs and its value."""
+    from runners.stats import batch_means_rel, drift_rel
+
+    by_process: dict[int, list[int]] = {}
+    for ns, p in zip(m.samples_ns, m.sample_process, strict=True):
+        by_process.setdefault(p, []).append(ns)
+    rows = []
+    for rec in m.process_records:
+        steps = [ns / 1e9 for ns in by_process.get(rec.index, [])]
+        rows.append(
+            {
+                "result_id": result_id,
+                "idx": rec.index,
+                "round": rec.round,
+                "pid": rec.pid,
+                "position": rec.position,
+                "started_at": _epoch(rec.started_ns),
+                "startup_s": _seconds(rec.startup_ns),
+                "build_s": _seconds(rec.build_ns),
+                "warmup_steps": rec.warmup_steps,
+                "warmup_s": _seconds(rec.warmup_ns),
+                "warmup_stable": rec.warmup_stable,
+                "first_step_s": _seconds(rec.first_step_ns),
+                "n_samples": len(steps),
+                "value_s": _median(steps),
+                "batch_means_rel": _finite(batch_means_rel(steps)) if steps else None,
+                "drift_rel": _finite(drift_rel(steps)) if steps else None,
+                "peak_memory_bytes": rec.peak_memory_bytes,
+                "throttled": rec.throttled,
+                "gpu_before": rec.gpu_before,
+                "gpu_after": rec.gpu_after,
+            }
+        )
+    return rows
+
+
+def _median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    xs = sorted(values)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2.0
+
+
+def case_key_text(case: Any) -> str:
+    """A case as canonical JSON: the pending table's key."""
+    return json.dumps(case.to_dict(), sort_keys=True)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -512,18 +565,88 @@ class Store:
                     f"run {run_id} already has a result for {measurement.case.label()} "
                     f"(threads {measurement.case.threads}); not stored again"
                 ) from None
-            if measurement.samples_ns:
+            m = measurement
+            rounds = {r.index: r.round for r in m.process_records}
+            starts: list[int | None] = [*m.sample_start_ns] or [None] * len(m.samples_ns)
+            if m.samples_ns:
                 session.execute(
                     insert(Sample),
                     [
-                        {"result_id": result.id, "idx": i, "process": p, "duration_ns": int(ns)}
-                        for i, (ns, p) in enumerate(
-                            zip(measurement.samples_ns, measurement.sample_process, strict=True)
+                        {
+                            "result_id": result.id,
+                            "idx": i,
+                            "process": p,
+                            "round": rounds.get(p, p),
+                            "started_ns": t,
+                            "duration_ns": int(ns),
+                        }
+                        for i, (ns, p, t) in enumerate(
+                            zip(m.samples_ns, m.sample_process, starts, strict=True)
                         )
                     ],
                 )
+            if m.process_records:
+                session.execute(insert(Process), process_rows(result.id, m))
+            session.execute(
+                delete(Pending).where(
+                    Pending.run_id == run_id, Pending.case_key == case_key_text(m.case)
+                )
+            )
             session.commit()
             return result.id
+
+    def add_pending(self, run_id: int, round_: int, measurement: Measurement) -> None:
+        """Keep one finished process of a case that will get more (see Pending)."""
+        with self._write() as session:
+            self._run(session, run_id)
+            session.add(
+                Pending(
+                    run_id=run_id,
+                    case_key=case_key_text(measurement.case),
+                    round=round_,
+                    measurement=json.loads(measurement.to_json()),
+                )
+            )
+            session.commit()
+
+    def pending(self, run_id: int) -> list[Measurement]:
+        """The run's pending processes, oldest first."""
+        with self.reading() as session:
+            self._run(session, run_id)
+            rows = session.scalars(
+                select(Pending.measurement).where(Pending.run_id == run_id).order_by(Pending.id)
+            )
+            return [Measurement.from_dict(r) for r in rows]
+
+    def add_noise_floors(
+        self, machine_id: int, runs: Sequence[int], floors: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Store what A/A runs of each case moved on this machine: dicts with `key` (the
+        case's match-key values, a list), `sd_log` and `floor` (see results.noise)."""
+        now = utcnow()
+        with self._write() as session:
+            session.add_all(
+                NoiseFloor(
+                    machine_id=machine_id,
+                    created_at=now,
+                    case_key=json.dumps(list(f["key"])),
+                    runs=list(runs),
+                    sd_log=float(f["sd_log"]),
+                    floor=float(f["floor"]),
+                )
+                for f in floors
+            )
+            session.commit()
+
+    def noise_floors(self, machine_id: int) -> dict[tuple[Any, ...], float]:
+        """The latest floor per case key learnt on this machine ({} if never calibrated)."""
+        with self.reading() as session:
+            rows = session.execute(
+                select(NoiseFloor.case_key, NoiseFloor.floor)
+                .where(NoiseFloor.machine_id == machine_id)
+                .order_by(NoiseFloor.created_at, NoiseFloor.id)
+            )
+            return {tuple(json.loads(key)): float(floor) for key, floor in rows}
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         if status not in RUN_STATUSES or status == "running":

@@ -1,24 +1,23 @@
-"""The parent side: run each case in fresh worker processes and read their JSON back.
+"""The parent side: run rounds of cases in fresh worker processes and read their JSON back.
 
-A crash, hang or out-of-memory kill loses only that case; it comes back as a Measurement
-with status error / timeout / oom and the reason.
+A crash, hang or out-of-memory kill loses only the case in flight; it comes back as a
+Measurement with status error / timeout / oom and the reason.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runners.measurement import Measurement
-from runners.stats import ci_rel_halfwidth
+from runners.measurement import Measurement, ProcessRecord
 from runners.timing import SamplingPolicy
 from suite.case import Case
 
@@ -98,53 +97,145 @@ def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
     return Measurement.failed(case, "error", f"worker exited with status {rc} and no result{last}")
 
 
+@dataclass
+class RoundOutcome:
+    """What one worker left behind: its events, how it ended, what it printed."""
+
+    events: list[dict[str, Any]]
+    returncode: int | None  # None: killed at a timeout
+    stderr_tail: str
+    spawned_ns: int
+
+
+POLL_S = 0.2
+
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:  # a line cut short by a crash
+            break
+    return events
+
+
+def spawn_round(
+    request: dict[str, Any],
+    env: dict[str, str],
+    timeout_s: float,
+    module: str = "runners.worker",
+) -> RoundOutcome:
+    """Run `python -m runners.worker EVENTS.jsonl` on `request`; kill its process group when
+    one case (or the start-up before the first) runs longer than `timeout_s`."""
+    with tempfile.TemporaryDirectory(prefix="resnet-bench-") as tmp:
+        events_path = Path(tmp) / "events.jsonl"
+        log = Path(tmp) / "stderr.log"
+        spawned = time.time_ns()
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module, str(events_path)],
+                stdin=subprocess.PIPE,
+                stdout=err,
+                stderr=err,
+                env=env,
+                start_new_session=True,
+            )
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({**request, "spawned_ns": spawned}).encode())
+            proc.stdin.close()
+            returncode: int | None = None
+            seen = 0
+            clock_start = time.monotonic()  # of the case in flight (or of start-up)
+            while True:
+                try:
+                    returncode = proc.wait(timeout=POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                events = _read_events(events_path)
+                if len(events) != seen:  # progress: the clock restarts with the next case
+                    seen = len(events)
+                    if events[-1].get("event") in ("start", "ready", "done"):
+                        clock_start = time.monotonic()
+                if time.monotonic() - clock_start > timeout_s:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    returncode = None
+                    break
+        lines = log.read_text(errors="replace").strip().splitlines()
+        tail = " | ".join(lines[-STDERR_TAIL_LINES:])
+        return RoundOutcome(_read_events(events_path), returncode, tail, spawned)
+
+
+def run_round(
+    cases: list[Case],
+    policy: SamplingPolicy,
+    round_: int,
+    indices: list[int],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    module: str = "runners.worker",
+) -> list[Measurement]:
+    """One round of `cases` (one framework, device and thread setting) in fresh workers.
+
+    Normally one worker measures them all. When a worker dies or hangs, the case in flight
+    gets the failure and a new worker takes the rest: a crash loses only its own case."""
+    first = cases[0]
+    if any(
+        (c.framework, c.device, c.threads, c.interop_threads)
+        != (first.framework, first.device, first.threads, first.interop_threads)
+        for c in cases
+    ):
+        raise ValueError("one worker runs cases of one framework, device and thread setting")
+    env = worker_env(first.threads, first.interop_threads)
+    env_record = {k: env[k] for k in sorted(thread_env(1, 1))}
+    results: list[Measurement] = []
+    todo = list(zip(cases, indices, strict=True))
+    while todo:
+        request = {
+            "cases": [c.to_dict() for c, _ in todo],
+            "processes": [i for _, i in todo],
+            "round": round_,
+            "policy": policy.to_dict(),
+        }
+        outcome = spawn_round(request, env, timeout_s, module)
+        done = {
+            int(e["position"]): Measurement.from_dict(e["measurement"])
+            for e in outcome.events
+            if e.get("event") == "done"
+        }
+        lost = next((pos for pos in range(len(todo)) if pos not in done), None)
+        for pos in range(len(todo) if lost is None else lost):
+            results.append(done[pos])
+        if lost is None:
+            break
+        case, index = todo[lost]
+        failed = _failure(case, Outcome(outcome.returncode, None, outcome.stderr_tail), timeout_s)
+        failed.process_records = [ProcessRecord(index=index, round=round_)]
+        results.append(failed)
+        todo = todo[lost + 1 :]
+    for m in results:
+        m.details["env"] = env_record
+    return results
+
+
 def run_case(
     case: Case,
     policy: SamplingPolicy,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     processes: int = 1,
 ) -> Measurement:
-    """Measure `case` in `processes` fresh workers, pooling their samples (pyperf style)."""
-    env = worker_env(case.threads, case.interop_threads)
+    """Measure one case alone in `processes` fresh workers, one after another, merged.
+    (A run interleaves its cases' rounds instead: suite.session.)"""
     parts: list[Measurement] = []
     for index in range(processes):
-        request = {"case": case.to_dict(), "policy": policy.to_dict(), "process": index}
-        outcome = spawn("runners.worker", request, env, timeout_s)
-        if outcome.returncode != 0 or outcome.data is None:
-            return _failure(case, outcome, timeout_s)
-        part = Measurement.from_dict(outcome.data)
-        if part.status != "ok":
-            return part
+        part = run_round([case], policy, index, [index], timeout_s)[0]
         parts.append(part)
-    merged = pool(parts, policy.ci_target)
-    merged.details["env"] = {k: env[k] for k in sorted(thread_env(1, 1))}
-    return merged
-
-
-def pool(parts: list[Measurement], ci_target: float) -> Measurement:
-    """One measurement from several processes' measurements of the same case."""
-    first = parts[0]
-    if len(parts) == 1:
-        return first
-    merged = dataclasses.replace(first)
-    merged.samples_ns = [s for p in parts for s in p.samples_ns]
-    merged.sample_process = [i for p in parts for i in p.sample_process]
-    merged.processes = len(parts)
-    merged.ci_target_met = ci_rel_halfwidth(merged.samples_ns) <= ci_target
-    peaks = [p.peak_memory_bytes for p in parts if p.peak_memory_bytes is not None]
-    merged.peak_memory_bytes = max(peaks) if peaks else None
-    merged.details = {
-        **first.details,
-        "per_process": [
-            {
-                "warmup_steps": p.warmup_steps,
-                "first_step_ns": p.first_step_ns,
-                "build_ns": p.build_ns,
-            }
-            for p in parts
-        ],
-    }
-    return merged
+        if part.status != "ok":
+            break
+    return Measurement.merge(parts)
 
 
 def probe(

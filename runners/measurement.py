@@ -1,6 +1,8 @@
 """What a worker returns for one case: raw samples and the facts around them, as JSON.
 
-Statistics are never stored here alone; they are derived from `samples_ns` (runners.stats).
+One worker process gives one Measurement per case with one ProcessRecord; the parent
+`merge`s a case's processes (rounds) into one. Statistics are never stored here alone;
+`stats()` derives them from the samples and their process tags (runners.stats).
 """
 
 from __future__ import annotations
@@ -10,11 +12,42 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from runners.stats import CI_TARGET_REL, Stats, summarize
 from suite.case import Case
 
 # Bump when the JSON shape changes; readers refuse versions they do not know.
-MEASUREMENT_VERSION = 1
+# 2: per-process records, step start times, ci_target.
+MEASUREMENT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "skipped")
+
+
+@dataclass
+class ProcessRecord:
+    """One worker process's part of a case: where it ran and what it cost."""
+
+    index: int  # the case's process number, 0.. (its round order)
+    round: int  # the run's round it ran in (rounds interleave the cases)
+    pid: int | None = None
+    position: int = 0  # order of the case among the worker's cases (0: the first)
+    spawned_ns: int | None = None  # epoch ns the parent started the worker
+    started_ns: int | None = None  # epoch ns this case began in the worker
+    startup_ns: int | None = None  # spawn -> worker ready (interpreter, imports, threads)
+    build_ns: int | None = None
+    warmup_steps: int = 0
+    warmup_ns: int = 0  # wall time of the whole warm-up, first step included
+    first_step_ns: int | None = None
+    warmup_stable: bool = True
+    measured_ns: int = 0  # sum of the timed steps
+    peak_memory_bytes: int | None = None
+    gpu_before: dict[str, Any] | None = None
+    gpu_after: dict[str, Any] | None = None
+    throttled: bool | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass
@@ -24,6 +57,8 @@ class Measurement:
     reason: str | None = None
     samples_ns: list[int] = field(default_factory=list)  # every timed step, in order
     sample_process: list[int] = field(default_factory=list)  # process index per sample
+    sample_start_ns: list[int] = field(default_factory=list)  # epoch ns each step began
+    process_records: list[ProcessRecord] = field(default_factory=list)
     warmup_steps: int = 0
     first_step_ns: int | None = None  # first step: holds tracing / compilation
     build_ns: int | None = None  # model build (and weight init) time
@@ -33,6 +68,8 @@ class Measurement:
     peak_memory_bytes: int | None = None
     memory_kind: str | None = None  # "rss" (CPU worker) or "device" (framework allocator)
     ci_target_met: bool | None = None
+    ci_target: float = CI_TARGET_REL
+    stop_reason: str | None = None  # why no more processes: ci target met, time cap...
     processes: int = 1
     gmacs_per_image: float | None = None  # forward MACs per image, from the spec
     framework_version: str | None = None
@@ -48,24 +85,88 @@ class Measurement:
             raise ValueError("sample_process must tag every sample")
         if not self.sample_process:
             self.sample_process = [0] * len(self.samples_ns)
+        if self.sample_start_ns and len(self.sample_start_ns) != len(self.samples_ns):
+            raise ValueError("sample_start_ns must time every sample")
+        self.process_records = [
+            p if isinstance(p, ProcessRecord) else ProcessRecord.from_dict(p)
+            for p in self.process_records
+        ]
+
+    # --- statistics (derived, never stored alone) ---------------------------------------
+
+    def process_values_s(self) -> dict[int, float]:
+        """Process index -> the median of its steps, seconds."""
+        from runners.stats import process_values
+
+        return process_values([s / 1e9 for s in self.samples_ns], self.sample_process)
+
+    def stats(self) -> Stats | None:
+        """The case's statistics; None unless ok with samples."""
+        if self.status != "ok" or not self.samples_ns:
+            return None
+        return summarize(
+            [s / 1e9 for s in self.samples_ns],
+            self.case.batch_size,
+            self.gmacs_per_image,
+            self.case.mode,
+            process_ids=self.sample_process,
+            ci_target=self.ci_target,
+            warmup_unstable=[p.index for p in self.process_records if not p.warmup_stable],
+        )
+
+    @property
+    def measured_s(self) -> float:
+        return sum(self.samples_ns) / 1e9
+
+    @classmethod
+    def merge(cls, parts: list[Measurement]) -> Measurement:
+        """One case from its processes, in order; the first failure (if any) is the
+        case's status, the samples of every process are kept."""
+        if not parts:
+            raise ValueError("merge needs at least one measurement")
+        first = parts[0]
+        failed = next((p for p in parts if p.status != "ok"), None)
+        merged = dataclasses.replace(
+            first,
+            samples_ns=[s for p in parts for s in p.samples_ns],
+            sample_process=[i for p in parts for i in p.sample_process],
+            sample_start_ns=[t for p in parts for t in p.sample_start_ns],
+            process_records=[r for p in parts for r in p.process_records],
+            processes=len(parts),
+            details=dict(first.details),
+        )
+        if failed is not None:
+            merged.status, merged.reason = failed.status, failed.reason
+            if len(parts) > 1:
+                merged.reason = (
+                    f"process {parts.index(failed) + 1} of {len(parts)}: {failed.reason}"
+                )
+        peaks = [p.peak_memory_bytes for p in parts if p.peak_memory_bytes is not None]
+        merged.peak_memory_bytes = max(peaks) if peaks else None
+        merged.gpu_before = first.gpu_before
+        merged.gpu_after = parts[-1].gpu_after
+        flags = [p.throttled for p in parts if p.throttled is not None]
+        merged.throttled = any(flags) if flags else None
+        return merged
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["case"] = self.case.to_dict()
+        out["process_records"] = [dataclasses.asdict(p) for p in self.process_records]
         out["version"] = MEASUREMENT_VERSION
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return json.dumps(self.to_dict(), allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
         data = dict(data)
         version = data.pop("version", MEASUREMENT_VERSION)
-        if version != MEASUREMENT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(
                 f"measurement version {version} not supported; "
-                f"this build reads {MEASUREMENT_VERSION}"
+                f"this build reads {', '.join(map(str, READABLE_VERSIONS))}"
             )
         case = Case.from_dict(data.pop("case"))
         names = {f.name for f in dataclasses.fields(cls)}

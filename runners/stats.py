@@ -1,4 +1,23 @@
-"""Statistics derived from raw step times; never stored without the samples they came from."""
+"""Statistics derived from raw step times; never stored without the samples they came from.
+
+The process is the unit of replication. Steps inside one worker process are correlated and
+share that process's offset (memory layout, thread placement, clocks, neighbours), so they
+give the process ONE value: the median of its steps. A case's value and its confidence
+interval come from the spread between its processes:
+
+- value = geometric mean of the per-process values. Step times are a ratio scale and
+  processes differ by factors, so the natural centre is the mean of the logs. It is the
+  centre of the t-interval below (a median of 3-10 values is inefficient, and its
+  distribution-free CI needs at least 6 processes), and the log-ratio of two geometric means
+  is exactly the difference of mean logs that `log_ratio_test` tests.
+- 95% CI = t-interval on the log per-process values (n - 1 degrees of freedom), exact when
+  process offsets are log-normal; one odd process widens it, which is honest.
+
+Within a process, a batch-means CI of the mean stays as a diagnostic (`batch_means_rel`),
+and `drift_rel` tests the ordered steps for a trend or a step change (last third against
+first third). Comparisons (`log_ratio_test`, `benjamini_hochberg`) work on per-process
+values only, never on raw steps.
+"""
 
 from __future__ import annotations
 
@@ -8,58 +27,122 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 Samples = Sequence[float] | np.ndarray[Any, Any]
 CONFIDENCE = 0.95
-# Named thresholds (torch.utils.benchmark style) so reports and tests share them.
-IQR_UNSTABLE_THRESHOLD = 0.10  # IQR / median above this -> unstable
-CI_TARGET_REL = 0.02  # the sampler stops once the median's CI is within +/- 2%
+# Named thresholds (torch.utils.benchmark style) so runners, reports and tests share them.
+CI_TARGET_REL = 0.02  # processes are added until the CI is within +/- 2% of the value
+DRIFT_THRESHOLD = 0.05  # |last third / first third - 1| beyond this (median over processes)
+DRIFT_MIN_STEPS = 9  # fewer steps than this in a process: no thirds to compare
+BATCH_MEANS_BATCHES = 5  # within-process diagnostic: CI of the mean from 5 batch means
 TRAINING_MAC_FACTOR = 3.0  # forward + backward (2x forward) per training step
 
 
-def median_ci_indices(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
-    """0-based order-statistic indices (lo, hi) of a distribution-free CI of the median.
-
-    P(x_(j) <= median < x_(n-j+1)) = 1 - 2 * BinomCDF(j - 1; n, 1/2) for sorted x_(1..n);
-    j is the largest index keeping that coverage >= `confidence`. None when n is too small
-    for any such interval (n < 6 at 95%).
-    """
-    if n < 1:
-        return None
-    alpha = 1.0 - confidence
-    j = int(sps.binom.ppf(alpha / 2.0, n, 0.5))
-    while j >= 1 and sps.binom.cdf(j - 1, n, 0.5) > alpha / 2.0:
-        j -= 1
-    if j < 1:
-        return None
-    return j - 1, n - j
-
-
-def median_ci(samples: Samples, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Distribution-free CI of the median; (min, max) when too few samples for one."""
-    xs = np.sort(np.asarray(samples, dtype=float))
-    idx = median_ci_indices(len(xs), confidence)
-    if idx is None:
-        return (float(xs[0]), float(xs[-1])) if len(xs) else (math.nan, math.nan)
-    return float(xs[idx[0]]), float(xs[idx[1]])
-
-
-def ci_rel_halfwidth(samples: Samples, confidence: float = CONFIDENCE) -> float:
-    """Largest distance from the median to a CI bound, relative to the median."""
+def process_values(samples: Samples, process_ids: Sequence[int]) -> dict[int, float]:
+    """Process index -> median of its steps, in order of first appearance."""
     xs = np.asarray(samples, dtype=float)
-    if len(xs) == 0 or median_ci_indices(len(xs), confidence) is None:
+    ids = np.asarray(process_ids)
+    if len(xs) != len(ids):
+        raise ValueError("process_ids must tag every sample")
+    out: dict[int, float] = {}
+    for p in dict.fromkeys(ids.tolist()):
+        out[int(p)] = float(np.median(xs[ids == p]))
+    return out
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A value with its CI; `rel` is the larger distance to a bound over the value."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    sd_log: float  # sample sd of the log values (NaN below 2)
+
+    @property
+    def rel(self) -> float:
+        if not (self.value > 0 and math.isfinite(self.low) and math.isfinite(self.high)):
+            return math.inf
+        return max(self.high / self.value - 1.0, 1.0 - self.low / self.value)
+
+
+def _sps() -> Any:
+    # scipy takes ~2 s to import; workers import this module and never need it.
+    from scipy import stats
+
+    return stats
+
+
+def t_quantile(df: float, confidence: float = CONFIDENCE) -> float:
+    return float(_sps().t.ppf(0.5 + confidence / 2.0, df))
+
+
+def geometric_interval(values: Samples, confidence: float = CONFIDENCE) -> Interval:
+    """Geometric mean of positive `values` with a t-interval on their logs."""
+    logs = np.log(np.asarray(values, dtype=float))
+    n = len(logs)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, math.nan)
+    centre = float(logs.mean())
+    if n < 2:
+        return Interval(math.exp(centre), math.nan, math.nan, 1, math.nan)
+    sd = float(logs.std(ddof=1))
+    half = t_quantile(n - 1, confidence) * sd / math.sqrt(n)
+    return Interval(math.exp(centre), math.exp(centre - half), math.exp(centre + half), n, sd)
+
+
+def batch_means_rel(samples: Samples, confidence: float = CONFIDENCE) -> float:
+    """Within-process diagnostic: CI half-width of the mean from BATCH_MEANS_BATCHES
+    consecutive batch means (which tames autocorrelation), relative to the mean."""
+    xs = np.asarray(samples, dtype=float)
+    k = BATCH_MEANS_BATCHES
+    if len(xs) < 2 * k:
         return math.inf
-    med = float(np.median(xs))
-    lo, hi = median_ci(xs, confidence)
-    return max(med - lo, hi - med) / med if med > 0 else math.inf
+    size = len(xs) // k
+    means = xs[: size * k].reshape(k, size).mean(axis=1)
+    mean = float(means.mean())
+    half = t_quantile(k - 1, confidence) * float(means.std(ddof=1)) / math.sqrt(k)
+    return half / mean if mean > 0 else math.inf
+
+
+def drift_rel(samples: Samples) -> float:
+    """median(last third) / median(first third) - 1 of the ordered steps; NaN when too few.
+
+    A practical size, not a p-value: steps are autocorrelated, so a trend test on them
+    (Mann-Kendall) calls noise a trend; a real drift (heat, a neighbour arriving, a warm-up
+    that had not ended) moves the thirds apart by more than noise does.
+    """
+    xs = np.asarray(samples, dtype=float)
+    if len(xs) < DRIFT_MIN_STEPS:
+        return math.nan
+    third = len(xs) // 3
+    first = float(np.median(xs[:third]))
+    return float(np.median(xs[-third:])) / first - 1.0 if first > 0 else math.nan
+
+
+def case_drift(per_process: Sequence[float]) -> float:
+    """The drift of a case: the median of its processes' drifts (NaN when none has one).
+
+    A drift every process shows is the case's; one process's drift is that process's noise,
+    which the between-process CI already carries."""
+    finite = [d for d in per_process if math.isfinite(d)]
+    return float(np.median(finite)) if finite else math.nan
 
 
 @dataclass(frozen=True)
 class Stats:
-    n: int
+    """A case's statistics. value/CI from processes; the rest describe the pooled steps."""
+
+    n: int  # steps
+    processes: int
+    value_s: float  # geometric mean of per-process medians: THE case's time per step
+    ci_low_s: float  # 95% CI of value_s, between processes
+    ci_high_s: float
+    ci_rel: float  # larger CI half-width / value_s (inf with one process)
+    sd_log_between: float  # sd of log per-process values
     total_s: float
-    median_s: float
+    median_s: float  # pooled steps (diagnostic)
     mean_s: float
     stdev_s: float
     min_s: float
@@ -70,44 +153,70 @@ class Stats:
     p95_s: float
     p99_s: float
     iqr_s: float
-    ci_low_s: float
-    ci_high_s: float
+    iqr_rel: float
     images_per_s: float
     gmacs_per_s: float | None
     gflops_per_s: float | None
-    iqr_rel: float
-    ci_rel: float
+    drift_rel: float  # case_drift of the processes (NaN: too few steps to tell)
     unstable: bool
+    unstable_reason: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def instability(
+    ci_rel: float,
+    ci_target: float,
+    drift: float,
+    warmup_unstable: Sequence[int] = (),
+) -> str | None:
+    """Why a case's value should be read as a range; None when nothing is wrong."""
+    reasons: list[str] = []
+    if not ci_rel <= ci_target:
+        got = "undefined with one process" if math.isinf(ci_rel) else f"+/-{ci_rel:.1%}"
+        reasons.append(f"CI between processes {got} missed the +/-{ci_target:.0%} target")
+    if math.isfinite(drift) and abs(drift) > DRIFT_THRESHOLD:
+        reasons.append(f"drift: last third of the steps {drift:+.1%} against the first")
+    if warmup_unstable:
+        which = ", ".join(str(p) for p in warmup_unstable)
+        reasons.append(f"warm-up did not settle in process(es) {which}")
+    return "; ".join(reasons) or None
+
+
 def summarize(
-    samples_s: Sequence[float],
+    samples_s: Samples,
     batch_size: int,
     gmacs_per_image: float | None = None,
     mode: str = "inference",
-    ci_target_met: bool | None = None,
+    process_ids: Sequence[int] | None = None,
+    ci_target: float = CI_TARGET_REL,
+    warmup_unstable: Sequence[int] = (),
 ) -> Stats:
-    """All statistics of one case from its raw step times in seconds."""
+    """All statistics of one case from its raw step times in seconds, tagged by process."""
     xs = np.asarray(samples_s, dtype=float)
     if len(xs) == 0:
         raise ValueError("no samples to summarize")
+    ids = [0] * len(xs) if process_ids is None else list(process_ids)
+    values = process_values(xs, ids)
+    interval = geometric_interval(list(values.values()))
+    ids_arr = np.asarray(ids)
+    drift = case_drift([drift_rel(xs[ids_arr == p]) for p in values])
     med = float(np.median(xs))
     p5, p25, p75, p95, p99 = (float(v) for v in np.percentile(xs, [5, 25, 75, 95, 99]))
-    lo, hi = median_ci(xs)
-    iqr = p75 - p25
-    iqr_rel = iqr / med if med > 0 else math.inf
-    ci_rel = ci_rel_halfwidth(xs)
-    if ci_target_met is None:
-        ci_target_met = ci_rel <= CI_TARGET_REL
     macs = None
     if gmacs_per_image is not None:
         factor = TRAINING_MAC_FACTOR if mode == "training" else 1.0
-        macs = gmacs_per_image * factor * batch_size / med
+        macs = gmacs_per_image * factor * batch_size / interval.value
+    reason = instability(interval.rel, ci_target, drift, warmup_unstable)
     return Stats(
         n=len(xs),
+        processes=interval.n,
+        value_s=interval.value,
+        ci_low_s=interval.low,
+        ci_high_s=interval.high,
+        ci_rel=interval.rel,
+        sd_log_between=interval.sd_log,
         total_s=float(xs.sum()),
         median_s=med,
         mean_s=float(xs.mean()),
@@ -119,13 +228,99 @@ def summarize(
         p75_s=p75,
         p95_s=p95,
         p99_s=p99,
-        iqr_s=iqr,
-        ci_low_s=lo,
-        ci_high_s=hi,
-        images_per_s=batch_size / med,
+        iqr_s=p75 - p25,
+        iqr_rel=(p75 - p25) / med if med > 0 else math.inf,
+        images_per_s=batch_size / interval.value,
         gmacs_per_s=macs,
         gflops_per_s=None if macs is None else 2.0 * macs,
-        iqr_rel=iqr_rel,
-        ci_rel=ci_rel,
-        unstable=bool(iqr_rel > IQR_UNSTABLE_THRESHOLD or not ci_target_met),
+        drift_rel=drift,
+        unstable=reason is not None,
+        unstable_reason=reason,
     )
+
+
+# ------------------------------------------------------------------------- comparisons
+
+
+@dataclass(frozen=True)
+class RatioTest:
+    """cand/base ratio of case values, its CI, and a test against a practical threshold.
+
+    `p_value` tests "the change is within +/- threshold" (two one-sided tests, doubled so
+    that p < 1 - confidence exactly when the CI lies wholly beyond the threshold).
+    NaN CI / p: too few processes to tell (one process on each side)."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    df: float
+    threshold: float
+
+    @property
+    def beyond(self) -> bool:
+        """The whole CI lies beyond the threshold, in one direction."""
+        bound = 1.0 + self.threshold
+        return bool(self.ci_low > bound or self.ci_high < 1.0 / bound)
+
+
+def log_ratio_test(
+    base: Samples,
+    cand: Samples,
+    threshold: float,
+    confidence: float = CONFIDENCE,
+) -> RatioTest:
+    """Welch t-interval of mean(log cand) - mean(log base) from per-process values.
+
+    With one process on one side its variance is unknown: the other side's is used for both
+    (equal variances, df of that side). With one on each side nothing can be said."""
+    lb = np.log(np.asarray(base, dtype=float))
+    lc = np.log(np.asarray(cand, dtype=float))
+    nb, nc = len(lb), len(lc)
+    if nb == 0 or nc == 0:
+        raise ValueError("log_ratio_test needs at least one value on each side")
+    d = float(lc.mean() - lb.mean())
+    vb = float(lb.var(ddof=1)) if nb > 1 else math.nan
+    vc = float(lc.var(ddof=1)) if nc > 1 else math.nan
+    if nb > 1 and nc > 1:
+        se2 = vb / nb + vc / nc
+        denom = (vb / nb) ** 2 / (nb - 1) + (vc / nc) ** 2 / (nc - 1)
+        df = se2**2 / denom if denom > 0 else float(nb + nc - 2)
+    elif nb > 1 or nc > 1:
+        var, df = (vb, nb - 1.0) if nb > 1 else (vc, nc - 1.0)
+        se2 = var * (1.0 / nb + 1.0 / nc)
+    else:
+        return RatioTest(math.exp(d), math.nan, math.nan, math.nan, math.nan, threshold)
+    se = math.sqrt(se2)
+    delta = math.log1p(threshold)
+    if se == 0.0:  # identical values on each side: the difference is exact
+        half, p = 0.0, (0.0 if abs(d) > delta else 1.0)
+    else:
+        half = t_quantile(df, confidence) * se
+        p_up = float(_sps().t.sf((d - delta) / se, df))  # H0: change <= +threshold
+        p_down = float(_sps().t.cdf((d + delta) / se, df))  # H0: change >= -threshold
+        p = min(1.0, 2.0 * min(p_up, p_down))
+    return RatioTest(math.exp(d), math.exp(d - half), math.exp(d + half), p, df, threshold)
+
+
+def benjamini_hochberg(p_values: Sequence[float], q: float = 1.0 - CONFIDENCE) -> list[bool]:
+    """Which hypotheses to reject with the false discovery rate held at q (NaN: never)."""
+    ps = np.asarray(p_values, dtype=float)
+    finite = np.flatnonzero(np.isfinite(ps))
+    reject = [False] * len(ps)
+    m = len(finite)
+    if m == 0:
+        return reject
+    order = finite[np.argsort(ps[finite], kind="stable")]
+    passed = ps[order] <= q * np.arange(1, m + 1) / m
+    if passed.any():
+        k = int(np.flatnonzero(passed).max())
+        for i in order[: k + 1]:
+            reject[int(i)] = True
+    return reject
+
+
+def noise_floor(sd_log_between_runs: float) -> float:
+    """The change two runs of identical code exceed 5% of the time, given the sd of a case's
+    log value between runs: exp(z_0.975 * sqrt(2) * sd) - 1."""
+    return math.expm1(float(_sps().norm.ppf(0.975)) * math.sqrt(2.0) * sd_log_between_runs)

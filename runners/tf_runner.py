@@ -89,7 +89,15 @@ class TFRunner:
         }
 
     def details(self) -> dict[str, Any]:
-        return dict(self._details)
+        # TF32 for float32 matmuls/convolutions on Ampere+ GPUs: on by default in TF;
+        # NVIDIA_TF32_OVERRIDE (recorded with the environment variables) can force it off.
+        try:
+            tf32: bool | None = bool(
+                self.tf.config.experimental.tensor_float_32_execution_enabled()
+            )
+        except Exception:  # an older TF without the getter
+            tf32 = None
+        return {"tensor_float_32_execution": tf32, **self._details}
 
     def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
         threading = self.tf.config.threading
@@ -107,6 +115,8 @@ class TFRunner:
 
         from suite.models import build_model
 
+        # A worker builds several cases' models in turn: drop the previous one's graph state.
+        keras.backend.clear_session()
         self._case = case
         device = tf_device(case.device)
         xla = case.execution == "xla"

@@ -7,40 +7,73 @@ two `perf_counter_ns` calls per step.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from runners.stats import CI_TARGET_REL, ci_rel_halfwidth
+from runners.stats import CI_TARGET_REL, geometric_interval
 
 
 @dataclass(frozen=True)
 class SamplingPolicy:
-    """When warm-up ends and when sampling stops. Profiles and CLI flags fill it."""
+    """When warm-up ends, how long one process samples, and how many processes a case gets.
+    Profiles and CLI flags fill it.
+
+    Per process: warm-up, then at least `min_samples` steps and `min_time_s` of them.
+    Per case: `min_processes` fresh processes (interleaved rounds), then more, one round at a
+    time, until the CI between processes is within +/- `ci_target`, or `max_processes`, or
+    `max_time_s` of measured steps summed over the processes (then `unstable`).
+    """
 
     min_warmup: int = 2  # tracing / compilation / autotuning happen in these
     max_warmup: int = 20
     warmup_cap_s: float = 30.0
-    warmup_window: int = 3  # warm-up is stable when this many steps agree...
-    warmup_tolerance: float = 0.10  # ...within this spread relative to their median
+    warmup_window: int = 3  # warm-up is stable when the median of the last this many steps...
+    warmup_tolerance: float = 0.10  # ...is within this share of the median of the ones before
+    min_warmup_time_s: float = 0.5  # ...and it lasted at least this long (after step 1)
+    min_warmup_time_gpu_s: float = 2.0  # on a GPU: clocks ramp up, autotuning settles
     min_samples: int = 10
     min_time_s: float = 1.0
-    ci_target: float = CI_TARGET_REL  # CI of the median within +/- this share of it
-    max_time_s: float = 60.0  # cap on measured time; unmet CI target -> unstable
     max_samples: int = 100_000
+    ci_target: float = CI_TARGET_REL  # CI between processes within +/- this share
+    min_processes: int = 5
+    max_processes: int = 10
+    max_time_s: float = 60.0  # cap on a case's measured time over all its processes
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"sampling {f.name} must be a non-negative number, got {value!r}")
-        if self.min_warmup < 1:
-            raise ValueError(f"sampling min_warmup must be at least 1, got {self.min_warmup}")
-        if self.min_samples < 1:
-            raise ValueError(f"sampling min_samples must be at least 1, got {self.min_samples}")
+            if f.type in ("int", int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(
+                        f"sampling {f.name} must be a non-negative integer, got {value!r}"
+                    )
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ValueError(
+                    f"sampling {f.name} must be a finite non-negative number, got {value!r}"
+                )
+        for name in ("min_warmup", "min_samples", "min_processes", "max_processes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"sampling {name} must be at least 1, got {getattr(self, name)}")
+        if self.max_processes < self.min_processes:
+            raise ValueError(
+                f"sampling max_processes ({self.max_processes}) is below "
+                f"min_processes ({self.min_processes})"
+            )
+        if self.max_time_s <= 0:
+            raise ValueError(f"sampling max_time_s must be positive, got {self.max_time_s!r}")
+
+    def warmup_time_s(self, device: str) -> float:
+        return self.min_warmup_time_gpu_s if device.startswith("cuda") else self.min_warmup_time_s
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,12 +89,31 @@ class SamplingPolicy:
         return cls(**data)
 
 
+def stop_reason(values: Sequence[float], measured_s: float, policy: SamplingPolicy) -> str | None:
+    """Checkpoint after a round: why a case needs no more processes, or None for another.
+
+    Only called between rounds, never after single steps: stopping the moment a running
+    interval happens to look narrow would make it too narrow."""
+    n = len(values)
+    if n < policy.min_processes:
+        return None
+    if geometric_interval(values).rel <= policy.ci_target:
+        return "ci target met"
+    if n >= policy.max_processes:
+        return "max processes"
+    if measured_s >= policy.max_time_s:
+        return "time cap"
+    return None
+
+
 @dataclass
 class Timing:
+    """One process's timing of one case."""
+
     samples_ns: list[int] = field(default_factory=list)
+    starts_ns: list[int] = field(default_factory=list)  # each timed step's start, epoch ns
     warmup_ns: list[int] = field(default_factory=list)
     warmup_stable: bool = False
-    ci_target_met: bool = False
 
     @property
     def first_step_ns(self) -> int:
@@ -71,9 +123,21 @@ class Timing:
 Clock = Callable[[], int]
 
 
-def _stable(window: list[int], tolerance: float) -> bool:
-    med = float(np.median(window))
-    return med > 0 and (max(window) - min(window)) / med <= tolerance
+def epoch_offset_ns(clock: Clock = time.perf_counter_ns) -> int:
+    """What to add to `clock()` readings to get Unix-epoch nanoseconds."""
+    return time.time_ns() - clock()
+
+
+def _settled(steps: list[int], window: int, tolerance: float) -> bool:
+    """The step time has stopped moving: the median of the last `window` steps is within
+    `tolerance` of the median of the `window` before them (the first step never counts).
+    A level test, not a spread test: on a shared machine single steps jump about long
+    after compilation and autotuning are over."""
+    if len(steps) < 2 * window + 1:
+        return False
+    last = float(np.median(steps[-window:]))
+    before = float(np.median(steps[-2 * window : -window]))
+    return before > 0 and abs(last / before - 1.0) <= tolerance
 
 
 def timed_step(
@@ -89,22 +153,26 @@ def timed_step(
     return one
 
 
-def warm_up(one: Callable[[], int], policy: SamplingPolicy, clock: Clock) -> tuple[list[int], bool]:
-    """Steps until min_warmup are done and the last `warmup_window` agree within tolerance
-    (or a cap); returns every warm-up step time and whether it ended stable."""
+def warm_up(
+    one: Callable[[], int], policy: SamplingPolicy, clock: Clock, min_time_s: float | None = None
+) -> tuple[list[int], bool]:
+    """Steps until min_warmup are done, `min_time_s` has passed after the first step, and
+    the step time has settled (`_settled`), or a cap; returns every warm-up step time and
+    whether it ended settled."""
+    min_time = policy.min_warmup_time_s if min_time_s is None else min_time_s
     steps = [one()]
-    start = clock()  # the cap counts after the first step: compilation may take minutes
+    start = clock()  # the clocks count after the first step: compilation may take minutes
     while True:
         n = len(steps)
-        if n >= policy.min_warmup:
+        elapsed = (clock() - start) / 1e9
+        if n >= policy.min_warmup and elapsed >= min_time:
             if policy.warmup_window == 0:
                 return steps, True
-            # n > window keeps the first step (compilation) out of the window.
-            window = steps[-policy.warmup_window :]
-            if n > policy.warmup_window and _stable(window, policy.warmup_tolerance):
+            if _settled(steps, policy.warmup_window, policy.warmup_tolerance):
                 return steps, True
-            if n >= policy.max_warmup or (clock() - start) / 1e9 >= policy.warmup_cap_s:
-                return steps, False
+        capped = n >= policy.max_warmup or elapsed >= policy.warmup_cap_s
+        if capped and n >= policy.min_warmup:
+            return steps, False
         steps.append(one())
 
 
@@ -113,28 +181,30 @@ def time_steps(
     sync: Callable[[Any], None],
     policy: SamplingPolicy,
     clock: Clock = time.perf_counter_ns,
+    device: str = "cpu",
 ) -> Timing:
-    """Warm up, then sample until min count, min time and CI target are met (or the cap)."""
+    """Warm up, then sample at least `min_samples` steps and `min_time_s` of them.
+
+    The CI target is not chased here: one process gives one value however many steps it
+    takes (see runners.stats); precision comes from more processes."""
     timing = Timing()
     one = timed_step(step, sync, clock)
     # Warm-up: never counted. The first step (tracing/compilation) is kept on its own.
-    timing.warmup_ns, timing.warmup_stable = warm_up(one, policy, clock)
-
+    timing.warmup_ns, timing.warmup_stable = warm_up(
+        one, policy, clock, policy.warmup_time_s(device)
+    )
+    offset = epoch_offset_ns(clock)
     total_ns = 0
     while True:
-        sample = one()
+        t0 = clock()
+        sync(step())
+        sample = clock() - t0
         timing.samples_ns.append(sample)
+        timing.starts_ns.append(t0 + offset)
         total_ns += sample
         n = len(timing.samples_ns)
         if n >= policy.max_samples:
             break
-        if n < policy.min_samples or total_ns / 1e9 < policy.min_time_s:
-            continue
-        if ci_rel_halfwidth(timing.samples_ns) <= policy.ci_target:
-            timing.ci_target_met = True
+        if n >= policy.min_samples and total_ns / 1e9 >= policy.min_time_s:
             break
-        if total_ns / 1e9 >= policy.max_time_s:
-            break
-    if not timing.ci_target_met:
-        timing.ci_target_met = ci_rel_halfwidth(timing.samples_ns) <= policy.ci_target
     return timing

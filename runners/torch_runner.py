@@ -104,7 +104,19 @@ class TorchRunner:
         }
 
     def details(self) -> dict[str, Any]:
-        return dict(self._details)
+        return {**self._switches(), **self._details}
+
+    def _switches(self) -> dict[str, Any]:
+        """Numerics switches in force in this process (read now, so a setting made anywhere
+        is seen): flush-denormal, TF32 for matmul and cuDNN, float32 matmul precision."""
+        torch = self.torch
+        backends = torch.backends
+        return {
+            "flush_denormal": _flush_denormal(torch),
+            "matmul_allow_tf32": _attr(backends, "cuda", "matmul", "allow_tf32"),
+            "cudnn_allow_tf32": _attr(backends, "cudnn", "allow_tf32"),
+            "float32_matmul_precision": _call(torch, "get_float32_matmul_precision"),
+        }
 
     # -- set-up ------------------------------------------------------------------------
     def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
@@ -119,6 +131,9 @@ class TorchRunner:
         torch = self.torch
         from suite.models import build_model
 
+        if case.execution == "compile":
+            # A worker compiles several cases in turn: start each from dynamo's empty cache.
+            torch._dynamo.reset()
         self._case = case
         device = torch.device(case.device)
         kind = "cuda" if case.is_cuda else "cpu"
@@ -217,3 +232,32 @@ class TorchRunner:
         if isinstance(exc, (MemoryError, self.torch.cuda.OutOfMemoryError)):
             return True
         return "out of memory" in str(exc).lower()
+
+
+def _attr(obj: Any, *names: str) -> bool | None:
+    """A boolean switch at obj.names...; None where this torch build lacks it."""
+    for name in names:
+        obj = getattr(obj, name, None)
+    return bool(obj) if obj is not None else None
+
+
+def _call(obj: Any, name: str) -> str | None:
+    fn = getattr(obj, name, None)
+    try:
+        return str(fn()) if fn is not None else None
+    except Exception:  # a getter failing must not lose the case
+        return None
+
+
+def _flush_denormal(torch: Any) -> bool | None:
+    """Whether CPU float32 denormals are flushed to zero (torch.set_flush_denormal, FTZ/DAZ).
+
+    torch has a setter but no getter, and the suite never sets it (torch's default is off),
+    so it is detected: a denormal float32 times one stays non-zero unless flushing is on.
+    None where the check cannot run.
+    """
+    try:
+        tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's normal minimum
+        return bool((tiny * 1.0).item() == 0.0)
+    except Exception:
+        return None

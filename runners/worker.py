@@ -1,22 +1,35 @@
-"""The worker: runs ONE case in this fresh process and writes one Measurement as JSON.
+"""The worker: one round of one or more cases of ONE framework, in this fresh process.
 
-    python -m runners.worker OUT.json < request.json
+    python -m runners.worker EVENTS.jsonl < request.json
 
-The request is {"case": {...}, "policy": {...}, "process": N}. Only the case's framework is
-imported. Whatever happens, the worker tries to write a Measurement (status ok, skipped,
-oom or error); the parent handles the cases where it cannot (killed, hung).
+The request is {"cases": [...], "processes": [...], "round": R, "policy": {...},
+"spawned_ns": T}: the cases share framework, device and thread counts, so the framework is
+imported and its threads set once; each case gets a freshly built model. The worker appends
+one JSON line per event to EVENTS.jsonl, flushed at once, so the parent always knows which
+case is in flight (for its per-case timeout) and keeps every case finished before a crash:
+
+    {"event": "ready", "t": NS}                        framework imported, threads set
+    {"event": "start", "position": I, "t": NS}         case I begins
+    {"event": "done", "position": I, "measurement": {...}}
+
+Whatever happens inside a case, the worker writes a Measurement for it (status ok, skipped,
+oom or error); the parent handles what it cannot (killed, hung).
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from runners.measurement import Measurement
+from runners.base import Runner, reset_peak_rss
+from runners.measurement import Measurement, ProcessRecord
 from runners.timing import SamplingPolicy, time_steps
 from suite.case import Case
 
@@ -26,64 +39,130 @@ def one_line(exc: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def measure(case: Case, policy: SamplingPolicy, process: int = 0) -> Measurement:
-    from runners.registry import get_runner
+def _gpu_state(case: Case) -> dict[str, Any] | None:
+    if not case.is_cuda:
+        return None
+    from runners.nvml import gpu_snapshot
+
+    snapshot = gpu_snapshot()
+    return None if snapshot is None else {"gpus": snapshot}
+
+
+def measure(
+    runner: Runner,
+    case: Case,
+    policy: SamplingPolicy,
+    record: ProcessRecord,
+    threads: tuple[int, int],
+) -> Measurement:
+    """One case with an already imported runner whose threads are set (`threads`: read
+    back from the framework)."""
     from suite.spec import gmacs
 
-    try:
-        runner = get_runner(case.framework)
-    except ImportError as exc:
-        return Measurement.failed(case, "skipped", f"{case.framework} not installed: {exc}")
     result = Measurement(
-        case=case, gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes)
+        case=case,
+        gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes),
+        ci_target=policy.ci_target,
+        process_records=[record],
     )
     result.framework_version = runner.version()
+    result.threads_intra, result.threads_inter = threads
+    reason = runner.unsupported(case)
+    if reason is not None:
+        result.status, result.reason = "skipped", reason
+        return result
+    gc.collect()  # the previous case's model must not count in this one's memory
+    reset_peak_rss()
     try:
-        result.threads_intra, result.threads_inter = runner.set_threads(
-            case.threads, case.interop_threads
-        )
-        reason = runner.unsupported(case)
-        if reason is not None:
-            result.status, result.reason = "skipped", reason
-            return result
+        record.gpu_before = _gpu_state(case)
         t0 = time.perf_counter_ns()
         runner.build(case)
-        result.build_ns = time.perf_counter_ns() - t0
-        timing = time_steps(runner.step, runner.sync, policy)
+        record.build_ns = result.build_ns = time.perf_counter_ns() - t0
+        t1 = time.perf_counter_ns()
+        timing = time_steps(runner.step, runner.sync, policy, device=case.device)
+        record.warmup_ns = time.perf_counter_ns() - t1 - sum(timing.samples_ns)
+        record.gpu_after = _gpu_state(case)
         result.samples_ns = timing.samples_ns
-        result.sample_process = [process] * len(timing.samples_ns)
-        result.warmup_steps = len(timing.warmup_ns)
-        result.first_step_ns = timing.first_step_ns
-        result.ci_target_met = timing.ci_target_met
+        result.sample_start_ns = timing.starts_ns
+        result.sample_process = [record.index] * len(timing.samples_ns)
+        record.warmup_steps = result.warmup_steps = len(timing.warmup_ns)
+        record.first_step_ns = result.first_step_ns = timing.first_step_ns
+        record.warmup_stable = timing.warmup_stable
+        record.measured_ns = sum(timing.samples_ns)
         result.sync = runner.sync_method
-        result.details = {
-            **runner.details(),
-            "warmup_ns": timing.warmup_ns,
-            "warmup_stable": timing.warmup_stable,
-        }
-    except Exception as exc:  # one case's failure must not lose the run
+        result.details = {**runner.details(), "warmup_ns": timing.warmup_ns}
+        if record.gpu_before and record.gpu_after:
+            from runners.nvml import throttled
+
+            record.throttled = throttled(record.gpu_before["gpus"], record.gpu_after["gpus"])
+        result.gpu_before, result.gpu_after = record.gpu_before, record.gpu_after
+        result.throttled = record.throttled
+    except Exception as exc:  # one case's failure must not lose the others
         result.status = "oom" if runner.is_oom(exc) else "error"
         result.reason = one_line(exc)
         result.details = {**result.details, "traceback": traceback.format_exc(limit=20)}
-        result.samples_ns, result.sample_process = [], []
+        result.samples_ns, result.sample_process, result.sample_start_ns = [], [], []
     peak = runner.peak_memory()
     if peak is not None:
         result.peak_memory_bytes, result.memory_kind = peak
+        record.peak_memory_bytes = peak[0]
     return result
+
+
+def run_round(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
+    from runners.registry import get_runner
+
+    cases = [Case.from_dict(c) for c in request["cases"]]
+    policy = SamplingPolicy.from_dict(request.get("policy", {}))
+    indices = [int(i) for i in request.get("processes", [0] * len(cases))]
+    round_ = int(request.get("round", 0))
+    spawned = request.get("spawned_ns")
+    first = cases[0]
+    records = [
+        ProcessRecord(index=index, round=round_, pid=os.getpid(), position=pos, spawned_ns=spawned)
+        for pos, index in enumerate(indices)
+    ]
+    try:
+        runner = get_runner(first.framework)
+    except ImportError as exc:
+        for pos, case in enumerate(cases):
+            m = Measurement.failed(case, "skipped", f"{case.framework} not installed: {exc}")
+            emit({"event": "done", "position": pos, "measurement": m.to_dict()})
+        return
+    try:
+        threads = runner.set_threads(first.threads, first.interop_threads)
+    except Exception as exc:
+        for pos, case in enumerate(cases):
+            m = Measurement.failed(case, "error", f"setting threads failed: {one_line(exc)}")
+            emit({"event": "done", "position": pos, "measurement": m.to_dict()})
+        return
+    ready = time.time_ns()
+    startup = None if spawned is None else ready - int(spawned)
+    emit({"event": "ready", "t": ready})
+    for pos, case in enumerate(cases):
+        record = records[pos]
+        record.startup_ns = startup
+        record.started_ns = time.time_ns()
+        emit({"event": "start", "position": pos, "t": record.started_ns})
+        m = measure(runner, case, policy, record, threads)
+        emit({"event": "done", "position": pos, "measurement": m.to_dict()})
+
+
+def _emitter(out: IO[str]) -> Callable[[dict[str, Any]], None]:
+    def emit(event: dict[str, Any]) -> None:
+        out.write(json.dumps(event, allow_nan=False) + "\n")
+        out.flush()  # the parent reads this file while we run
+
+    return emit
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m runners.worker OUT.json < request.json", file=sys.stderr)
+        print("usage: python -m runners.worker EVENTS.jsonl < request.json", file=sys.stderr)
         return 2
     request: dict[str, Any] = json.load(sys.stdin)
-    case = Case.from_dict(request["case"])
-    policy = SamplingPolicy.from_dict(request.get("policy", {}))
-    measurement = measure(case, policy, int(request.get("process", 0)))
-    out = Path(argv[0])
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(measurement.to_json())
-    tmp.replace(out)  # the parent never reads a half-written file
+    with Path(argv[0]).open("a") as out:
+        run_round(request, _emitter(out))
     return 0
 
 

@@ -5,13 +5,16 @@ user's own TOML of the same shape:
 
     [cases]    lists per axis (frameworks, depths, batch_sizes, devices, modes, precisions,
                executions) and scalars (image_size, num_classes, threads, interop_threads)
-    [sampling] runners.timing.SamplingPolicy fields, plus timeout_s and processes
+    [sampling] runners.timing.SamplingPolicy fields (min_processes, max_processes, ...),
+               plus timeout_s (per case in a worker); `processes` is an old name for
+               min_processes
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +45,8 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_EXECUTION = "default"  # each framework's first execution in suite.case.EXECUTIONS
 LIST_AXES = ("frameworks", "depths", "batch_sizes", "devices", "modes", "precisions", "executions")
 SCALAR_AXES = ("image_size", "num_classes", "threads", "interop_threads")
-RUN_KEYS = ("timeout_s", "processes")
+RUN_KEYS = ("timeout_s",)
+POLICY_OVERRIDES = ("min_processes", "max_processes", "max_time_s")
 
 
 class ProfileError(ValueError):
@@ -60,12 +64,12 @@ class Profile:
     axes: dict[str, Any]
     sampling: SamplingPolicy = field(default_factory=SamplingPolicy)
     timeout_s: float = 900.0
-    processes: int = 1
 
     def with_overrides(self, **overrides: Any) -> Profile:
         """A copy with CLI values replacing axes / run settings; None leaves one alone."""
         axes = dict(self.axes)
         run: dict[str, Any] = {}
+        policy: dict[str, Any] = {}
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -73,10 +77,24 @@ class Profile:
                 axes[key] = value
             elif key in RUN_KEYS:
                 run[key] = value
+            elif key in POLICY_OVERRIDES:
+                policy[key] = value
             else:
                 raise ProfileError(f"unknown override {key!r}")
         _check_axes(axes, "cli")  # a bad flag is named without blaming the profile
-        return dataclasses.replace(self, axes=axes, **run)
+        sampling = self.sampling
+        if policy:
+            # Raising one bound carries the other along, so --processes 12 alone works.
+            lo = policy.get("min_processes", sampling.min_processes)
+            hi = policy.get("max_processes", max(sampling.max_processes, lo))
+            if "max_processes" in policy and "min_processes" not in policy:
+                lo = min(lo, hi)
+            policy.update(min_processes=lo, max_processes=hi)
+            try:
+                sampling = dataclasses.replace(sampling, **policy)
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
+        return dataclasses.replace(self, axes=axes, sampling=sampling, **run)
 
     def cases(self) -> list[Case]:
         return expand(self.axes)
@@ -110,6 +128,18 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
         raise ProfileError(f"profile {name!r}: [cases] lacks {', '.join(missing)}")
     _check_axes(axes, name)
     run = {k: sampling.pop(k) for k in RUN_KEYS if k in sampling}
+    if "processes" in sampling:
+        sampling.setdefault("min_processes", sampling.pop("processes"))
+    timeout = run.get("timeout_s", 900.0)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ProfileError(
+            f"profile {name!r}: timeout_s must be a positive number of seconds, got {timeout!r}"
+        )
     try:
         policy = SamplingPolicy.from_dict(sampling)
     except (TypeError, ValueError) as exc:
@@ -119,8 +149,7 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
         description=str(data.get("description", "")),
         axes=axes,
         sampling=policy,
-        timeout_s=float(run.get("timeout_s", 900.0)),
-        processes=int(run.get("processes", 1)),
+        timeout_s=float(timeout),
     )
 
 

@@ -219,7 +219,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         cases=[m.case for m in measured],
         policy=SamplingPolicy(),
         timeout_s=0.0,
-        processes=1,
         profile=config.getoption("--resnet-profile") or "pytest-default",
         command=shlex.join(["pytest", *config.invocation_params.args]),
         source="pytest",

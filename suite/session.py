@@ -1,11 +1,23 @@
-"""One benchmark run: probe the frameworks, then each case in its own worker, each result
-committed to the store as soon as it exists.
+"""One benchmark run: probe the frameworks, then rounds of worker processes, each case's
+result committed to the store as soon as the case is finished.
 
-    profile/flags -> [Case] -> worker(case) -> Measurement -> store (one transaction per case)
+    profile/flags -> [Case] -> rounds -> worker(cases of one framework) -> Measurement
+                  -> merge per case -> store (one transaction per case)
+
+The process is the unit of replication (runners.stats). Round r measures every unfinished
+case once more, each in a fresh worker; the order within a round (which framework's worker
+goes first, and the cases inside each worker) is shuffled with the run's recorded seed, so
+that drift on the machine hits every case alike. After `min_processes` rounds a case gets
+more only while its CI between processes misses the target (runners.timing.stop_reason).
+Each process of an unfinished case is kept in the store as pending, so `--resume` of a
+killed run continues those cases instead of starting them over.
 """
 
 from __future__ import annotations
 
+import math
+import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,10 +25,10 @@ from typing import Any, Protocol
 
 from results import metadata
 from results.store import Store, StoreError
-from runners.manager import probe, run_case, worker_env
+from runners.manager import probe, run_round, worker_env
 from runners.measurement import Measurement
-from runners.stats import Stats, summarize
-from runners.timing import SamplingPolicy
+from runners.stats import Stats
+from runners.timing import SamplingPolicy, stop_reason
 from suite.case import Case
 
 # Prefer torch for the matmul ceiling (it can tell native CPU bf16 from emulated).
@@ -27,12 +39,12 @@ CEILING_FRAMEWORKS = ("torch", "tensorflow")
 class Plan:
     cases: list[Case]
     policy: SamplingPolicy
-    timeout_s: float
-    processes: int
+    timeout_s: float  # per case in flight in a worker
     profile: str
     label: str | None = None
     command: str = ""
     source: str = "cli"
+    seed: int = field(default_factory=lambda: random.SystemRandom().randrange(2**31))
 
 
 @dataclass
@@ -74,21 +86,6 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
         framework_info=framework_info, env=worker_env(threads, interop)
     )
     return Context(metadata.machine_info(), environment, ceilings, state, skips, warnings)
-
-
-def measure(case: Case, plan: Plan, context: Context) -> Measurement:
-    """One case, with GPU state around it; a device the machine lacks is never run."""
-    skip = context.device_skips.get((case.framework, case.device))
-    if skip is not None:
-        return Measurement.failed(case, "skipped", skip)
-    before = metadata.gpu_snapshot()
-    result = run_case(case, plan.policy, plan.timeout_s, plan.processes)
-    after = metadata.gpu_snapshot()
-    if before is not None and after is not None:
-        result.gpu_before = {"gpus": before}
-        result.gpu_after = {"gpus": after}
-        result.throttled = metadata.throttled(before, after)
-    return result
 
 
 @contextmanager
@@ -136,7 +133,7 @@ def plan_record(plan: Plan) -> dict[str, Any]:
         "cases": [c.to_dict() for c in plan.cases],
         "policy": plan.policy.to_dict(),
         "timeout_s": plan.timeout_s,
-        "processes": plan.processes,
+        "seed": plan.seed,
     }
 
 
@@ -148,57 +145,160 @@ def resume_plan(store: Store, run_id: int) -> Plan:
         raise StoreError(f"run {run_id} stored no plan (source {run.source}); it cannot be resumed")
     done = store.finished_keys(run_id)
     cases = [Case.from_dict(c) for c in stored["cases"]]
-    return Plan(
+    # Plans stored before replication by processes carry no seed; they resume with a new one.
+    plan = Plan(
         cases=[c for c in cases if c.key() not in done],
         policy=SamplingPolicy.from_dict(stored["policy"]),
         timeout_s=float(stored["timeout_s"]),
-        processes=int(stored["processes"]),
         profile=run.profile or "",
         label=run.label,
         command=run.command or "",
     )
+    if stored.get("seed") is not None:
+        plan.seed = int(stored["seed"])
+    return plan
+
+
+def worker_groups(cases: Sequence[Case]) -> dict[tuple[Any, ...], list[Case]]:
+    """Cases one worker may measure in one round: same framework, device and threads."""
+    groups: dict[tuple[Any, ...], list[Case]] = {}
+    for c in cases:
+        groups.setdefault((c.framework, c.device, c.threads, c.interop_threads), []).append(c)
+    return groups
+
+
+def round_order(cases: Sequence[Case], rng: random.Random) -> list[list[Case]]:
+    """One round: the workers in shuffled order, each with its cases shuffled."""
+    groups = [list(g) for g in worker_groups(cases).values()]
+    rng.shuffle(groups)
+    for g in groups:
+        rng.shuffle(g)
+    return groups
+
+
+@dataclass
+class Overhead:
+    """Where a run's time went: what the workers cost beyond the timed steps."""
+
+    wall_s: float = 0.0
+    workers: int = 0
+    startup_s: float = 0.0  # spawn -> ready: interpreter, framework import, threads
+    build_s: float = 0.0
+    warmup_s: float = 0.0
+    measured_s: float = 0.0
+
+    def add(self, round_results: Sequence[Measurement]) -> None:
+        pids = set()
+        for m in round_results:
+            for p in m.process_records:
+                if p.pid is not None and p.pid not in pids and p.startup_ns is not None:
+                    pids.add(p.pid)
+                    self.startup_s += p.startup_ns / 1e9
+                self.build_s += (p.build_ns or 0) / 1e9
+                self.warmup_s += p.warmup_ns / 1e9
+                self.measured_s += p.measured_ns / 1e9
+        self.workers += len(pids)
+
+    def line(self) -> str:
+        other = max(0.0, self.wall_s - self.startup_s - self.build_s - self.warmup_s)
+        other = max(0.0, other - self.measured_s)
+        share = self.measured_s / self.wall_s if self.wall_s > 0 else 0.0
+        per_worker = self.startup_s / self.workers if self.workers else 0.0
+        return (
+            f"time: {self.wall_s:.0f} s in all, {self.measured_s:.0f} s timed ({share:.0%}); "
+            f"{self.workers} workers, start-up {self.startup_s:.0f} s "
+            f"({per_worker:.1f} s each), builds {self.build_s:.0f} s, "
+            f"warm-up {self.warmup_s:.0f} s, other {other:.0f} s (probes, store)"
+        )
 
 
 def execute(
     store: Store, plan: Plan, ui: UI, resume: int | None = None
 ) -> tuple[int | None, list[Measurement]]:
-    """Measure every case of the plan, committing each result as soon as it exists.
-    Returns the run id (None when nothing was left to run) and the measurements."""
-    results: list[Measurement] = []
+    """Measure every case of the plan in interleaved rounds, committing each case's result
+    as soon as it needs no more processes. Returns the run id (None when nothing was left
+    to run) and the measurements, in plan order."""
+    t0 = time.monotonic()
     if not plan.cases:
         ui.log("nothing to run: every case of the plan is finished")
-        return resume, results
+        return resume, []
     context = gather_context(plan.cases, ui.log)
     for warning in context.warnings:
         ui.log(f"warning: {warning}")
+    overhead = Overhead()
+    finished: dict[Case, Measurement] = {}
     with recorded_run(store, plan, context, resume) as run_id:
-        ui.log(f"run {run_id}: {len(plan.cases)} case(s), profile {plan.profile}")
+        parts: dict[Case, list[Measurement]] = {c: [] for c in plan.cases}
+        if resume is not None:
+            for m in store.pending(run_id):
+                if m.case in parts:
+                    parts[m.case].append(m)
+        policy = plan.policy
+        ui.log(
+            f"run {run_id}: {len(plan.cases)} case(s), profile {plan.profile}, "
+            f"{policy.min_processes}-{policy.max_processes} processes per case, seed {plan.seed}"
+        )
         ui.start(len(plan.cases))
+
+        def finish(case: Case, reason: str | None) -> None:
+            m = Measurement.merge(parts[case])
+            m.stop_reason = reason
+            m.ci_target_met = reason == "ci target met" if m.status == "ok" else None
+            store.add_result(run_id, m)
+            finished[case] = m
+            ui.case_done(m)
+
         try:
             for case in plan.cases:
-                ui.case_started(case)
-                m = measure(case, plan, context)
-                store.add_result(run_id, m)
-                results.append(m)
-                ui.case_done(m)
+                skip = context.device_skips.get((case.framework, case.device))
+                if skip is not None:
+                    parts[case] = [Measurement.failed(case, "skipped", skip)]
+                    finish(case, None)
+            rng = random.Random(plan.seed)
+            round_ = max((len(ms) for ms in parts.values()), default=0)
+            while True:
+                for case in plan.cases:  # the checkpoint: only between rounds
+                    ms = parts[case]
+                    if case in finished or not ms:
+                        continue
+                    values = list(Measurement.merge(ms).process_values_s().values())
+                    reason = stop_reason(values, sum(m.measured_s for m in ms), policy)
+                    if reason is not None:
+                        finish(case, reason)
+                active = [c for c in plan.cases if c not in finished]
+                if not active:
+                    break
+                for group in round_order(active, rng):
+                    ui.case_started(group[0])
+                    indices = [len(parts[c]) for c in group]
+                    got = run_round(group, policy, round_, indices, plan.timeout_s)
+                    overhead.add(got)
+                    for m in got:
+                        parts[m.case].append(m)
+                        if m.status != "ok":
+                            finish(m.case, None)
+                        else:
+                            store.add_pending(run_id, round_, m)
+                round_ += 1
         finally:
             ui.stop()
-    return run_id, results
+    overhead.wall_s = time.monotonic() - t0
+    ui.log(overhead.line())
+    return run_id, [finished[c] for c in plan.cases if c in finished]
 
 
 def statistics(m: Measurement) -> Stats | None:
-    if m.status != "ok" or not m.samples_ns:
-        return None
-    return summarize(
-        [s / 1e9 for s in m.samples_ns],
-        m.case.batch_size,
-        m.gmacs_per_image,
-        m.case.mode,
-        m.ci_target_met,
-    )
+    return m.stats()
 
 
 def measurement_record(m: Measurement) -> dict[str, Any]:
     """A measurement with its statistics, as `run --json` prints it."""
-    stats = statistics(m)
-    return {**m.to_dict(), "stats": None if stats is None else stats.to_dict()}
+    stats = m.stats()
+    return {**m.to_dict(), "stats": None if stats is None else _json_safe(stats.to_dict())}
+
+
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    # NaN / inf (e.g. no CI with one process) become null: JSON has no such numbers.
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()
+    }

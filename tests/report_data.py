@@ -82,8 +82,11 @@ class Frames:
         status: str = "ok",
         reason: str | None = None,
         execution: str | None = None,
+        processes: int = 5,
         **fields: Any,
     ) -> Frames:
+        """One result; its samples are split into `processes` consecutive blocks, one per
+        worker process (and round), as a run with replication stores them."""
         result_id = len(self._rows) + 1
         execution = execution or {"torch": "eager", "tensorflow": "graph"}[framework]
         row: dict[str, Any] = dict.fromkeys(LOAD_COLUMNS)
@@ -106,7 +109,7 @@ class Frames:
             threads_intra=2,
             threads_inter=1,
             sync="none",
-            processes=1,
+            processes=processes,
             memory_kind="rss",
             gmacs_per_image=GMACS.get(depth),
             ceiling_gflops=CEILING_GFLOPS,
@@ -115,7 +118,8 @@ class Frames:
         )
         if status == "ok":
             xs = list(samples if samples is not None else steps(0.1))
-            st = summarize(xs, batch_size, gmacs_per_image=GMACS.get(depth))
+            owner = [i * processes // len(xs) for i in range(len(xs))]
+            st = summarize(xs, batch_size, gmacs_per_image=GMACS.get(depth), process_ids=owner)
             row.update({k: v for k, v in st.to_dict().items() if k in row})
             row.update(
                 n_samples=st.n,
@@ -130,7 +134,9 @@ class Frames:
                 {
                     "run_id": run_id,
                     "result_id": result_id,
-                    "process": 0,
+                    "process": owner[i],
+                    "round": owner[i],
+                    "started_ns": 1_790_000_000 * 10**9 + i * 10**8,
                     "index": i,
                     "seconds": x,
                     "duration_ns": round(x * 1e9),

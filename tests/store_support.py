@@ -91,12 +91,36 @@ def case(batch_size: int = 8, framework: str = "torch", **kw: Any) -> Case:
 def measurement(
     batch_size: int = 8, framework: str = "torch", n: int = 40, seed: int = 0, **kw: Any
 ) -> Measurement:
-    """An ok measurement with n samples around 100 ms (two processes), built by hand."""
+    """An ok measurement with n samples around 100 ms (`processes` of them, 2 by default,
+    one per round), built by hand."""
+    from runners.measurement import ProcessRecord
+
     rng = random.Random(seed)
+    procs = int(kw.pop("processes", 2))
     samples = [int(1e8 * (1.0 + 0.02 * rng.random())) for _ in range(n)]
+    owner = [i * procs // n for i in range(n)]
+    t0 = 1_790_000_000 * 10**9
+    starts = [t0 + p * 10**10 + sum(samples[:i]) for i, p in enumerate(owner)]
+    records = [
+        ProcessRecord(
+            index=p,
+            round=p,
+            pid=1000 + p,
+            started_ns=t0 + p * 10**10,
+            startup_ns=2 * 10**9,
+            build_ns=300_000_000,
+            warmup_steps=5,
+            warmup_ns=3 * 10**9,
+            first_step_ns=2_500_000_000,
+            measured_ns=sum(s for s, o in zip(samples, owner, strict=True) if o == p),
+        )
+        for p in range(procs)
+    ]
     fields: dict[str, Any] = {
         "samples_ns": samples,
-        "sample_process": [i % 2 for i in range(n)],
+        "sample_process": owner,
+        "sample_start_ns": starts,
+        "process_records": records,
         "warmup_steps": 5,
         "first_step_ns": 2_500_000_000,
         "build_ns": 300_000_000,
@@ -105,7 +129,7 @@ def measurement(
         "sync": "none",
         "peak_memory_bytes": 3 * 2**30,
         "memory_kind": "rss",
-        "processes": 2,
+        "processes": procs,
         "gmacs_per_image": 4.1,
         "framework_version": "2.13.0",
         "details": {"channels_last": True},

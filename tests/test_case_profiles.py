@@ -120,5 +120,10 @@ def test_user_profile_file(tmp_path: Path) -> None:
         "image_size=96\n[sampling]\nmax_time_s=3\nprocesses=2\n"
     )
     profile = load_profile(str(path))
-    assert profile.processes == 2 and profile.sampling.max_time_s == 3
+    # `processes` is the old name of min_processes.
+    assert profile.sampling.min_processes == 2 and profile.sampling.max_time_s == 3
+    wider = profile.with_overrides(min_processes=12)
+    assert (wider.sampling.min_processes, wider.sampling.max_processes) == (12, 12)
+    fewer = profile.with_overrides(max_processes=1)
+    assert (fewer.sampling.min_processes, fewer.sampling.max_processes) == (1, 1)
     assert profile.cases() == [Case("tensorflow", 152, 4, execution="xla", image_size=96)]

@@ -106,12 +106,14 @@ def test_smoke_json_has_a_measurement_per_case(
     assert cases == {(f, m) for f in ("torch", "tensorflow") for m in ("inference", "training")}
     for r in records:
         assert r["status"] == "ok", r["reason"]
-        assert len(r["samples_ns"]) >= 5 and r["warmup_steps"] >= 2
+        assert len(r["samples_ns"]) >= 15 and r["warmup_steps"] >= 3
+        assert r["processes"] == 3 and len(r["process_records"]) == 3
         assert r["first_step_ns"] > 0 and r["build_ns"] > 0
         assert r["threads_intra"] == r["case"]["threads"] and r["threads_inter"] == 1
         assert r["sync"] and r["peak_memory_bytes"] > 0
         stats = r["stats"]
         for key in (
+            "value_s",
             "median_s",
             "mean_s",
             "stdev_s",
@@ -135,20 +137,22 @@ def test_smoke_json_has_a_measurement_per_case(
         assert conn.execute(sa.text("select status from run")).scalar() == "finished"
 
 
-def _count_results(db: Path) -> int:
+def _count(db: Path, table: str) -> int:
     if not db.exists():
         return 0
     engine = sa.create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("select count(*) from result")).scalar() or 0)
+            return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar() or 0)
     except sa.exc.OperationalError:
         return 0
     finally:
         engine.dispose()
 
 
-def test_killed_run_keeps_finished_cases_and_resumes_without_duplicates(tmp_path: Path) -> None:
+def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "r.sqlite"
     url = f"sqlite:///{db}"
     args = [
@@ -172,15 +176,23 @@ def test_killed_run_keeps_finished_cases_and_resumes_without_duplicates(tmp_path
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while _count_results(db) < 1 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while _count(db, "pending") < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole run, worker included, mid-way
     proc.wait()
-    kept = _count_results(db)
-    assert 1 <= kept < 3
-    assert main(["run", "--resume", "1", "--db", url, "--max-time", "0.3"]) == 0
     engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        kept = conn.execute(sa.text("select measurement from pending")).scalars().all()
+    pids = {json.loads(m)["process_records"][0]["pid"] if isinstance(m, str) else
+            m["process_records"][0]["pid"] for m in kept}  # fmt: skip
+    assert len(kept) >= 4 and _count(db, "result") == 0  # 3 processes a case: none done
+    assert main(["run", "--resume", "1", "--db", url, "--max-time", "0.3"]) == 0
     with engine.connect() as conn:
         rows = conn.execute(sa.text("select batch_size from result order by batch_size")).all()
         assert [r[0] for r in rows] == [1, 2, 3]  # every case once
         assert conn.execute(sa.text("select status from run")).scalar() == "finished"
+        procs = conn.execute(sa.text("select result_id, idx, pid from process")).all()
+        assert len(procs) == 9 and len({(r, i) for r, i, _ in procs}) == 9
+        assert pids <= {pid for _, _, pid in procs}  # the processes from before the kill
+        assert conn.execute(sa.text("select count(*) from pending")).scalar() == 0
+    engine.dispose()

@@ -20,11 +20,15 @@ HOSTILE = "[red]<b>x</b>[/red]"
 
 
 def _measurement(framework: str, batch: int, step_s: float, seed: int) -> Measurement:
+    """Five processes of eight steps, each process with its own offset (sd 1%)."""
     rng = random.Random(seed)
-    samples = [int(step_s * 1e9 * (1.0 + 0.01 * rng.uniform(-1, 1))) for _ in range(40)]
+    offsets = [rng.gauss(0.0, 0.01) for _ in range(5)]
+    owner = [i // 8 for i in range(40)]
+    samples = [int(step_s * 1e9 * (1.0 + offsets[p] + 0.01 * rng.uniform(-1, 1))) for p in owner]
     return Measurement(
         case=Case(framework, 50, batch, threads=2),
         samples_ns=samples,
+        sample_process=owner,
         warmup_steps=3,
         first_step_ns=int(step_s * 5e9),
         threads_intra=2,
@@ -156,6 +160,27 @@ def test_compare_json(out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert by_case[("tensorflow", 8)]["verdict"] == "not comparable"
     assert by_case[("tensorflow", 8)]["ratio"] is None
     assert {"setting": "torch_version", "base": "2.13.0", "cand": "2.14.0"} in doc["environment"]
+
+
+def test_calibrate_from_runs_raises_compare_thresholds(
+    out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Runs 1 and 3 as if they were A/A runs: torch b1 moved 10% between them, so its floor
+    # is above 10% and the same 10% change is no longer called a regression.
+    assert main(["calibrate", "--from-runs", "1,3", *_db(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "noise floors from runs 1, 3" in out and "torch/eager r50 b1" in out
+    assert main(["compare", "1", "3", *_db(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "noise floor (resnet-bench calibrate) above 5.0%" in out
+    assert main(["compare", "1", "3", "--no-floor", *_db(out_dir)]) == 1
+    capsys.readouterr()
+    # Bad input: one line, exit 2, nothing stored.
+    assert main(["calibrate", "--from-runs", "1", *_db(out_dir)]) == 2
+    assert "at least 2" in capsys.readouterr().err
+    assert main(["calibrate", "--from-runs", "1,x", *_db(out_dir)]) == 2
+    assert main(["calibrate", "--from-runs", "1,2", *_db(out_dir)]) == 2
+    assert "different machines" in capsys.readouterr().err
 
 
 def test_compare_unknown_run_exits_2(out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

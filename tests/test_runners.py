@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runners.manager import Outcome, _failure, run_case, spawn, worker_env
+from runners.manager import Outcome, _failure, run_case, run_round, spawn, worker_env
 from runners.timing import SamplingPolicy
 from suite.case import Case
 
@@ -52,16 +52,63 @@ def test_worker_env_sets_threads_for_both_frameworks() -> None:
     assert env["TF_NUM_INTEROP_THREADS"] == "1"
 
 
-def test_torch_case_in_two_processes_pools_tagged_samples() -> None:
-    case = Case("torch", 50, 1, image_size=32, threads=1)
+def _round(batches: list[int], timeout_s: float = 60.0) -> list[Any]:
+    cases = [Case("torch", 50, b, image_size=32, threads=1) for b in batches]
+    return run_round(cases, TINY, 4, [7] * len(cases), timeout_s, module="tests.fake_round_worker")
+
+
+def test_a_worker_crash_mid_round_loses_only_the_case_in_flight() -> None:
+    ms = _round([1, 3, 2, 6])  # batch 3 kills its worker
+    assert [m.case.batch_size for m in ms] == [1, 3, 2, 6]
+    assert [m.status for m in ms] == ["ok", "oom", "ok", "ok"]
+    assert "fake round worker starting" in (ms[1].reason or "")
+    # The cases after the crash ran in a second worker, and every case knows its round.
+    assert ms[0].process_records[0].pid != ms[2].process_records[0].pid
+    assert all(m.process_records[0].round == 4 for m in ms)
+    assert all(m.process_records[0].index == 7 for m in ms)
+
+
+def test_a_hang_times_out_only_its_own_case() -> None:
+    ms = _round([1, 4, 2], timeout_s=3.0)
+    assert [m.status for m in ms] == ["ok", "timeout", "ok"]
+    assert ms[1].reason == "no result within 3 s; worker killed"
+
+
+def test_a_worker_exiting_without_a_result() -> None:
+    ms = _round([5, 1])
+    assert ms[0].status == "error" and "exited with status 3" in (ms[0].reason or "")
+    assert ms[1].status == "ok"
+
+
+def test_one_worker_refuses_mixed_frameworks() -> None:
+    with pytest.raises(ValueError, match="one framework"):
+        run_round([Case("torch", 50, 1), Case("tensorflow", 50, 1)], TINY, 0, [0, 0])
+
+
+def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
+    a = Case("torch", 50, 1, image_size=32, threads=1)
+    b = Case("torch", 50, 2, image_size=32, threads=1)
+    first = run_round([a, b], TINY, 0, [0, 0], timeout_s=300)
+    assert [m.status for m in first] == ["ok", "ok"], [m.reason for m in first]
+    ra, rb = first[0].process_records[0], first[1].process_records[0]
+    assert ra.pid == rb.pid and (ra.position, rb.position) == (0, 1)
+    assert ra.startup_ns and ra.startup_ns > 0 and ra.build_ns and rb.build_ns
+    assert rb.started_ns and ra.started_ns and rb.started_ns > ra.started_ns
+    assert len(first[0].sample_start_ns) == len(first[0].samples_ns)
+    case = a
     m = run_case(case, TINY, timeout_s=300, processes=2)
     assert m.status == "ok", m.reason
     assert set(m.sample_process) == {0, 1} and len(m.samples_ns) >= 8
-    assert m.processes == 2 and len(m.details["per_process"]) == 2
+    assert m.processes == 2 and [p.round for p in m.process_records] == [0, 1]
+    assert len(m.process_values_s()) == 2
     assert (m.threads_intra, m.threads_inter) == (1, 1)
     assert m.warmup_steps >= 2 and m.first_step_ns and m.build_ns
     assert m.sync and m.peak_memory_bytes and m.memory_kind == "rss"
     assert m.gmacs_per_image and m.gmacs_per_image > 0
+    # numerics switches in force in the worker: torch's defaults
+    assert m.details["flush_denormal"] is False
+    assert m.details["float32_matmul_precision"] == "highest"
+    assert m.details["matmul_allow_tf32"] is False
 
 
 def test_tensorflow_xla_training_case() -> None:
@@ -69,6 +116,7 @@ def test_tensorflow_xla_training_case() -> None:
     m = run_case(case, TINY, timeout_s=300)
     assert m.status == "ok", m.reason
     assert m.details["jit_compile"] is True
+    assert m.details["tensor_float_32_execution"] is True  # TensorFlow's default
     assert m.threads_intra == 1 and m.threads_inter == 1
     assert m.sync == "host (output materialised)"
 
@@ -146,6 +194,42 @@ def test_fake_cuda_records_cudnn_benchmark_and_tf32(fake_torch: Any) -> None:
         "matmul_allow_tf32": False,
         "device_name": "Fake H100",
     }
+
+
+def test_torch_details_record_flush_denormal_and_tf32() -> None:
+    import torch
+
+    from runners.torch_runner import TorchRunner
+
+    runner = TorchRunner()
+    runner._details = {"channels_last": True}
+    details = runner.details()
+    assert details["flush_denormal"] is False and details["channels_last"] is True
+    assert details["cudnn_allow_tf32"] is bool(torch.backends.cudnn.allow_tf32)
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        assert runner.details()["flush_denormal"] is True
+    finally:
+        torch.set_flush_denormal(False)
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        assert runner.details()["float32_matmul_precision"] == "high"
+    finally:
+        torch.set_float32_matmul_precision(precision)
+
+
+def test_tf_details_record_tf32() -> None:
+    from runners.tf_runner import TFRunner
+
+    runner = TFRunner.__new__(TFRunner)  # no TensorFlow in this process: a fake tf.config
+    experimental = SimpleNamespace(tensor_float_32_execution_enabled=lambda: False)
+    runner.tf = SimpleNamespace(config=SimpleNamespace(experimental=experimental))
+    runner._details = {"jit_compile": False}
+    assert runner.details() == {"tensor_float_32_execution": False, "jit_compile": False}
+    runner.tf = SimpleNamespace(config=SimpleNamespace(experimental=SimpleNamespace()))
+    assert runner.details()["tensor_float_32_execution"] is None  # no getter: unknown
 
 
 def test_fake_cuda_oom_and_unsupported(fake_torch: Any) -> None:

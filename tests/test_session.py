@@ -1,58 +1,196 @@
-"""The run loop's contracts: GPU state around each case, skips without a worker, and the
-import rule (the parent process never loads a framework)."""
+"""The run loop's contracts: interleaved rounds, adaptive stopping by processes, failures
+and skips, resume of pending processes, and the import rule (the parent process never
+loads a framework). Workers are faked; the store is a real SQLite file."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runners.measurement import Measurement
+from results.store import Store, open_store
+from runners.measurement import Measurement, ProcessRecord
 from runners.timing import SamplingPolicy
 from suite import session
 from suite.case import Case
 
+POLICY = SamplingPolicy(min_processes=3, max_processes=6, ci_target=0.02, max_time_s=1e6)
+A = Case("torch", 50, 1, image_size=32, threads=1)
+B = Case("torch", 50, 2, image_size=32, threads=1)
+C = Case("tensorflow", 50, 1, image_size=32, threads=1)
 
-def _plan(case: Case) -> session.Plan:
-    return session.Plan([case], SamplingPolicy(), 60.0, 1, "test")
+
+class Silent:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+    def start(self, total: int) -> None: ...
+    def case_started(self, case: Case) -> None: ...
+    def case_done(self, m: Measurement) -> None: ...
+    def stop(self) -> None: ...
 
 
 def _context(**kw: Any) -> session.Context:
-    return session.Context(machine={}, environment={}, ceilings=[], **kw)
+    from results.metadata import environment_info, machine_info
+
+    return session.Context(machine_info(), environment_info(), ceilings=[], **kw)
 
 
-def test_gpu_state_is_taken_around_each_case_and_throttling_flagged(
+class FakeWorkers:
+    """run_round stand-in: value(case, process index) seconds per step, 10 steps."""
+
+    def __init__(self, value: Callable[[Case, int], float | str]) -> None:
+        self.value = value
+        self.calls: list[tuple[int, list[Case]]] = []
+
+    def __call__(
+        self, group: list[Case], policy: SamplingPolicy, round_: int, indices: list[int], _t: float
+    ) -> list[Measurement]:
+        self.calls.append((round_, list(group)))
+        out = []
+        for case, index in zip(group, indices, strict=True):
+            v = self.value(case, index)
+            rec = ProcessRecord(index=index, round=round_, pid=1000 + round_, startup_ns=10**9)
+            if isinstance(v, str):
+                m = Measurement(case=case, status="error", reason=v, process_records=[rec])
+            else:
+                ns = [int(v * 1e9)] * 10
+                rec.measured_ns = sum(ns)
+                m = Measurement(
+                    case=case,
+                    samples_ns=ns,
+                    sample_process=[index] * 10,
+                    process_records=[rec],
+                    ci_target=policy.ci_target,
+                )
+            out.append(m)
+        return out
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_store(f"sqlite:///{tmp_path / 'r.sqlite'}")
+
+
+def _run(
+    store: Store,
     monkeypatch: pytest.MonkeyPatch,
+    workers: FakeWorkers,
+    cases: list[Case],
+    seed: int = 7,
+    **ctx: Any,
+) -> tuple[int | None, list[Measurement]]:
+    monkeypatch.setattr(session, "run_round", workers)
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log: _context(**ctx))
+    plan = session.Plan(cases, POLICY, 60.0, "test", seed=seed)
+    return session.execute(store, plan, Silent())
+
+
+def _noisy(case: Case, index: int) -> float:
+    # A: steady (stops at min_processes); B: +/-10% between processes (runs to the max).
+    if case == B:
+        return 0.1 * (1.1 if index % 2 else 0.9)
+    return 0.1
+
+
+def test_rounds_interleave_cases_and_add_processes_only_where_needed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    case = Case("torch", 50, 1, device="cuda")
-    snapshots = iter(
-        [
-            [{"index": 0, "throttle_reasons": []}],
-            [{"index": 0, "throttle_reasons": ["sw_thermal_slowdown"]}],
-        ]
-    )
-    monkeypatch.setattr(session.metadata, "gpu_snapshot", lambda: next(snapshots))
-    monkeypatch.setattr(session.metadata, "throttled", lambda b, a: bool(a[0]["throttle_reasons"]))
-    monkeypatch.setattr(session, "run_case", lambda c, *a: Measurement(case=c, samples_ns=[1]))
-    m = session.measure(case, _plan(case), _context())
-    assert m.gpu_before == {"gpus": [{"index": 0, "throttle_reasons": []}]}
-    assert m.gpu_after is not None and m.throttled is True
+    workers = FakeWorkers(_noisy)
+    run_id, ms = _run(store, monkeypatch, workers, [A, B, C])
+    rounds = [r for r, _ in workers.calls]
+    assert rounds == sorted(rounds)  # round r of every case before round r + 1 of any
+    per_round = {r: {c for rr, g in workers.calls if rr == r for c in g} for r in set(rounds)}
+    assert per_round[0] == per_round[1] == per_round[2] == {A, B, C}
+    assert per_round[3] == {B}  # A and C met the CI target after 3 processes
+    # One worker per framework per round: torch's cases share one.
+    assert all(len({c.framework for c in g}) == 1 for _, g in workers.calls)
+    by_case = {m.case: m for m in ms}
+    assert by_case[A].processes == 3 and by_case[A].stop_reason == "ci target met"
+    assert by_case[B].processes == POLICY.max_processes
+    assert by_case[B].stop_reason == "max processes"
+    stats = by_case[B].stats()
+    assert stats is not None and stats.unstable and stats.processes == 6
+    # Stored: every process with its round, nothing left pending.
+    assert run_id is not None and store.pending(run_id) == []
+
+
+def test_the_order_within_a_round_follows_the_recorded_seed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = []
+    for seed in (1, 1, 2, 3, 4):
+        workers = FakeWorkers(lambda _c, _i: 0.1)
+        _run(store, monkeypatch, workers, [A, B, C], seed=seed)
+        orders.append([tuple(g) for _, g in workers.calls])
+    assert orders[0] == orders[1]
+    assert len({tuple(o) for o in orders}) > 1
+
+
+def test_a_failing_process_ends_only_its_case(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workers = FakeWorkers(lambda c, i: "boom" if (c == A and i == 1) else 0.1)
+    _, ms = _run(store, monkeypatch, workers, [A, C])
+    by_case = {m.case: m for m in ms}
+    assert by_case[A].status == "error"
+    assert by_case[A].reason == "process 2 of 2: boom"
+    assert len(by_case[A].samples_ns) == 10  # the good process's steps are kept
+    assert by_case[C].status == "ok" and by_case[C].processes == 3
 
 
 def test_a_device_the_probe_found_missing_is_skipped_without_a_worker(
-    monkeypatch: pytest.MonkeyPatch,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = Case("tensorflow", 50, 1, device="cuda")
+    workers = FakeWorkers(lambda _c, _i: 0.1)
+    _, ms = _run(
+        store,
+        monkeypatch,
+        workers,
+        [case],
+        device_skips={("tensorflow", "cuda"): "no GPU visible to TensorFlow"},
+    )
+    assert workers.calls == []
+    assert [(m.status, m.reason) for m in ms] == [("skipped", "no GPU visible to TensorFlow")]
 
-    def no_worker(*_a: Any) -> Measurement:
-        raise AssertionError("a worker was started for a missing device")
 
-    monkeypatch.setattr(session, "run_case", no_worker)
-    ctx = _context(device_skips={("tensorflow", "cuda"): "no GPU visible to TensorFlow"})
-    m = session.measure(case, _plan(case), ctx)
-    assert (m.status, m.reason) == ("skipped", "no GPU visible to TensorFlow")
+def test_resume_continues_pending_processes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def dies_in_round_two(case: Case, index: int) -> float:
+        if index == 2:
+            raise KeyboardInterrupt
+        return 0.1
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(store, monkeypatch, FakeWorkers(dies_in_round_two), [A])
+    run_id = store.list_runs()[-1].id
+    assert store.get_run(run_id).status == "interrupted"
+    assert len(store.pending(run_id)) == 2
+    plan = session.resume_plan(store, run_id)
+    assert plan.seed == 7 and plan.cases == [A]
+    workers = FakeWorkers(lambda _c, _i: 0.1)
+    monkeypatch.setattr(session, "run_round", workers)
+    _, ms = session.execute(store, plan, Silent(), resume=run_id)
+    assert [r for r, _ in workers.calls] == [2]  # only the third process was missing
+    assert ms[0].processes == 3 and store.pending(run_id) == []
+
+
+def test_the_run_summary_shows_the_overhead(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    ui = Silent()
+    monkeypatch.setattr(session, "run_round", FakeWorkers(lambda _c, _i: 0.1))
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log: _context())
+    session.execute(store, session.Plan([A, C], POLICY, 60.0, "test", seed=1), ui)
+    line = ui.lines[-1]
+    # 3 rounds x 2 frameworks = 6 workers of 1 s start-up each; 2 cases x 3 x 10 x 0.1 s.
+    assert "6 workers, start-up 6 s (1.0 s each)" in line
+    assert "6 s timed" in line
 
 
 def test_the_parent_process_never_imports_a_framework() -> None:

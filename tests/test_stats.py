@@ -4,43 +4,86 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+from scipy import stats as sps
 
-from runners.stats import median_ci, median_ci_indices, summarize
+from runners.stats import (
+    batch_means_rel,
+    benjamini_hochberg,
+    case_drift,
+    drift_rel,
+    geometric_interval,
+    log_ratio_test,
+    noise_floor,
+    process_values,
+    summarize,
+)
 
 
 def test_source_script_case_steps_of_100ms_are_100ms() -> None:
     # The TF-1 script summed 10 of 100 steps and divided by 100: 0.010 +/- 0.030 s.
-    s = summarize([0.100] * 100, batch_size=32)
+    s = summarize([0.100] * 100, batch_size=32, process_ids=[i // 25 for i in range(100)])
+    assert s.value_s == pytest.approx(0.100)
     assert s.median_s == pytest.approx(0.100)
     assert s.mean_s == pytest.approx(0.100)
     assert s.stdev_s == pytest.approx(0.0, abs=1e-12)
     assert (s.ci_low_s, s.ci_high_s) == pytest.approx((0.100, 0.100))
     assert s.images_per_s == pytest.approx(320.0)
-    assert s.n == 100 and s.total_s == pytest.approx(10.0)
+    assert s.n == 100 and s.processes == 4 and s.total_s == pytest.approx(10.0)
+    assert not s.unstable
 
 
-def test_hand_computed_one_to_ten() -> None:
+def test_hand_computed_one_to_ten_in_one_process() -> None:
     s = summarize([float(v) for v in range(10, 0, -1)], batch_size=8, gmacs_per_image=4.0)
-    assert s.n == 10
-    assert s.median_s == 5.5
+    assert s.n == 10 and s.processes == 1
+    assert s.value_s == s.median_s == 5.5
     assert s.mean_s == 5.5
     assert s.stdev_s == pytest.approx(math.sqrt(82.5 / 9))
     assert (s.min_s, s.max_s) == (1.0, 10.0)
     # numpy's linear interpolation: position p * (n - 1) in the sorted samples
     assert s.p5_s == pytest.approx(1.45)
     assert s.p25_s == pytest.approx(3.25)
-    assert s.p75_s == pytest.approx(7.75)
-    assert s.p95_s == pytest.approx(9.55)
-    assert s.p99_s == pytest.approx(9.91)
     assert s.iqr_s == pytest.approx(4.5)
-    # n = 10: P(x_(2) <= m < x_(9)) = 1 - 2 * P(B <= 1) = 1 - 22/1024 = 0.9785 >= 0.95,
-    # while x_(3)..x_(8) would cover only 1 - 2 * 56/1024 = 0.89.
-    assert (s.ci_low_s, s.ci_high_s) == (2.0, 9.0)
+    # One process: no spread between processes, so no CI and the case is unstable.
+    assert math.isnan(s.ci_low_s) and math.isinf(s.ci_rel)
+    assert s.unstable and "one process" in (s.unstable_reason or "")
     assert s.images_per_s == pytest.approx(8 / 5.5)
     assert s.gmacs_per_s == pytest.approx(4.0 * 8 / 5.5)
     assert s.gflops_per_s == pytest.approx(2 * 4.0 * 8 / 5.5)
-    assert s.unstable  # IQR / median = 0.82
+    # 10..1 in order: last third (3, 2, 1) against the first (10, 9, 8): -78%.
+    assert s.drift_rel == pytest.approx(2.0 / 9.0 - 1.0)
+
+
+def test_value_and_ci_come_from_processes_not_steps() -> None:
+    # Three processes of 1000 identical steps each: steps say nothing about the spread.
+    values = [0.10, 0.11, 0.12]
+    samples = [v for v in values for _ in range(1000)]
+    ids = [p for p in range(3) for _ in range(1000)]
+    s = summarize(samples, 1, process_ids=ids)
+    logs = np.log(values)
+    half = sps.t.ppf(0.975, 2) * logs.std(ddof=1) / math.sqrt(3)
+    assert s.value_s == pytest.approx(math.exp(logs.mean()))
+    assert (s.ci_low_s, s.ci_high_s) == pytest.approx(
+        (math.exp(logs.mean() - half), math.exp(logs.mean() + half))
+    )
+    assert s.ci_rel == pytest.approx(math.exp(half) - 1.0)
+    assert s.processes == 3
+    assert s.unstable and "missed" in (s.unstable_reason or "")
+
+
+def test_process_values_are_medians_in_order_of_appearance() -> None:
+    assert process_values([3.0, 1.0, 2.0, 10.0, 30.0], [1, 1, 1, 0, 0]) == {1: 2.0, 0: 20.0}
+    with pytest.raises(ValueError, match="tag every sample"):
+        process_values([1.0], [0, 1])
+
+
+def test_geometric_interval_edges() -> None:
+    one = geometric_interval([2.0])
+    assert one.value == 2.0 and math.isnan(one.low) and math.isinf(one.rel)
+    assert geometric_interval([]).n == 0
+    same = geometric_interval([2.0, 2.0, 2.0])
+    assert (same.low, same.high, same.rel) == (2.0, 2.0, 0.0)
 
 
 def test_training_counts_three_forward_passes() -> None:
@@ -49,27 +92,67 @@ def test_training_counts_three_forward_passes() -> None:
     assert tr.gmacs_per_s == pytest.approx(3 * (inf.gmacs_per_s or 0))
 
 
-@pytest.mark.parametrize(
-    ("n", "expected"),
-    [(5, None), (6, (0, 5)), (10, (1, 8)), (20, (5, 14)), (100, (39, 60))],
-)
-def test_median_ci_order_statistics(n: int, expected: tuple[int, int] | None) -> None:
-    # Reference: binomial tables for the 95% CI of the median (e.g. Conover, table A3).
-    assert median_ci_indices(n) == expected
+def test_drift_flags_a_step_change_every_process_shows() -> None:
+    steady = [1.0] * 30
+    stepped = [1.0] * 15 + [1.2] * 15
+    assert drift_rel(steady) == 0.0
+    assert drift_rel(stepped) == pytest.approx(0.2)
+    assert math.isnan(drift_rel([1.0] * 8))  # too few steps for thirds
+    ids = [p for p in range(3) for _ in range(30)]
+    s = summarize(stepped * 3, 1, process_ids=ids)
+    assert s.unstable and "drift" in (s.unstable_reason or "")
+    # One process drifting among steady ones is that process's noise, not the case's.
+    assert case_drift([0.0, 0.0, 0.3]) == 0.0
+    assert math.isnan(case_drift([math.nan]))
 
 
-def test_stable_and_unstable_flags() -> None:
-    steady = [1.0 + 0.001 * (i % 3) for i in range(50)]
-    assert not summarize(steady, 1).unstable
-    assert summarize(steady, 1, ci_target_met=False).unstable
-    noisy = [1.0, 1.5] * 25
-    assert summarize(noisy, 1).unstable
+def test_unstable_warmup_reaches_unstable() -> None:
+    ids = [p for p in range(3) for _ in range(20)]
+    s = summarize([1.0] * 60, 1, process_ids=ids, warmup_unstable=[2])
+    assert s.unstable and "warm-up did not settle in process(es) 2" in (s.unstable_reason or "")
 
 
-def test_median_ci_too_few_samples_is_min_max() -> None:
-    assert median_ci([3.0, 1.0, 2.0]) == (1.0, 3.0)
+def test_batch_means_is_a_within_process_diagnostic() -> None:
+    assert batch_means_rel([1.0] * 50) == 0.0
+    assert math.isinf(batch_means_rel([1.0] * 9))
+    assert batch_means_rel([1.0, 1.2] * 25) < 0.01  # alternating noise averages out
 
 
 def test_summarize_refuses_empty() -> None:
     with pytest.raises(ValueError, match="no samples"):
         summarize([], 1)
+
+
+def test_log_ratio_test_hand_computed() -> None:
+    base = [1.00, 1.02, 0.98, 1.01, 0.99]
+    cand = [1.10, 1.12, 1.08, 1.11, 1.09]
+    t = log_ratio_test(base, cand, threshold=0.05)
+    lb, lc = np.log(base), np.log(cand)
+    d = lc.mean() - lb.mean()
+    assert t.ratio == pytest.approx(math.exp(d))
+    se = math.sqrt(lb.var(ddof=1) / 5 + lc.var(ddof=1) / 5)
+    half = sps.t.ppf(0.975, t.df) * se
+    assert (t.ci_low, t.ci_high) == pytest.approx((math.exp(d - half), math.exp(d + half)))
+    assert t.beyond and t.p_value < 0.05
+    # The same data against a 15% threshold: a real change, but not beyond the threshold.
+    wide = log_ratio_test(base, cand, threshold=0.15)
+    assert not wide.beyond and wide.p_value > 0.05
+    # One process on each side: nothing can be said.
+    assert math.isnan(log_ratio_test([1.0], [2.0], 0.05).p_value)
+    # One process on one side: the other side's spread stands in for both.
+    half_known = log_ratio_test([1.0], [1.0, 1.1, 1.2], 0.05)
+    assert math.isfinite(half_known.ci_low) and half_known.df == 2
+
+
+def test_benjamini_hochberg_against_hand_computed() -> None:
+    # m = 5, q = 0.05: thresholds 0.01, 0.02, 0.03, 0.04, 0.05; the largest k with
+    # p_(k) <= k q / m is k = 3 (0.03 <= 0.03), so the three smallest are rejected.
+    p = [0.03, 0.001, 0.5, 0.02, 0.045]
+    assert benjamini_hochberg(p) == [True, True, False, True, False]
+    assert benjamini_hochberg([math.nan, 0.001]) == [False, True]
+    assert benjamini_hochberg([]) == []
+
+
+def test_noise_floor_is_the_a_a_95th_percentile_change() -> None:
+    assert noise_floor(0.0) == 0.0
+    assert noise_floor(0.01) == pytest.approx(math.expm1(1.959964 * math.sqrt(2) * 0.01))

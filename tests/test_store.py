@@ -118,8 +118,13 @@ def test_round_trip(db_url: str) -> None:
     assert ok.result_id == result_id
     for name, value in zip(CASE_FIELDS, m.case.key(), strict=True):
         assert ok[name] == value
-    expected = summarize([s / 1e9 for s in m.samples_ns], 8, 4.1, "inference", True)
+    expected = summarize(
+        [s / 1e9 for s in m.samples_ns], 8, 4.1, "inference", process_ids=m.sample_process
+    )
     for name in STAT_COLUMNS:
+        if name == "unstable_reason":
+            assert ok[name] == expected.unstable_reason
+            continue
         assert ok[name] == pytest.approx(getattr(expected, name)), name
     assert ok.n_samples == 40 and ok.first_step_s == pytest.approx(2.5)
     assert ok.ceiling_gflops == 2000.0
@@ -133,10 +138,21 @@ def test_round_trip(db_url: str) -> None:
     assert math.isnan(bad.median_s) and bad.unstable is pd_na()
 
     samples = results.load_samples(db_url, [run_id])
-    assert list(samples.columns[:5]) == ["run_id", "result_id", "process", "index", "seconds"]
+    assert list(samples.columns[:4]) == ["run_id", "result_id", "process", "round"]
     assert samples["duration_ns"].tolist() == m.samples_ns
     assert samples["process"].tolist() == m.sample_process
+    assert samples["round"].tolist() == m.sample_process  # one process per round here
+    assert samples["started_ns"].tolist() == m.sample_start_ns
     assert samples["index"].tolist() == list(range(40))
+
+    procs = results.load_processes(db_url, [run_id])
+    assert procs["process"].tolist() == [0, 1] and procs["round"].tolist() == [0, 1]
+    assert procs["pid"].tolist() == [1000, 1001]
+    assert procs["startup_s"].tolist() == [2.0, 2.0] and procs["n_samples"].tolist() == [20, 20]
+    values = m.process_values_s()
+    assert procs["value_s"].tolist() == pytest.approx([values[0], values[1]])
+    assert ok.value_s == pytest.approx(math.sqrt(values[0] * values[1]))
+    assert str(procs["started_at"].iloc[1]) == "2026-09-21 14:13:30+00:00"  # 1790000010 s
 
 
 def pd_na() -> object:
@@ -148,7 +164,7 @@ def pd_na() -> object:
 def test_undefined_statistics_are_null(db_url: str) -> None:
     with open_store(db_url) as store:
         run_id = begin(store)
-        store.add_result(run_id, measurement(n=3))  # too few samples for a CI of the median
+        store.add_result(run_id, measurement(n=3, processes=1))  # one process: no CI
     row = results.load(db_url).iloc[0]
     assert math.isnan(row.ci_rel) and row.median_s > 0
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "export": "suite.cli.export_cmd",
     "report": "suite.cli.report_cmd",
     "compare": "suite.cli.compare_cmd",
+    "calibrate": "suite.cli.calibrate_cmd",
 }
 
 PROG = "resnet-bench"

@@ -1,8 +1,10 @@
 """`resnet-bench compare BASE CAND`: case-by-case run comparison; exit 1 on a regression.
 
-A regression is a case whose candidate median step time is slower than the base's by at
-least --threshold with a significant difference (results.analysis: Mann-Whitney U on the
-raw samples and a bootstrap CI of the ratio that excludes 1), so the exit status can gate CI.
+A regression is a case whose candidate is slower than the base with the whole 95% CI of
+the ratio (from both runs' per-process values) beyond the case's threshold, and the false
+discovery rate across cases held at 5% (results.analysis.compare_runs). The threshold of a
+case is --threshold, or its noise floor where `resnet-bench calibrate` learnt a larger one
+on the candidate's machine. The exit status can gate CI.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ VERDICT_STYLES = {
     "regression": "bold red",
     "improvement": "bold green",
     "same": "",
+    "undetermined": "yellow",
     "not comparable": "yellow",
     "only in base": "dim",
     "only in cand": "dim",
@@ -57,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="5%",
         metavar="T",
         help="smallest slow-down (or speed-up) that counts, as 5%% or 0.05 (default: 5%%)",
+    )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="ignore the noise floors `resnet-bench calibrate` stored for this machine",
     )
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
     add_storage_options(parser)
@@ -98,10 +106,18 @@ def _ms(value: Any) -> str:
     return "-" if x is None else f"{float(x):.4g}"
 
 
-def _note(rec: Mapping[Any, Any]) -> Text:
-    """Which side was unstable (its CI is wide or its IQR large): read its verdict with care."""
+def _note(rec: Mapping[Any, Any], threshold: float) -> Text:
+    """Which side was unstable, a raised threshold, too few processes to judge."""
+    notes = []
     sides = [s for s in ("base", "cand") if _plain(rec[f"{s}_unstable"]) is True]
-    return Text(f"unstable in {' and '.join(sides)}" if sides else "", style="yellow")
+    if sides:
+        notes.append(f"unstable in {' and '.join(sides)}")
+    used = _plain(rec["threshold_used"])
+    if used is not None and used > threshold:
+        notes.append(f"noise floor {used:.1%}")
+    if rec["verdict"] == "undetermined":
+        notes.append("one process per side: no spread to judge by")
+    return Text("; ".join(notes), style="yellow")
 
 
 def _describe(info: RunInfo) -> Text:
@@ -121,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
         ids = sorted({base, cand})
         df = results.load(store, ids)
         samples = results.load_samples(store, ids)
-    cases = compare_runs(df, samples, base, cand, threshold)
+        floors = {} if args.no_floor else store.noise_floors(infos[cand].machine["id"])
+    cases = compare_runs(df, samples, base, cand, threshold, floors)
+    raised = cases[cases["threshold_used"] > threshold]
     env = environment_diff(df, base, cand)
     found = cases["verdict"].value_counts().to_dict()
     counts = {v: int(found[v]) for v in VERDICT_STYLES if v in found}
@@ -133,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             "cand": _run_json(infos[cand]),
             "threshold": threshold,
             "alpha": ALPHA,
+            "noise_floor_cases": len(raised),
             "regressions": regressions,
             "verdicts": counts,
             "cases": [
@@ -149,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(Text.assemble("base: ", _describe(infos[base])))
     out.print(Text.assemble("cand: ", _describe(infos[cand])))
     table = Table(
-        title=f"cand vs base, threshold {threshold:.1%}, significance p < {ALPHA}",
+        title=f"cand vs base: a change counts when its 95% CI lies beyond {threshold:.1%} "
+        f"(or the case's noise floor), false discovery rate {ALPHA:.0%}",
         title_justify="left",
     )
     table.add_column("verdict")
@@ -165,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
             if _plain(rec["ratio_ci_low"]) is None
             else f"{_pct(rec['ratio_ci_low'])} .. {_pct(rec['ratio_ci_high'])}"
         )
-        base_ms = _ms(rec["base_median_ms"]) if rec["base_status"] == "ok" else rec["base_status"]
-        cand_ms = _ms(rec["cand_median_ms"]) if rec["cand_status"] == "ok" else rec["cand_status"]
+        base_ms = _ms(rec["base_ms"]) if rec["base_status"] == "ok" else rec["base_status"]
+        cand_ms = _ms(rec["cand_ms"]) if rec["cand_status"] == "ok" else rec["cand_status"]
         table.add_row(
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
             Text(case_label(rec)),
@@ -175,10 +195,15 @@ def run(args: argparse.Namespace) -> int:
             _pct(rec["ratio"]),
             ci,
             "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
-            _note(rec),
+            _note(rec, threshold),
         )
     out.print(table)
     out.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "no cases in either run")
+    if not raised.empty:
+        out.print(
+            f"noise floor (resnet-bench calibrate) above {threshold:.1%} for {len(raised)} "
+            f"case(s), up to {raised['threshold_used'].max():.1%}: used as their threshold"
+        )
     if env.empty:
         out.print("environment: no recorded setting differs")
     else:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import shlex
 import sys
 from collections.abc import Callable
@@ -66,6 +67,21 @@ def _int(axis: str) -> Callable[[str], int]:
     return parse
 
 
+def _seconds(axis: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(
+                f"{axis} must be a positive, finite number of seconds, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def _ints(axis: str) -> Callable[[str], list[int]]:
     return _csv(_int(axis), axis)
 
@@ -87,6 +103,26 @@ def default_profile() -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_plan_arguments(p)
+    p.add_argument(
+        "--resume",
+        type=_int("run id"),
+        metavar="RUN_ID",
+        help="run only the cases of that run not yet finished",
+    )
+    p.add_argument(
+        "--report", action="store_true", help="write the HTML report afterwards and print its path"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the measurements as JSON on stdout (logs go to stderr)",
+    )
+    add_storage_options(p)
+
+
+def add_plan_arguments(p: argparse.ArgumentParser) -> None:
+    """What makes a plan: profile, case axes, measurement settings, label (run, calibrate)."""
     p.add_argument(
         "--profile",
         metavar="NAME|PATH",
@@ -122,34 +158,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--processes",
         type=_int("processes"),
-        help="repeat each case in P fresh processes and pool the samples",
+        metavar="N",
+        help="at least N fresh worker processes per case, in interleaved rounds "
+        "(default: the profile's min_processes)",
     )
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-case worker timeout")
+    run.add_argument(
+        "--max-processes",
+        type=_int("max processes"),
+        metavar="N",
+        help="at most N processes per case while its CI misses the target",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_seconds("timeout"),
+        metavar="SECONDS",
+        help="kill a worker when one case runs longer than this",
+    )
     run.add_argument(
         "--max-time",
-        type=float,
+        type=_seconds("max time"),
         metavar="SECONDS",
-        help="cap on measured time per case (default: the profile's)",
+        help="no more processes for a case once its measured time reaches this "
+        "(default: the profile's)",
     )
     p.add_argument("--label", help="a label stored with the run")
-    p.add_argument(
-        "--resume",
-        type=_int("run id"),
-        metavar="RUN_ID",
-        help="run only the cases of that run not yet finished",
-    )
-    p.add_argument(
-        "--report", action="store_true", help="write the HTML report afterwards and print its path"
-    )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the measurements as JSON on stdout (logs go to stderr)",
-    )
-    add_storage_options(p)
 
 
-def _plan(args: argparse.Namespace) -> Plan:
+def make_plan(args: argparse.Namespace) -> Plan:
     try:
         profile = load_profile(args.profile or default_profile())
         profile = profile.with_overrides(
@@ -162,7 +197,9 @@ def _plan(args: argparse.Namespace) -> Plan:
             executions=args.executions,
             image_size=args.image_size,
             threads=args.threads,
-            processes=args.processes,
+            min_processes=args.processes,
+            max_processes=args.max_processes,
+            max_time_s=args.max_time,
             timeout_s=args.timeout,
         )
         cases = profile.cases()
@@ -172,7 +209,6 @@ def _plan(args: argparse.Namespace) -> Plan:
         cases=cases,
         policy=profile.sampling,
         timeout_s=profile.timeout_s,
-        processes=profile.processes,
         profile=profile.name,
         label=args.label,
         command=shlex.join(["resnet-bench", *sys.argv[1:]]),
@@ -182,7 +218,7 @@ def _plan(args: argparse.Namespace) -> Plan:
 def run(args: argparse.Namespace) -> int:
     from results.store import StoreError, open_store
 
-    plan = None if args.resume is not None else _plan(args)  # bad input: before the DB
+    plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
     try:
         store = open_store(db_url(args), create=args.resume is None)
     except StoreError as exc:
@@ -255,24 +291,33 @@ class RichProgress:
 
 
 def summary_table(measurements: list[Measurement]) -> Table:
-    table = Table(title="resnet-bench results (median ms/step with 95% CI)")
-    for col in ("case", "status", "median ms", "95% CI ms", "img/s", "GMAC/s", "n", "note"):
+    table = Table(
+        title="resnet-bench results (ms/step: geometric mean of per-process medians, "
+        "95% CI between processes)"
+    )
+    cols = ("case", "status", "ms/step", "95% CI ms", "+/-", "img/s", "GMAC/s", "procs", "note")
+    for col in cols:
         left = col in ("case", "status", "note")
         table.add_column(col, justify="left" if left else "right", no_wrap=col != "note")
     for m in measurements:
-        s = session.statistics(m)
+        s = m.stats()
         if s is None:
-            table.add_row(m.case.label(), m.status, "", "", "", "", "", m.reason or "")
+            table.add_row(m.case.label(), m.status, "", "", "", "", "", "", m.reason or "")
             continue
-        note = "unstable" if s.unstable else ""
+        ci = (
+            f"{s.ci_low_s * 1e3:.2f}-{s.ci_high_s * 1e3:.2f}"
+            if math.isfinite(s.ci_low_s)
+            else "n/a"
+        )
         table.add_row(
             m.case.label(),
-            m.status,
-            f"{s.median_s * 1e3:.2f}",
-            f"{s.ci_low_s * 1e3:.2f}-{s.ci_high_s * 1e3:.2f}",
+            "unstable" if s.unstable else m.status,
+            f"{s.value_s * 1e3:.2f}",
+            ci,
+            f"{s.ci_rel:.1%}" if math.isfinite(s.ci_rel) else "n/a",
             f"{s.images_per_s:.1f}",
             "" if s.gmacs_per_s is None else f"{s.gmacs_per_s:.1f}",
-            str(s.n),
-            note,
+            str(s.processes),
+            s.unstable_reason or "",
         )
     return table

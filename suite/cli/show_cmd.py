@@ -54,6 +54,7 @@ def _run_facts(info: RunInfo) -> Table:
         duration = f"{(info.finished_at - info.started_at).total_seconds():.0f} s"
     system = info.system or {}
     load_avg = system.get("load_avg_1m")
+    quota, steal = system.get("cgroup_cpu_limit"), system.get("cpu_steal_share")
     return _facts(
         f"run {info.id}",
         [
@@ -68,6 +69,11 @@ def _run_facts(info: RunInfo) -> Table:
             ("results", counts),
             ("cpu governor", system.get("cpu_governor")),
             ("load at start", _num(load_avg, "{:.2f}") if load_avg is not None else None),
+            ("turbo", system.get("turbo")),
+            ("smt", system.get("smt_control")),
+            ("cgroup cpu limit", _num(quota, "{:g} CPUs") if quota is not None else None),
+            ("virtualized", system.get("virtualized")),
+            ("cpu steal at start", _num(steal, "{:.1%}") if steal is not None else None),
         ],
     )
 

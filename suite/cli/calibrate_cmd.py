@@ -1,0 +1,122 @@
+"""`resnet-bench calibrate`: learn each case's noise floor on this machine from A/A runs.
+
+    resnet-bench calibrate --profile quick --repeats 3     # run the plan 3 times, learn
+    resnet-bench calibrate --from-runs 4,5,6               # learn from runs already stored
+
+Runs of identical code still differ from run to run by more than one run's CI between
+processes shows (what changes only between runs: a neighbour that stays for an hour, the
+machine's memory layout after a reboot). The spread of each case's value across the A/A
+runs is kept per machine (results.noise); `compare` then uses the larger of its threshold
+and that floor for the case, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from suite.cli.common import UsageError, add_storage_options, db_url
+from suite.cli.storage import console
+
+HELP = "run a plan several times (A/A) and store each case's noise floor for compare"
+MIN_REPEATS = 2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from suite.cli import run_cmd
+
+    run_cmd.add_plan_arguments(p)
+    p.add_argument(
+        "--repeats",
+        type=run_cmd._int("repeats"),
+        default=3,
+        metavar="N",
+        help=f"runs of the plan (at least {MIN_REPEATS}; default 3)",
+    )
+    p.add_argument(
+        "--from-runs",
+        metavar="IDS",
+        help="learn from these stored runs (comma list) instead of running the plan",
+    )
+    add_storage_options(p)
+
+
+def _run_ids(text: str) -> list[int]:
+    try:
+        ids = sorted({int(t) for t in text.split(",") if t.strip()})
+    except ValueError:
+        raise UsageError(f"bad --from-runs {text!r}; give run ids like 3,4,5") from None
+    if len(ids) < MIN_REPEATS:
+        raise UsageError(f"--from-runs needs at least {MIN_REPEATS} different runs, got {text!r}")
+    return ids
+
+
+def run(args: argparse.Namespace) -> int:
+    import results
+    from results.noise import learn_floors
+    from results.store import StoreError, open_store
+    from suite import session
+    from suite.cli import run_cmd
+
+    if args.repeats < MIN_REPEATS:
+        raise UsageError(f"--repeats must be at least {MIN_REPEATS}, got {args.repeats}")
+    ids = _run_ids(args.from_runs) if args.from_runs else None
+    plan = None if ids is not None else run_cmd.make_plan(args)  # bad input: before the DB
+    try:
+        store = open_store(db_url(args), create=ids is None)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    with store:
+        try:
+            if ids is None:
+                assert plan is not None
+                ids = []
+                ui = run_cmd.RichProgress(Console(stderr=True))
+                for k in range(args.repeats):
+                    label = f"calibrate {k + 1}/{args.repeats}" + (
+                        f" {plan.label}" if plan.label else ""
+                    )
+                    one = dataclasses.replace(plan, label=label, seed=plan.seed + k)
+                    run_id, _ = session.execute(store, one, ui)
+                    assert run_id is not None
+                    ids.append(run_id)
+            store.check_runs(ids)
+            machines = {store.get_run(r).machine["id"] for r in ids}
+            if len(machines) != 1:
+                raise UsageError(f"runs {ids} were measured on different machines")
+            df = results.load(store, ids)
+            floors = learn_floors(df, ids)
+            if floors.empty:
+                raise UsageError(f"runs {ids} share no case that finished ok in two of them")
+            rows: list[dict[str, Any]] = [
+                {str(k): v for k, v in r.items()} for r in floors.to_dict("records")
+            ]
+            store.add_noise_floors(machines.pop(), ids, rows)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+    console().print(_table(rows, ids))
+    return 0
+
+
+def _table(rows: list[dict[str, Any]], ids: list[int]) -> Table:
+    table = Table(
+        title=f"noise floors from runs {', '.join(map(str, ids))} "
+        "(compare will not call a smaller change)",
+        title_justify="left",
+    )
+    for col in ("case", "runs", "sd between runs", "floor"):
+        table.add_column(col, justify="left" if col == "case" else "right")
+    for r in rows:
+        sd = r["sd_log"]
+        table.add_row(
+            str(r["case"]),
+            str(r["n_runs"]),
+            f"{sd:.2%}" if math.isfinite(sd) else "-",
+            f"{r['floor']:.2%}" if math.isfinite(r["floor"]) else "-",
+        )
+    return table
