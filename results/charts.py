@@ -21,9 +21,11 @@ import pandas as pd
 from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from results.analysis import execution_rank, run_key
+from results.analysis import FASTER_THRESHOLD, execution_rank, process_values, run_key
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -43,6 +45,16 @@ RC: dict[RcKeyType, Any] = {
     "axes.spines.right": False,
     "legend.frameon": False,
 }
+# Latency chart rows (one per case, 1 apart): the box of every step below the centre, the
+# per-process dots and the case value with its CI above it, so the two never overlap.
+BOX_SHIFT = -0.17
+BOX_WIDTH = 0.36
+STRIP_SHIFT = 0.22
+STRIP_HALF = 0.1  # dots spread over STRIP_SHIFT +/- this, in process order
+# SVG group ids (gid) of a case's marks, '{chart id}-{prefix}-{result_id}' once inlined.
+PROCESS_GID = "processes"  # one marker per process: that process's value (median of its steps)
+VALUE_GID = "value"  # the case value (geometric mean of the per-process values)
+CI_GID = "ci"  # its 95% CI between processes
 # The same colour for a framework/execution on every chart.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 GROUP_KEYS: tuple[str, ...] = ("device", "mode", "precision", "image_size", "threads")
@@ -180,12 +192,16 @@ def throughput_charts(scaling: pd.DataFrame) -> list[Chart]:
     return charts
 
 
-def ratio_charts(comparison: pd.DataFrame) -> list[Chart]:
-    """other/baseline time ratio per depth, one bar per batch size, 95% CI as error bars."""
+def ratio_charts(comparison: pd.DataFrame, threshold: float = FASTER_THRESHOLD) -> list[Chart]:
+    """other/baseline time ratio per depth, one bar per batch size, 95% CI as error bars.
+
+    The grey band is the practical threshold (+/- `threshold`, symmetric in log); a bar is
+    solid only when its whole CI lies beyond it (framework_comparison's `significant`)."""
     charts: list[Chart] = []
     data = comparison[comparison["ratio"].notna()]
     if data.empty:
         return charts
+    band = f"{threshold * 100:g}%"
     with rc_context(RC):
         for key, grp in _groups(data, ("baseline", "other")):
             *case_key, baseline, other = key
@@ -208,15 +224,20 @@ def ratio_charts(comparison: pd.DataFrame) -> list[Chart]:
                 sig = sub["significant"].fillna(False).to_numpy(dtype=bool)
                 bars = ax.bar(x, ratio - 1.0, width, bottom=1.0, color=cmap[i], label=f"b{batch}")
                 for bar, s in zip(bars, sig, strict=True):
-                    if not s:  # not significant: hollow bar
+                    if not s:  # CI not wholly beyond the band: hollow bar
                         bar.set_facecolor("none")
                         bar.set_edgecolor(cmap[i])
                         bar.set_hatch("//")
                 ax.errorbar(x, ratio, yerr=np.nan_to_num([lo, hi]), fmt="none", ecolor="#333", lw=1)
+            ax.axhspan(1.0 / (1.0 + threshold), 1.0 + threshold, color="#888", alpha=0.2, lw=0)
             ax.axhline(1.0, color="#333", lw=1)
             ax.set_xticks(np.arange(len(depths)), [f"ResNet-{d}" for d in depths])
             ax.set_ylabel(f"{other} time / {baseline} time")
-            ax.set_title(f"above 1: {baseline} faster; hatched: not significant", fontsize=8)
+            ax.set_title(
+                f"above 1: {baseline} faster; grey band: within ±{band}; "
+                f"hatched: CI not wholly beyond it",
+                fontsize=8,
+            )
             ax.legend(title="batch", loc="best")
             if _add(
                 charts, "ratio", f"{other} vs {baseline} per depth: {_group_title(case_key)}", fig
@@ -230,8 +251,51 @@ def _chunks(df: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
         yield df.iloc[start : start + size]
 
 
+def _strip_offsets(n: int) -> np.ndarray:
+    """Vertical offsets of a case's n process dots: spread evenly, in process order, so
+    equal values stay apart and the order of the rounds reads from bottom to top."""
+    if n <= 1:
+        return np.zeros(n)
+    return np.linspace(-STRIP_HALF, STRIP_HALF, n)
+
+
+def _latency_legend(fig: Figure) -> None:
+    """What the three kinds of mark are; the colours are the frameworks' as elsewhere."""
+    handles = [
+        Patch(facecolor="#c8c8c8", edgecolor="#000", label="box: every timed step"),
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker="o",
+            ms=4.5,
+            mfc="#c8c8c8",
+            mec="#111",
+            mew=0.7,
+            label="dot: one process (median of its steps)",
+        ),
+        Line2D(
+            [],
+            [],
+            color="#000",
+            lw=1.2,
+            marker="|",
+            ms=9,
+            mew=2,
+            label="bar: case value (geometric mean), 95% CI between processes",
+        ),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8)
+
+
 def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[Chart]:
-    """Box plot of every raw step time (ms) per ok case; log scale across depths/batches."""
+    """Per ok case: a box plot of every raw step time (ms), and above it one dot per worker
+    process (its value: the median of its steps) with the case value (their geometric mean)
+    and its 95% CI between processes; log scale across depths/batches.
+
+    The dots are the case's replicates: the CI comes from their spread, not from the box.
+    Each case's marks are SVG groups with ids PROCESS_GID / VALUE_GID / CI_GID-{result_id}.
+    """
     charts: list[Chart] = []
     if samples is None or samples.empty:
         return charts
@@ -242,36 +306,97 @@ def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[
         rid: g.to_numpy(dtype=float) * 1000.0
         for rid, g in samples.groupby("result_id", sort=False)["seconds"]
     }
+    per_process = {rid: v * 1000.0 for rid, v in process_values(samples).items()}
     colors = _colors([f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)])
     with rc_context(RC):
         for key, grp in _groups(ok):
             for part in _chunks(grp, MAX_CASES_PER_CHART):
                 rows = part.iloc[::-1]  # first case at the top
-                fig = _figure(7.5, 0.24 * len(rows) + 1.1)
+                fig = _figure(7.5, 0.34 * len(rows) + 1.5)
                 ax = fig.subplots()
+                y = np.arange(1, len(rows) + 1, dtype=float)
                 data = [by_result[rid] for rid in rows["result_id"]]
                 box = ax.boxplot(
                     data,
+                    positions=y + BOX_SHIFT,
                     orientation="horizontal",
-                    widths=0.6,
+                    widths=BOX_WIDTH,
                     patch_artist=True,
-                    flierprops={"markersize": 2, "alpha": 0.5},
+                    manage_ticks=False,
+                    # outlying steps: small grey points, unlike the outlined process dots
+                    flierprops={
+                        "marker": ".",
+                        "markersize": 2.5,
+                        "markerfacecolor": "#777",
+                        "markeredgecolor": "none",
+                        "alpha": 0.6,
+                    },
                     medianprops={"color": "#000"},
                 )
                 for patch, fw, ex in zip(
                     box["boxes"], rows["framework"], rows["execution"], strict=True
                 ):
                     patch.set_facecolor(colors[f"{fw}/{ex}"])
-                    patch.set_alpha(0.6)
-                ax.set_yticks(
-                    np.arange(1, len(rows) + 1),
-                    _case_labels(rows),
-                )
+                    patch.set_alpha(0.45)
+                for yi, rec in zip(y, rows.to_dict("records"), strict=True):
+                    _process_marks(ax, yi + STRIP_SHIFT, rec, per_process, colors)
+                ax.set_yticks(y, _case_labels(rows))
+                ax.set_ylim(0.5, len(rows) + 0.5)
                 _plain_log_axis(ax, "x")
-                ax.set_xlabel("step time (ms), every timed step")
-                if _add(charts, "latency", f"Step time distribution: {_group_title(key)}", fig):
+                ax.set_xlabel("step time (ms)")
+                _latency_legend(fig)
+                if _add(charts, "latency", f"Step times and processes: {_group_title(key)}", fig):
                     return charts
     return charts
+
+
+def _process_marks(
+    ax: Axes,
+    yc: float,
+    rec: dict[str, Any],
+    per_process: dict[Any, np.ndarray],
+    colors: dict[str, str],
+) -> None:
+    """One case's per-process dots, its value tick and its CI bar, centred on height yc."""
+    rid = rec["result_id"]
+    values = per_process.get(rid, np.empty(0))
+    value, low, high = (float(rec[c]) for c in ("value_ms", "ci_low_ms", "ci_high_ms"))
+    if math.isfinite(low) and math.isfinite(high):
+        ax.plot(
+            [low, high],
+            [yc, yc],
+            color="#000",
+            lw=1.2,
+            marker="|",
+            ms=5,
+            mew=1.2,
+            zorder=3,
+            gid=f"{CI_GID}-{rid}",
+        )
+    ax.plot(
+        values,
+        yc + _strip_offsets(len(values)),
+        ls="none",
+        marker="o",
+        ms=4.5,
+        mfc=colors[f"{rec['framework']}/{rec['execution']}"],
+        mec="#111",
+        mew=0.7,
+        zorder=4,
+        gid=f"{PROCESS_GID}-{rid}",
+    )
+    if math.isfinite(value):
+        ax.plot(
+            [value],
+            [yc],
+            ls="none",
+            marker="|",
+            ms=11,
+            mew=2.2,
+            color="#000",
+            zorder=5,
+            gid=f"{VALUE_GID}-{rid}",
+        )
 
 
 def ceiling_charts(summary: pd.DataFrame) -> list[Chart]:
@@ -358,6 +483,7 @@ def all_charts(
     depth: pd.DataFrame,
     samples: pd.DataFrame | None,
     run_id: Any,
+    faster_threshold: float = FASTER_THRESHOLD,
 ) -> list[Chart]:
     """Every chart for one run, in report order."""
 
@@ -367,7 +493,7 @@ def all_charts(
     run_samples = None if samples is None else of_run(samples)
     charts = [
         *throughput_charts(of_run(scaling)),
-        *ratio_charts(of_run(comparison)),
+        *ratio_charts(of_run(comparison), faster_threshold),
         *latency_charts(of_run(summary), run_samples),
         *ceiling_charts(of_run(summary)),
         *depth_charts(of_run(depth)),

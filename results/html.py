@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from results import analysis, charts
+from runners.stats import CI_TARGET_REL
 
 TEMPLATE = "report.html.j2"
 FAILED_STATUSES = ("oom", "timeout", "error")
@@ -171,45 +172,63 @@ def _row_class(row: pd.Series) -> str:
     return " ".join(classes)
 
 
+def _note(row: pd.Series) -> str:
+    """Why a case needs a look: its status reason and, when unstable, the stored reason
+    (CI between processes missed the target, drift, warm-up unsettled); '' when neither."""
+    notes = [] if analysis.is_missing(row["reason"]) else [str(row["reason"])]
+    reason = row.get("unstable_reason")
+    if _bool(row["unstable"]) and not analysis.is_missing(reason):
+        notes.append(str(reason))
+    return "; ".join(notes)
+
+
 def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for _, r in summary.iterrows():
+        ok = r["status"] == "ok"
         rows.append(
             {
                 "cls": _row_class(r),
                 "case": text(r["case"]),
                 "badges": _badges(r),
-                "n": text(r["n_samples"]) if r["status"] == "ok" else MISSING,
-                "median": fmt_ci(r["value_ms"], r["ci_low_ms"], r["ci_high_ms"]),
+                "n": text(r["n_samples"]) if ok else MISSING,
+                "processes": text(r["processes"]) if ok else MISSING,
+                # the case value (geometric mean of per-process values), CI between processes
+                "value": fmt_ci(r["value_ms"], r["ci_low_ms"], r["ci_high_ms"]),
                 "iqr": fmt_pct(r["iqr_rel"]),
                 "images": fmt(r["images_per_s"]),
                 "gmacs": fmt(r["gmacs_per_s"]),
                 "ceiling": fmt_pct(r["ceiling_share"]),
                 "first_step": fmt(r["first_step_s"]),
-                "reason": "" if analysis.is_missing(r["reason"]) else str(r["reason"]),
+                "reason": _note(r),
             }
         )
     return rows
 
 
 def _attention(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """Failed, skipped, unstable and throttled cases, listed above the tables."""
+    """Failed, skipped, unstable and throttled cases, listed above the tables, each with
+    its reason (an unstable case's `unstable_reason`)."""
     rows = []
     for _, r in summary.iterrows():
         badges = _badges(r)
         if len(badges) == 1 and badges[0]["cls"] == "ok":
             continue
-        note = "" if analysis.is_missing(r["reason"]) else str(r["reason"])
-        if not note and _bool(r["unstable"]):
-            # unstable: the stored reason (CI target missed, drift, warm-up unsettled)
-            reason = r.get("unstable_reason")
-            note = "" if analysis.is_missing(reason) else str(reason)
-        rows.append({"case": text(r["case"]), "badges": badges, "note": note})
+        rows.append({"case": text(r["case"]), "badges": badges, "note": _note(r)})
     return rows
 
 
-def _comparison_view(comparison: pd.DataFrame) -> dict[str, Any]:
+def _within(low: Any, high: Any, threshold: float) -> bool:
+    """The whole CI of a ratio lies inside the band +/- threshold (symmetric in log)."""
+    lo, hi = _num(low), _num(high)
+    return lo >= 1.0 / (1.0 + threshold) and hi <= 1.0 + threshold
+
+
+def _comparison_view(comparison: pd.DataFrame, threshold: float) -> dict[str, Any]:
+    """Verdicts: faster (the whole CI of the ratio beyond +/- threshold), within (the whole
+    CI inside it), undetermined (one process each: no CI), else not resolved."""
     label_cols = [c for c in comparison.columns if "/" in str(c)]
+    band = fmt_pct(threshold)
     rows = []
     for _, r in comparison.iterrows():
         if analysis.is_missing(r["baseline"]):
@@ -218,14 +237,18 @@ def _comparison_view(comparison: pd.DataFrame) -> dict[str, Any]:
             slower = r["other"] if r["faster"] == r["baseline"] else r["baseline"]
             gain = max(_num(r["ratio"]), 1.0 / _num(r["ratio"])) - 1.0
             verdict, cls = f"{r['faster']} faster than {slower} by {gain * 100:.1f}%", "sig"
+        elif math.isnan(_num(r["ratio_ci_low"])):
+            verdict, cls = "undetermined (one process each, no CI)", "ns"
+        elif _within(r["ratio_ci_low"], r["ratio_ci_high"], threshold):
+            verdict, cls = f"same within ±{band}", "ns"
         else:
-            verdict, cls = "no significant difference", "ns"
+            verdict, cls = f"no difference beyond ±{band} shown", "ns"
         rows.append(
             {
                 "cls": cls,
                 "case": f"r{r['depth']} b{r['batch_size']} {r['device']} {r['mode']} "
                 f"{r['precision']} {r['image_size']}px",
-                "medians": [fmt(r[c]) for c in label_cols],
+                "times": [fmt(r[c]) for c in label_cols],
                 "pair": MISSING if cls == "na" else f"{r['other']} / {r['baseline']}",
                 "ratio": fmt_ci(r["ratio"], r["ratio_ci_low"], r["ratio_ci_high"]),
                 "p": fmt_p(r["p_value"]),
@@ -235,20 +258,40 @@ def _comparison_view(comparison: pd.DataFrame) -> dict[str, Any]:
     return {"labels": label_cols, "rows": rows}
 
 
-def _changes_view(changes: pd.DataFrame) -> list[dict[str, Any]]:
+def _side(r: pd.Series, side: str) -> tuple[str, str]:
+    """A side of a run comparison: its ms/step (or its status) and its process count."""
+    status = r[f"{side}_status"]
+    if analysis.is_missing(status):
+        return MISSING, MISSING
+    if status != "ok":
+        return text(status), MISSING
+    return fmt(r[f"{side}_ms"]), text(r[f"{side}_processes"])
+
+
+def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any]]:
+    """One row per case of compare_runs; `raised` when the case's noise floor lifted its
+    threshold above the report's (shown with the floor)."""
     rows = []
     for _, r in changes.iterrows():
+        base, base_n = _side(r, "base")
+        cand, cand_n = _side(r, "cand")
+        compared = not math.isnan(_num(r["ratio"]))
+        used = _num(r["threshold_used"])
+        raised = compared and used > threshold
         rows.append(
             {
                 "verdict": str(r["verdict"]),
                 "cls": str(r["verdict"]).replace(" ", "-"),
                 "case": analysis.case_label(r.to_dict()),
-                "base": fmt(r["base_ms"]) if r["base_status"] == "ok" else text(r["base_status"]),
-                "cand": fmt(r["cand_ms"]) if r["cand_status"] == "ok" else text(r["cand_status"]),
+                "base": base,
+                "cand": cand,
+                "processes": f"{base_n} / {cand_n}",
                 "change": fmt_change(r["ratio"]),
                 "ci": MISSING
                 if math.isnan(_num(r["ratio_ci_low"]))
                 else f"[{fmt_change(r['ratio_ci_low'])}, {fmt_change(r['ratio_ci_high'])}]",
+                "threshold": f"±{fmt_pct(used)}" if compared else MISSING,
+                "raised": raised,
                 "p": fmt_p(r["p_value"]),
             }
         )
@@ -256,7 +299,8 @@ def _changes_view(changes: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _history(summary: pd.DataFrame, order: Sequence[str]) -> dict[str, Any]:
-    """Median ms per case (rows) and run (columns); a failed case shows its status."""
+    """ms/step (the case value) per case (rows) and run (columns); a failed case shows its
+    status."""
     cells: dict[str, dict[str, str]] = {}
     for _, r in summary.iterrows():
         value = fmt(r["value_ms"]) if r["status"] == "ok" else str(r["status"])
@@ -306,8 +350,12 @@ def report_context(
     samples: pd.DataFrame | None,
     run_ids: Sequence[Any],
     generated_at: datetime | None = None,
+    floors: Mapping[tuple[Any, ...], float] | None = None,
 ) -> dict[str, Any]:
-    """Everything the template shows, already formatted as text."""
+    """Everything the template shows, already formatted as text.
+
+    `floors`: noise floors per case (Store.noise_floors of the primary run's machine), which
+    raise a case's threshold in the comparison with the previous run; none: the default."""
     order = order_runs(df, run_ids)
     missing = sorted({analysis.run_key(r) for r in run_ids} - set(order))
     if missing:
@@ -319,10 +367,11 @@ def report_context(
     prim = df[df["run_id"].map(analysis.run_key) == primary]
     summary = analysis.summary(df)
     prim_summary = summary[summary["run_id"].map(analysis.run_key) == primary]
-    comparison = analysis.framework_comparison(prim, samples)
+    faster = analysis.FASTER_THRESHOLD
+    comparison = analysis.framework_comparison(prim, samples, threshold=faster)
     depth = analysis.depth_scaling(prim)
     chart_list = charts.all_charts(
-        summary, comparison, analysis.scaling(prim), depth, samples, primary
+        summary, comparison, analysis.scaling(prim), depth, samples, primary, faster
     )
     status = prim_summary["status"]
     counts = {
@@ -348,14 +397,17 @@ def report_context(
         "counts": counts,
         "attention": _attention(prim_summary),
         "summary": _summary_rows(prim_summary),
-        "comparison": _comparison_view(comparison),
+        "comparison": _comparison_view(comparison, faster),
         "charts": {
             kind: [{"title": c.title, "svg": Markup(c.svg)} for c in chart_list if c.kind == kind]
             for kind in ("throughput", "ratio", "latency", "ceiling", "depth")
         },
         "depth_outliers": _depth_outliers(depth),
         "depth_threshold": fmt_pct(analysis.DEPTH_OUTLIER_THRESHOLD, 2),
-        "alpha": analysis.ALPHA,
+        "confidence": fmt_pct(1.0 - analysis.ALPHA),
+        "fdr": fmt_pct(analysis.ALPHA),
+        "faster_threshold": fmt_pct(faster),
+        "ci_target": fmt_pct(CI_TARGET_REL),
         "previous": None,
         "changes": [],
         "history": None,
@@ -363,11 +415,13 @@ def report_context(
     }
     if len(order) > 1:
         previous = order[-2]
-        changes = analysis.compare_runs(df, samples, previous, primary)
+        changes = analysis.compare_runs(
+            df, samples, previous, primary, analysis.DEFAULT_THRESHOLD, floors
+        )
         context.update(
             previous=previous,
-            threshold=fmt_pct(analysis.DEFAULT_THRESHOLD, 2),
-            changes=_changes_view(changes),
+            threshold=fmt_pct(analysis.DEFAULT_THRESHOLD),
+            changes=_changes_view(changes, analysis.DEFAULT_THRESHOLD),
             history=_history(summary, order),
             differences=_settings_rows(analysis.settings_differences(df, order)),
         )
@@ -389,11 +443,12 @@ def render_report(
     samples: pd.DataFrame | None,
     run_ids: Sequence[Any],
     generated_at: datetime | None = None,
+    floors: Mapping[tuple[Any, ...], float] | None = None,
 ) -> str:
     """The report for `run_ids` (the most recent one in detail, the others as context)."""
     if not run_ids:
         raise ValueError("no runs to report")
-    context = report_context(df, samples, run_ids, generated_at)
+    context = report_context(df, samples, run_ids, generated_at, floors)
     return _environment().get_template(TEMPLATE).render(**context)
 
 

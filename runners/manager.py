@@ -6,6 +6,7 @@ Measurement with status error / timeout / oom and the reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -122,6 +123,39 @@ def _read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    request: dict[str, Any],
+    spawned: int,
+    events_path: Path,
+    timeout_s: float,
+) -> int | None:
+    """Feed the request, then wait for the worker; None when it was killed at a timeout."""
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps({**request, "spawned_ns": spawned}).encode())
+    proc.stdin.close()
+    seen = 0
+    clock_start = time.monotonic()  # of the case in flight (or of start-up)
+    while True:
+        try:
+            return proc.wait(timeout=POLL_S)
+        except subprocess.TimeoutExpired:
+            pass
+        events = _read_events(events_path)
+        if len(events) != seen:  # progress: the clock restarts with the next case
+            seen = len(events)
+            clock_start = time.monotonic()
+        if time.monotonic() - clock_start > timeout_s:
+            _kill_group(proc)
+            return None
+
+
 def spawn_round(
     request: dict[str, Any],
     env: dict[str, str],
@@ -143,28 +177,12 @@ def spawn_round(
                 env=env,
                 start_new_session=True,
             )
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps({**request, "spawned_ns": spawned}).encode())
-            proc.stdin.close()
-            returncode: int | None = None
-            seen = 0
-            clock_start = time.monotonic()  # of the case in flight (or of start-up)
-            while True:
-                try:
-                    returncode = proc.wait(timeout=POLL_S)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                events = _read_events(events_path)
-                if len(events) != seen:  # progress: the clock restarts with the next case
-                    seen = len(events)
-                    if events[-1].get("event") in ("start", "ready", "done"):
-                        clock_start = time.monotonic()
-                if time.monotonic() - clock_start > timeout_s:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    returncode = None
-                    break
+            try:
+                returncode = _watch(proc, request, spawned, events_path, timeout_s)
+            except BaseException:
+                # Interrupted (Ctrl-C, SIGTERM): the worker and its helpers go with us.
+                _kill_group(proc)
+                raise
         lines = log.read_text(errors="replace").strip().splitlines()
         tail = " | ".join(lines[-STDERR_TAIL_LINES:])
         return RoundOutcome(_read_events(events_path), returncode, tail, spawned)

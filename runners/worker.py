@@ -156,7 +156,23 @@ def _emitter(out: IO[str]) -> Callable[[dict[str, Any]], None]:
     return emit
 
 
+def die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the parent dies, even by SIGKILL (the worker runs in
+    its own session, so nothing else would stop it). Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the call took effect
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    die_with_parent()
     if len(argv) != 1:
         print("usage: python -m runners.worker EVENTS.jsonl < request.json", file=sys.stderr)
         return 2

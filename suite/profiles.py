@@ -189,17 +189,22 @@ def _check_axes(axes: dict[str, Any], name: str) -> None:
 
 
 def expand(axes: dict[str, Any]) -> list[Case]:
-    """The cases of a profile. Executions a framework does not have are not its cases;
-    an execution that no chosen framework has is an error."""
+    """The cases of a profile. Executions apply per framework: each chosen framework takes
+    the listed executions it has ('default' is everyone's first), so narrowing the
+    frameworks drops the others' executions. A chosen framework left with no execution is
+    an error naming what it has."""
     frameworks: list[str] = axes["frameworks"]
     executions: list[str] = axes.get("executions", [DEFAULT_EXECUTION])
-    usable = {e for fw in frameworks for e in EXECUTIONS[fw]} | {DEFAULT_EXECUTION}
-    for execution in executions:
-        if execution not in usable:
-            owners = [fw for fw, ex in EXECUTIONS.items() if execution in ex]
+    for fw in frameworks:
+        if not any(e == DEFAULT_EXECUTION or e in EXECUTIONS[fw] for e in executions):
+            owners = sorted(
+                {f"{e!r} belongs to {o}" for e in executions for o, ex in EXECUTIONS.items()
+                 if e in ex}
+            )  # fmt: skip
             raise ProfileError(
-                f"execution {execution!r} belongs to {', '.join(owners)}, which is not among "
-                f"the frameworks chosen ({', '.join(frameworks)})"
+                f"no execution for {fw} among {', '.join(executions)} "
+                f"({'; '.join(owners)}); {fw} has: {DEFAULT_EXECUTION}, "
+                f"{', '.join(EXECUTIONS[fw])}"
             )
     scalars = {k: axes[k] for k in SCALAR_AXES if k in axes}
     cases: list[Case] = []

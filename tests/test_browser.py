@@ -1,6 +1,6 @@
 """The written report opened from disk in headless Chromium (Playwright driving Debian's
 `chromium`): it loads with no console error, requests nothing but its own file, runs no
-script, and every chart drew.
+script, and every chart drew (the latency charts with one dot per worker process).
 
 Skips, saying why, only where no Chromium binary or no playwright package exists; CI
 installs both. Set RESNET_BENCH_CHROMIUM to use another Chromium binary.
@@ -75,6 +75,8 @@ def page_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                         height: box.height,
                         paths: svg ? svg.querySelectorAll('path').length : 0,
                         texts: svg ? svg.querySelectorAll('text').length : 0,
+                        cases: svg ? svg.querySelectorAll('g[id*="-processes-"]').length : 0,
+                        dots: svg ? svg.querySelectorAll('g[id*="-processes-"] use').length : 0,
                     };
                 })"""
             )
@@ -108,3 +110,6 @@ def test_every_chart_drew(page_report: dict[str, Any]) -> None:
     for chart in found:
         assert chart["width"] > 100 and chart["height"] > 50, chart
         assert chart["paths"] > 5 and chart["texts"] > 0, chart
+    latency = [c for c in found if c["kind"].endswith("chart-latency")]
+    # one dot per worker process: every ok case of report_frames ran in 5 processes
+    assert latency and all(c["cases"] > 0 and c["dots"] == 5 * c["cases"] for c in latency)

@@ -73,10 +73,24 @@ def test_overrides_replace_axes() -> None:
     assert [(c.framework, c.depth, c.batch_size) for c in profile.cases()] == [("torch", 50, 2)]
 
 
-def test_execution_without_its_framework_is_an_error() -> None:
+def test_a_framework_left_without_an_execution_is_an_error() -> None:
     profile = load_profile("quick").with_overrides(frameworks=["torch"], executions=["xla"])
-    with pytest.raises(ProfileError, match="'xla' belongs to tensorflow"):
+    with pytest.raises(ProfileError, match="no execution for torch among xla .'xla' belongs"):
         profile.cases()
+
+
+def test_narrowing_frameworks_drops_the_others_executions() -> None:
+    # The GPU bug: `full` lists graph/xla for tensorflow; --frameworks torch must not fail.
+    full = load_profile("full").with_overrides(frameworks=["torch"], depths=[50])
+    assert {c.execution for c in full.cases()} == {"eager", "compile"}
+    mixed = load_profile("quick").with_overrides(executions=["compile", "xla"])
+    assert {(c.framework, c.execution) for c in mixed.cases()} == {
+        ("torch", "compile"),
+        ("tensorflow", "xla"),
+    }
+    tf_only = load_profile("quick").with_overrides(executions=["default", "compile"])
+    by_fw = {(c.framework, c.execution) for c in tf_only.cases()}
+    assert by_fw == {("torch", "eager"), ("torch", "compile"), ("tensorflow", "graph")}
 
 
 def test_missing_profile_names_builtins() -> None:

@@ -196,3 +196,37 @@ def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
         assert pids <= {pid for _, _, pid in procs}  # the processes from before the kill
         assert conn.execute(sa.text("select count(*) from pending")).scalar() == 0
     engine.dispose()
+
+
+def _workers_of(db: Path) -> list[int]:
+    """Worker processes still alive (any: the tests run one run at a time)."""
+    out = subprocess.run(["pgrep", "-f", "runners.worker"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    db = tmp_path / "r.sqlite"
+    url = f"sqlite:///{db}"
+    args = ["--profile", "smoke", "--frameworks", "torch", "--modes", "inference"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suite", "run", *args, "--db", url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while _count(db, "pending") < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _workers_of(db), "no worker running to leave behind"
+    proc.send_signal(sig)  # the parent only: the worker has its own session
+    code = proc.wait(timeout=60)
+    time.sleep(1.0)
+    assert _workers_of(db) == []
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        status = conn.execute(sa.text("select status from run")).scalar()
+    engine.dispose()
+    if sig == signal.SIGTERM:
+        assert code == 130 and status == "interrupted"
+    else:
+        assert status == "running"  # nobody could mark it; --resume still finishes it

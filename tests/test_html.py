@@ -1,13 +1,17 @@
-"""The HTML report as text: self-contained, escaped, problems marked, charts present."""
+"""The HTML report as text: self-contained, escaped, problems marked, charts present, and
+the statistics (per-process values, CI between processes, thresholds) shown and described."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
+from markupsafe import escape
 
 from results import analysis, charts, html
 from tests.report_data import HOSTILE, Frames, report_frames, steps
@@ -28,6 +32,31 @@ def report() -> str:
     return html.render_report(
         f.results(), f.samples(), [1, 2], generated_at=datetime(2026, 1, 2, tzinfo=timezone.utc)
     )
+
+
+def words(text: str) -> str:
+    """The text with every run of whitespace as one space (template lines wrap anywhere)."""
+    return re.sub(r"\s+", " ", text)
+
+
+def svg_group(svg: str, gid: str) -> str | None:
+    """The markup of the <g> element whose id ends with '-{gid}' (ids are prefixed with the
+    chart's id), nested groups included; None when there is none."""
+    start = re.search(rf'<g id="[^"]*-{re.escape(gid)}"', svg)
+    if start is None:
+        return None
+    depth = 0
+    for tag in re.finditer(r"<g\b|</g>", svg[start.start() :]):
+        depth += 1 if tag[0] == "<g" else -1
+        if depth == 0:
+            return svg[start.start() : start.start() + tag.end()]
+    raise AssertionError(f"group {gid} is not closed")
+
+
+def marks(svg: str, gid: str) -> int:
+    """Markers drawn in a group: matplotlib writes one <use> per point of a Line2D."""
+    group = svg_group(svg, gid)
+    return 0 if group is None else group.count("<use ")
 
 
 def test_report_is_self_contained(report: str) -> None:
@@ -71,6 +100,18 @@ def test_failed_skipped_and_unstable_cases_are_marked(report: str) -> None:
     assert '<span class="badge error">1 failed</span>' in report
 
 
+def test_unstable_cases_say_why(report: str) -> None:
+    f = report_frames()
+    unstable = analysis.summary(f.results()).query("unstable")
+    (reason,) = unstable["unstable_reason"]  # the torch/compile case's, from the store
+    assert "CI between processes" in reason
+    attention = report.split('id="attention"')[1].split("</section>")[0]
+    shown = re.search(r"torch/compile r101 b64[^<]*: <code>([^<]*)</code>", attention)
+    assert shown and shown[1] == str(escape(reason))
+    row = re.search(r'<tr class="status-ok unstable">(.*?)</tr>', report, re.S)
+    assert row and str(escape(reason)) in row[1]  # the summary's reason cell
+
+
 def test_sections_and_charts(report: str) -> None:
     for kind in ("throughput", "ratio", "latency", "ceiling", "depth"):
         assert f'class="chart chart-{kind}"' in report, kind
@@ -100,6 +141,127 @@ def test_chart_text_is_escaped_and_not_parsed_as_math() -> None:
     (chart,) = charts.latency_charts(summary, f.samples())
     assert HOSTILE not in chart.svg and "<script" not in chart.svg
     assert f"{ESCAPED} $x^2$/eager r50 b1" in chart.svg
+
+
+def test_latency_chart_has_one_dot_per_process_and_the_case_value_with_its_ci() -> None:
+    f = Frames().run(1)
+    for depth, n in ((50, 3), (101, 7), (152, 1)):
+        f.result(1, "torch", depth, 8, steps(0.01 * depth / 50, n=42, seed=n), processes=n)
+    summary = analysis.summary(f.results())
+    (chart,) = charts.latency_charts(summary, f.samples())
+    for rid, n in zip(summary["result_id"], summary["processes"], strict=True):
+        assert marks(chart.svg, f"{charts.PROCESS_GID}-{rid}") == n
+        assert marks(chart.svg, f"{charts.VALUE_GID}-{rid}") == 1
+        # the CI bar exists only where there is a CI: two processes or more
+        assert (svg_group(chart.svg, f"{charts.CI_GID}-{rid}") is not None) == (n > 1)
+    # 42 steps per case in the box plot, but never 42 process marks
+    assert chart.svg.count(f"-{charts.PROCESS_GID}-") == len(summary)
+
+
+def test_process_dots_sit_at_the_process_values() -> None:
+    # three processes whose medians are 10, 20 and 40 ms: on a log axis, equally spaced
+    f = Frames().run(1)
+    f.result(1, "torch", 50, 8, [0.010] * 5 + [0.020] * 5 + [0.040] * 5, processes=3)
+    summary = analysis.summary(f.results())
+    assert [round(v, 9) for v in analysis.process_values(f.samples())[1]] == [0.01, 0.02, 0.04]
+    (chart,) = charts.latency_charts(summary, f.samples())
+    group = svg_group(chart.svg, f"{charts.PROCESS_GID}-1")
+    assert group is not None
+    xs = [float(x) for x in re.findall(r'<use [^>]*\bx="([-0-9.]+)"', group)]
+    assert len(xs) == 3 and xs == sorted(xs)
+    assert xs[2] - xs[1] == pytest.approx(xs[1] - xs[0], rel=1e-3)
+    # the value tick at the geometric mean (20 ms): the middle dot
+    value = svg_group(chart.svg, f"{charts.VALUE_GID}-1")
+    assert value is not None
+    (vx,) = (float(x) for x in re.findall(r'<use [^>]*\bx="([-0-9.]+)"', value))
+    assert vx == pytest.approx(xs[1], abs=0.01)
+
+
+def test_summary_shows_the_value_with_its_ci_between_processes(report: str) -> None:
+    f = report_frames()
+    summary = analysis.summary(f.results())
+    header = report.split('<table class="summary">')[1].split("</thead>")[0]
+    assert "ms/step [95% CI between processes]" in header
+    assert '<th class="num">processes</th>' in header
+    assert "step IQR / median (diagnostic)" in header
+    row = summary[(summary["run_id"] == 2) & (summary["case"].str.startswith("torch/eager r50 b8"))]
+    (rec,) = row.to_dict("records")
+    assert rec["processes"] == 5 and rec["ci_low_ms"] < rec["value_ms"] < rec["ci_high_ms"]
+    # the case value is the geometric mean of its per-process values, not the pooled median
+    per_process = analysis.process_values(f.samples())[rec["result_id"]] * 1000.0
+    assert rec["value_ms"] == pytest.approx(float(np.exp(np.log(per_process).mean())))
+    ci = html.fmt_ci(rec["value_ms"], rec["ci_low_ms"], rec["ci_high_ms"])
+    assert re.search(r"\[[0-9.]+, [0-9.]+\]$", ci)
+    cells = (
+        rf"<td>{re.escape(rec['case'])}</td><td>.*?</td>"
+        rf'<td class="num">5</td><td class="num">40</td><td class="num">{re.escape(ci)}</td>'
+    )
+    assert re.search(cells, report)
+
+
+def test_wording_describes_the_method_in_use(report: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = words(report)
+    for old in ("Mann-Whitney", "bootstrap", "p &lt;", "median ms/step", "Median ms"):
+        assert old not in text, old
+    for new in (
+        "geometric mean of its per-process values",
+        "t-interval on the logs",
+        "interleaved with the other cases in rounds",
+        "Welch t-interval",
+        "whole CI of the ratio lies beyond &plusmn;3.0%",
+        "Benjamini-Hochberg",
+        "false discovery rate across the compared cases held at 5.0%",
+        "beyond &plusmn;5.0% (or beyond the case's noise floor",
+    ):
+        assert new in text, new
+    # the framework threshold is the analysis constant, not a number in the template
+    monkeypatch.setattr(analysis, "FASTER_THRESHOLD", 0.07)
+    f = report_frames()
+    other = words(html.render_report(f.results(), f.samples(), [1, 2]))
+    assert "whole CI of the ratio lies beyond &plusmn;7.0%" in other
+    assert "&plusmn;3.0%" not in other
+
+
+def test_changes_show_raised_thresholds_and_processes(report: str) -> None:
+    f = report_frames()
+    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224)  # analysis.MATCH_KEYS
+    assert len(key) == len(analysis.MATCH_KEYS)
+    row = r"<tr class=\"(\w+)\">(?:(?!</tr>).)*?<td>torch/eager r50 b1 [^<]*</td>(.*?)</tr>"
+    plain = re.search(row, report, re.S)
+    assert plain and plain[1] == "regression"  # 10% slower, beyond 5%
+    assert '<td class="num">5 / 5</td>' in plain[2] and "noise floor" not in plain[2]
+    raised = html.render_report(f.results(), f.samples(), [1, 2], floors={key: 0.2})
+    hit = re.search(row, raised, re.S)
+    assert hit and hit[1] == "same"  # the case's noise floor (20%) is above the change
+    assert '<td class="num raised" title="raised to the case\'s noise floor">' in hit[2]
+    assert "±20% (noise floor)" in hit[2]
+    other = re.search(r"<td>torch/eager r101 b1 [^<]*</td>(.*?)</tr>", raised, re.S)
+    assert other and '<td class="num">±5.0%</td>' in other[1]
+
+
+def test_undetermined_changes_have_their_own_badge() -> None:
+    f = Frames().run(1).run(2)
+    for run in (1, 2):
+        f.result(run, "torch", 50, 1, steps(0.01 * run, seed=run), processes=1)
+    out = html.render_report(f.results(), f.samples(), [1, 2])
+    assert '<tr class="undetermined"><td><span class="badge undetermined">undetermined' in out
+    assert ".badge.undetermined" in out and "tr.undetermined td" in out
+    assert "undetermined (one process each" not in out  # one framework: no comparison
+    assert "Undetermined: one process on each side" in words(out)
+
+
+def test_framework_verdicts_name_the_band() -> None:
+    f = Frames().run(1)
+    f.result(1, "torch", 50, 1, steps(0.0100, seed=1))
+    f.result(1, "tensorflow", 50, 1, steps(0.0101, seed=2))  # 1% apart: inside +/-3%
+    f.result(1, "torch", 50, 8, steps(0.0800, seed=3), processes=1)
+    f.result(1, "tensorflow", 50, 8, steps(0.0900, seed=4), processes=1)
+    out = html.render_report(f.results(), f.samples(), [1])
+    assert "same within ±3.0%" in out
+    assert "undetermined (one process each, no CI)" in out
+    comparison = analysis.framework_comparison(f.results(), f.samples())
+    assert not comparison["significant"].any()
+    assert math.isnan(comparison["ratio_ci_low"].iloc[-1])
 
 
 def test_single_run_report_has_no_history(report: str) -> None:

@@ -242,3 +242,81 @@ def test_fake_cuda_oom_and_unsupported(fake_torch: Any) -> None:
 
 def test_sigkill_constant_matches_platform() -> None:
     assert _failure(Case("torch", 50, 1), Outcome(-signal.SIGKILL, None, ""), 5).status == "oom"
+
+
+# -- the worker around one case, with a fake runner and fake NVML --------------------------
+
+
+class FakeRunner:
+    """Steps of 1 ms on a fake device; records what the worker asked of it."""
+
+    name = "fake"
+    sync_method = "fake sync"
+
+    def __init__(self) -> None:
+        self.built: list[Case] = []
+
+    def version(self) -> str:
+        return "0.0"
+
+    def unsupported(self, case: Case) -> str | None:
+        return None
+
+    def build(self, case: Case) -> None:
+        self.built.append(case)
+
+    def step(self) -> int:
+        return 1
+
+    def sync(self, _output: Any) -> None:
+        pass
+
+    def details(self) -> dict[str, Any]:
+        return {"fake": True}
+
+    def peak_memory(self) -> tuple[int, str] | None:
+        return 42, "device"
+
+    def is_oom(self, exc: BaseException) -> bool:
+        return False
+
+
+def test_the_worker_reads_gpu_counters_around_each_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runners.nvml as nvml
+    from runners.measurement import ProcessRecord
+    from runners.worker import measure
+
+    snapshots = iter(
+        [
+            [{"index": 0, "throttle_reasons": [], "violation_ns": {"thermal": 0}}],
+            [{"index": 0, "throttle_reasons": [], "violation_ns": {"thermal": 5_000}}],
+        ]
+    )
+    monkeypatch.setattr(nvml, "gpu_snapshot", lambda: next(snapshots))
+    runner = FakeRunner()
+    case = Case("torch", 50, 1, device="cuda")
+    record = ProcessRecord(index=2, round=3)
+    m = measure(runner, case, TINY, record, (4, 1))  # type: ignore[arg-type]
+    assert m.status == "ok" and runner.built == [case]
+    assert m.gpu_before == {
+        "gpus": [{"index": 0, "throttle_reasons": [], "violation_ns": {"thermal": 0}}]
+    }
+    # No throttle reason at either edge, but the thermal violation counter rose inside.
+    assert m.throttled is True and record.throttled is True
+    assert (m.threads_intra, m.threads_inter) == (4, 1)
+    assert m.sample_process == [2] * len(m.samples_ns)
+    assert record.warmup_steps >= TINY.min_warmup and record.measured_ns == sum(m.samples_ns)
+    assert m.peak_memory_bytes == record.peak_memory_bytes == 42
+
+
+def test_the_worker_takes_no_gpu_snapshot_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runners.nvml as nvml
+    from runners.measurement import ProcessRecord
+    from runners.worker import measure
+
+    def boom() -> None:
+        raise AssertionError("NVML read for a CPU case")
+
+    monkeypatch.setattr(nvml, "gpu_snapshot", boom)
+    m = measure(FakeRunner(), Case("torch", 50, 1), TINY, ProcessRecord(0, 0), (1, 1))  # type: ignore[arg-type]
+    assert m.status == "ok" and m.gpu_before is None and m.throttled is None

@@ -80,6 +80,36 @@ def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
         assert store.list_runs() == []
 
 
+def test_runs_stored_before_replication_still_load_and_show(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database at revision 0001 (one pooled sample set per result, no value_s, no
+    rounds) is migrated on open: value_s = the old median, rounds = the old process tags."""
+    from suite.cli import main
+
+    with open_store(db_url) as store:
+        run_id = begin(store)
+        store.add_result(run_id, measurement(n=30, processes=1))
+        store.finish_run(run_id)
+    old_median = float(results.load(db_url).iloc[0].median_s)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+        assert "value_s" not in {c["name"] for c in inspect(conn).get_columns("result")}
+        assert "process" not in inspect(conn).get_table_names()
+    engine.dispose()
+    df = results.load(db_url)  # opening migrates it to the head again
+    assert df.iloc[0].value_s == pytest.approx(old_median)
+    samples = results.load_samples(db_url)
+    assert samples["round"].tolist() == samples["process"].tolist() == [0] * 30
+    assert results.load_processes(db_url).empty  # old results have no process rows
+    args = ["show", str(run_id), "--db", db_url] if "://" in db_url else []
+    assert main(args) == 0
+    assert f"{old_median * 1e3:.2f} [no CI]" in capsys.readouterr().out
+
+
 def test_metadata_keys_have_columns() -> None:
     machine_cols = set(Base.metadata.tables["machine"].columns.keys())
     env_cols = set(Base.metadata.tables["environment"].columns.keys())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: marked interrupted, resumable
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 with one usage line
@@ -80,5 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def entry() -> None:  # pragma: no cover - console script shim
+def entry() -> None:
+    """The console script (and `python -m suite`): SIGTERM ends a run like Ctrl-C (marked
+    interrupted, workers killed, resumable), and a Ctrl-C ignored by the shell that started
+    us (background jobs) is made to count again."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())

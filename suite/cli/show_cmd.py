@@ -169,32 +169,39 @@ def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=f"results of run {info.id}", title_justify="left")
     table.add_column("case")
     table.add_column("status")
-    table.add_column("median ms [95% CI]", justify="right")
+    table.add_column("ms/step [95% CI between processes]", justify="right")
+    table.add_column("procs", justify="right")
     table.add_column("images/s", justify="right")
     table.add_column("GMAC/s", justify="right")
     table.add_column("% ceiling", justify="right")
     table.add_column("flags")
     table.add_column("reason", overflow="fold")
     for row in rows:
-        median = row["median_s"]
+        value = row["value_s"]
         timing = "-"
-        if median is not None and not (isinstance(median, float) and math.isnan(median)):
-            timing = (
-                f"{median * 1e3:.2f} [{row['ci_low_s'] * 1e3:.2f}-{row['ci_high_s'] * 1e3:.2f}]"
-            )
+        if _finite(value):
+            lo, hi = row["ci_low_s"], row["ci_high_s"]
+            ci = f"{lo * 1e3:.2f}-{hi * 1e3:.2f}" if _finite(lo) and _finite(hi) else "no CI"
+            timing = f"{value * 1e3:.2f} [{ci}]"
         share = row["ceiling_share"]
         flags = [f for f in ("unstable", "throttled") if row[f] is True]
+        reason = row["reason"] or (row["unstable_reason"] if row["unstable"] is True else "")
         table.add_row(
             _case(row),
             row["status"],
             timing,
+            "-" if row["processes"] is None else str(row["processes"]),
             _num(row["images_per_s"]),
             _num(row["gmacs_per_s"]),
             _num(None if share is None else share * 100),
             " ".join(flags),
-            row["reason"] or "",
+            reason or "",
         )
     return table
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def run(args: argparse.Namespace) -> int:
