@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -229,7 +229,9 @@ def ratio_charts(comparison: pd.DataFrame, threshold: float = FASTER_THRESHOLD) 
                         bar.set_edgecolor(cmap[i])
                         bar.set_hatch("//")
                 ax.errorbar(x, ratio, yerr=np.nan_to_num([lo, hi]), fmt="none", ecolor="#333", lw=1)
-            ax.axhspan(1.0 / (1.0 + threshold), 1.0 + threshold, color="#888", alpha=0.2, lw=0)
+            ax.axhspan(
+                1.0 / (1.0 + threshold), 1.0 + threshold, color="#888", alpha=0.2, lw=0, zorder=0
+            )
             ax.axhline(1.0, color="#333", lw=1)
             ax.set_xticks(np.arange(len(depths)), [f"ResNet-{d}" for d in depths])
             ax.set_ylabel(f"{other} time / {baseline} time")
@@ -353,9 +355,9 @@ def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[
 def _process_marks(
     ax: Axes,
     yc: float,
-    rec: dict[str, Any],
-    per_process: dict[Any, np.ndarray],
-    colors: dict[str, str],
+    rec: Mapping[Any, Any],
+    per_process: Mapping[Any, np.ndarray],
+    colors: Mapping[str, str],
 ) -> None:
     """One case's per-process dots, its value tick and its CI bar, centred on height yc."""
     rid = rec["result_id"]

@@ -351,11 +351,13 @@ def report_context(
     run_ids: Sequence[Any],
     generated_at: datetime | None = None,
     floors: Mapping[tuple[Any, ...], float] | None = None,
+    faster_threshold: float = analysis.FASTER_THRESHOLD,
 ) -> dict[str, Any]:
     """Everything the template shows, already formatted as text.
 
     `floors`: noise floors per case (Store.noise_floors of the primary run's machine), which
-    raise a case's threshold in the comparison with the previous run; none: the default."""
+    raise a case's threshold in the comparison with the previous run; none: the default.
+    `faster_threshold`: how far beyond 1 the CI of a framework ratio must lie for "faster"."""
     order = order_runs(df, run_ids)
     missing = sorted({analysis.run_key(r) for r in run_ids} - set(order))
     if missing:
@@ -367,7 +369,7 @@ def report_context(
     prim = df[df["run_id"].map(analysis.run_key) == primary]
     summary = analysis.summary(df)
     prim_summary = summary[summary["run_id"].map(analysis.run_key) == primary]
-    faster = analysis.FASTER_THRESHOLD
+    faster = faster_threshold
     comparison = analysis.framework_comparison(prim, samples, threshold=faster)
     depth = analysis.depth_scaling(prim)
     chart_list = charts.all_charts(
@@ -444,11 +446,12 @@ def render_report(
     run_ids: Sequence[Any],
     generated_at: datetime | None = None,
     floors: Mapping[tuple[Any, ...], float] | None = None,
+    faster_threshold: float = analysis.FASTER_THRESHOLD,
 ) -> str:
     """The report for `run_ids` (the most recent one in detail, the others as context)."""
     if not run_ids:
         raise ValueError("no runs to report")
-    context = report_context(df, samples, run_ids, generated_at, floors)
+    context = report_context(df, samples, run_ids, generated_at, floors, faster_threshold)
     return _environment().get_template(TEMPLATE).render(**context)
 
 

@@ -183,6 +183,23 @@ def test_calibrate_from_runs_raises_compare_thresholds(
     assert "different machines" in capsys.readouterr().err
 
 
+def test_report_uses_the_floors_and_the_faster_threshold(
+    out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = out_dir / "r.html"
+    assert main(["report", "--runs", "1", "3", "-o", str(page), *_db(out_dir)]) == 0
+    assert "&plusmn;3" in page.read_text() and "(noise floor)" not in page.read_text()
+    assert main(["calibrate", "--from-runs", "1,3", *_db(out_dir)]) == 0
+    assert main(["report", "--runs", "1", "3", "-o", str(page), *_db(out_dir)]) == 0
+    assert "(noise floor)" in page.read_text()
+    args = ["report", "--runs", "1", "3", "--faster-threshold", "40%", "-o", str(page)]
+    assert main([*args, *_db(out_dir)]) == 0
+    assert "&plusmn;40" in page.read_text()
+    capsys.readouterr()
+    assert main(["report", "--faster-threshold", "x", *_db(out_dir)]) == 2
+    assert "bad --faster-threshold 'x'" in capsys.readouterr().err
+
+
 def test_compare_unknown_run_exits_2(out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", "1", "99", *_db(out_dir)]) == 2
     captured = capsys.readouterr()

@@ -35,7 +35,7 @@ VERDICT_STYLES = {
 }
 
 
-def parse_threshold(text: str) -> float:
+def parse_threshold(text: str, flag: str = "--threshold") -> float:
     """'5%' or '0.05' -> 0.05; anything else (or outside [0, 100%)) -> UsageError."""
     raw = text.strip()
     percent = raw.endswith("%")
@@ -46,9 +46,7 @@ def parse_threshold(text: str) -> float:
     if percent:
         value /= 100.0
     if not (0.0 <= value < 1.0):  # also rejects NaN and inf
-        raise UsageError(
-            f"bad --threshold {text!r}; give a percentage like 5% or a fraction like 0.05"
-        )
+        raise UsageError(f"bad {flag} {text!r}; give a percentage like 5% or a fraction like 0.05")
     return value
 
 

@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=f"HTML file to write (default: OUTPUT/{REPORT_FILENAME})",
     )
+    parser.add_argument(
+        "--faster-threshold",
+        default="3%",
+        metavar="T",
+        help="a framework is 'faster' only when the whole 95%% CI of the time ratio lies "
+        "beyond this, as 3%% or 0.03 (default: 3%%)",
+    )
 
 
 def default_runs(
@@ -57,7 +64,9 @@ def default_runs(
 def run(args: argparse.Namespace) -> int:
     import results
     from results.html import render_report, write_report
+    from suite.cli.compare_cmd import parse_threshold
 
+    faster = parse_threshold(args.faster_threshold, "--faster-threshold")
     with reading_store(args) as store:
         runs = store.list_runs()
         if not runs:
@@ -70,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"no run in {store.url} has results yet; nothing to report")
         df = results.load(store, run_ids)
         samples = results.load_samples(store, run_ids)
+        # The primary (most recent) run's machine: its noise floors raise thresholds.
+        primary = max(run_ids, key=lambda r: (store.get_run(r).started_at, r))
+        floors = store.noise_floors(store.get_run(primary).machine["id"])
     empty = sorted(set(run_ids) - set(df["run_id"].dropna().astype(int)))
     if empty:
         raise UsageError(f"run(s) {', '.join(map(str, empty))} have no results to report")
@@ -77,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError(f"{out} is a folder; give a file name with -o")
     try:
-        path = write_report(out, render_report(df, samples, run_ids))
+        path = write_report(out, render_report(df, samples, run_ids, None, floors, faster))
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(path.resolve())

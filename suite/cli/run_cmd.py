@@ -244,7 +244,12 @@ def run(args: argparse.Namespace) -> int:
 
         # This run in detail, earlier runs on this machine as context.
         report_args = argparse.Namespace(
-            db=args.db, output=args.output, runs=None, anchor=run_id, out_file=None
+            db=args.db,
+            output=args.output,
+            runs=None,
+            anchor=run_id,
+            out_file=None,
+            faster_threshold="3%",
         )
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
             return report_cmd.run(report_args)
