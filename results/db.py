@@ -154,6 +154,10 @@ class Run(Base):
     system: Mapped[dict[str, Any] | None]
     # what the runner needs to resume the run (cases, sampling policy...), as it gave it
     plan: Mapped[dict[str, Any] | None]
+    # who is running it: a run 'running' whose process is gone is shown as stale
+    owner_host: Mapped[str | None] = mapped_column(String(64))  # sha256 of the host name
+    owner_pid: Mapped[int | None]
+    heartbeat_at: Mapped[datetime | None]  # last write of the run (a process, a result)
 
     machine: Mapped[Machine] = relationship()
     environment: Mapped[Environment] = relationship()

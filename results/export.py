@@ -11,21 +11,20 @@ Shapes (column meanings: results.frames.RESULT_COLUMNS; SAMPLE_EXPORT_COLUMNS be
 - parquet: one row per result; with samples, list columns samples_s (double) and
   samples_process (int64), as in JSON.
 
-A file is written to a temporary name beside the target and renamed into place, so a
-failure leaves no half-written file.
+Files are written with results.files.atomic_write: renamed into place, so a failure
+leaves no half-written file; devices and FIFOs written through, links kept.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from results.files import FileWriteError, atomic_write
 from results.frames import RESULT_COLUMNS, load, load_samples, samples_by_result
 from results.store import Store, open_store
 from suite.case import CASE_FIELDS
@@ -104,26 +103,6 @@ def _long_samples(frame: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
     return merged[list(SAMPLE_EXPORT_COLUMNS)]
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """write(tmp) beside `path`, then rename over it; on any failure remove the temp file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror}") from None
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; an export is an ordinary file
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _writer(frame: pd.DataFrame, fmt: str) -> Callable[[IO[str] | Path], None]:
     def write(dest: IO[str] | Path) -> None:
         if fmt == "csv":
@@ -171,5 +150,8 @@ def export(
     if dest is None:
         write(stdout or sys.stdout)
     else:
-        _atomic_write(dest, write)
+        try:
+            atomic_write(dest, write)
+        except FileWriteError as exc:
+            raise ExportError(str(exc)) from None
     return len(frame)

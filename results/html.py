@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,10 +20,11 @@ import pandas as pd
 from markupsafe import Markup
 
 from results import analysis, charts
+from results.files import atomic_write
+from results.store import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
 
 TEMPLATE = "report.html.j2"
-FAILED_STATUSES = ("oom", "timeout", "error")
 MISSING = "—"
 
 
@@ -351,7 +351,7 @@ def report_context(
     run_ids: Sequence[Any],
     generated_at: datetime | None = None,
     floors: Mapping[tuple[Any, ...], float] | None = None,
-    faster_threshold: float = analysis.FASTER_THRESHOLD,
+    faster_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows, already formatted as text.
 
@@ -369,7 +369,7 @@ def report_context(
     prim = df[df["run_id"].map(analysis.run_key) == primary]
     summary = analysis.summary(df)
     prim_summary = summary[summary["run_id"].map(analysis.run_key) == primary]
-    faster = faster_threshold
+    faster = analysis.FASTER_THRESHOLD if faster_threshold is None else faster_threshold
     comparison = analysis.framework_comparison(prim, samples, threshold=faster)
     depth = analysis.depth_scaling(prim)
     chart_list = charts.all_charts(
@@ -446,7 +446,7 @@ def render_report(
     run_ids: Sequence[Any],
     generated_at: datetime | None = None,
     floors: Mapping[tuple[Any, ...], float] | None = None,
-    faster_threshold: float = analysis.FASTER_THRESHOLD,
+    faster_threshold: float | None = None,
 ) -> str:
     """The report for `run_ids` (the most recent one in detail, the others as context)."""
     if not run_ids:
@@ -456,17 +456,6 @@ def render_report(
 
 
 def write_report(path: str | os.PathLike[str], html: str) -> Path:
-    """Write atomically: a reader never sees half a report, a failure leaves the old one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A sibling temp file (same filesystem, so the rename is atomic), created with open()
-    # so it gets the umask's permissions, not mkstemp's 0600.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(html)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    """Write atomically: a reader never sees half a report, a failure leaves the old one
+    (results.files; raises FileWriteError with one line)."""
+    return atomic_write(path, lambda p: p.write_text(html, encoding="utf-8"))

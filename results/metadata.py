@@ -34,6 +34,7 @@ from typing import Any
 
 # Capture lives on the measuring side (runners.host, runners.nvml); these names are
 # re-exported so that callers (and monkeypatching) keep using `results.metadata.<name>`.
+from results.redact import redact_env
 from runners.host import system_state
 from runners.nvml import (
     SLOWDOWN_REASONS,
@@ -410,13 +411,15 @@ def _tensorflow() -> tuple[str | None, str | None]:
 def relevant_env_vars(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables that change threading, kernels or devices (ENV_VAR_NAMES/PREFIXES)."""
     env = os.environ if env is None else env
-    return {
-        name: value
-        for name, value in sorted(env.items())
-        if (name in ENV_VAR_NAMES or name.startswith(ENV_VAR_PREFIXES))
-        and not name.startswith(_ENV_VAR_EXCLUDED_PREFIXES)
-        and not any(marker in name.upper() for marker in _SECRET_MARKERS)
-    }
+    return redact_env(
+        {
+            name: value
+            for name, value in sorted(env.items())
+            if (name in ENV_VAR_NAMES or name.startswith(ENV_VAR_PREFIXES))
+            and not name.startswith(_ENV_VAR_EXCLUDED_PREFIXES)
+            and not any(marker in name.upper() for marker in _SECRET_MARKERS)
+        }
+    )
 
 
 def git_state(path: Path | None = None) -> tuple[str | None, bool | None]:

@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -57,14 +60,36 @@ from results.metadata import (
     machine_fingerprint,
     validate,
 )
+from results.redact import redact
 from runners.measurement import Measurement
 from suite.case import CASE_FIELDS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 30.0
-FAILED_STATUSES: tuple[str, ...] = ("oom", "timeout", "error")
+MAX_ID = 2**63 - 1  # the largest id any backend stores (BIGINT / SQLite INTEGER)
+FAILED_STATUSES: tuple[str, ...] = ("oom", "killed", "timeout", "error")
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x7265736E  # pg_advisory_xact_lock key: one migrator at a time
+
+
+STALE_AFTER_S = 3 * 3600.0  # no heartbeat this long from another host: the run is gone
+
+
+def host_id() -> str:
+    """This host, as run.owner_host stores it (a hash: the name itself is the machine's)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:64]
+
+
+def pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process with that pid
+    return True
 
 
 class StoreError(Exception):
@@ -83,7 +108,7 @@ def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ***, also for strings SQLAlchemy cannot parse."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return redact(url)
 
 
 def alembic_config() -> Config:
@@ -114,6 +139,22 @@ class RunInfo:
     system: dict[str, Any] | None
     ceilings: list[dict[str, Any]]  # device, precision, gflops, details
     counts: dict[str, int] = field(default_factory=dict)  # result status -> results
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def state(self) -> str:
+        """The status to show: 'stale' for a run still marked running whose process is
+        gone (same host: its pid no longer exists; elsewhere: no heartbeat for
+        STALE_AFTER_S). A stale run is resumable like an interrupted one."""
+        if self.status != "running":
+            return self.status
+        if self.owner_host is not None and self.owner_host == host_id():
+            return "running" if pid_alive(self.owner_pid) else "stale"
+        beat = self.heartbeat_at or self.started_at
+        age = (utcnow() - beat).total_seconds()
+        return "stale" if age > STALE_AFTER_S else "running"
 
     @property
     def n_ok(self) -> int:
@@ -315,7 +356,8 @@ def open_store(url: str, *, create: bool = True) -> Store:
     masked = mask_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.get_backend_name()
+    except (ArgumentError, ValueError):  # ValueError: e.g. a bare '@:/' in the password
         raise StoreError(
             f"cannot parse database URL {masked!r}; expected e.g. sqlite:///out/results.sqlite "
             "or postgresql+psycopg://user:password@host/dbname"
@@ -529,6 +571,9 @@ class Store:
                 system=dict(system) if system is not None else None,
                 plan=dict(plan) if plan is not None else None,
                 started_at=utcnow(),
+                owner_host=host_id(),
+                owner_pid=os.getpid(),
+                heartbeat_at=utcnow(),
             )
             run.ceilings = rows
             session.add(run)
@@ -554,7 +599,7 @@ class Store:
         """
         values = result_values(measurement)
         with self._write() as session:
-            self._run(session, run_id)
+            self._run(session, run_id).heartbeat_at = utcnow()
             result = Result(run_id=run_id, created_at=utcnow(), **values)
             session.add(result)
             try:
@@ -598,7 +643,7 @@ class Store:
     def add_pending(self, run_id: int, round_: int, measurement: Measurement) -> None:
         """Keep one finished process of a case that will get more (see Pending)."""
         with self._write() as session:
-            self._run(session, run_id)
+            self._run(session, run_id).heartbeat_at = utcnow()
             session.add(
                 Pending(
                     run_id=run_id,
@@ -670,12 +715,15 @@ class Store:
                 )
             run.status = "running"
             run.finished_at = None
+            run.owner_host, run.owner_pid, run.heartbeat_at = host_id(), os.getpid(), utcnow()
             session.commit()
         return self.get_run(run_id)
 
     # --- reading --------------------------------------------------------------------------
 
     def _run(self, session: Session, run_id: int) -> Run:
+        if not 0 < run_id <= MAX_ID:  # SQLite raises OverflowError beyond 64 bits
+            raise UnknownRunError(self._unknown_run_message(session, run_id))
         run = session.get(Run, run_id)
         if run is None:
             raise UnknownRunError(self._unknown_run_message(session, run_id))
@@ -693,6 +741,9 @@ class Store:
         """Raise UnknownRunError for the first id the database does not hold."""
         wanted = set(run_ids)
         with self.reading() as session:
+            odd = sorted(r for r in wanted if not 0 < r <= MAX_ID)
+            if odd:
+                raise UnknownRunError(self._unknown_run_message(session, odd[0]))
             have = set(session.scalars(select(Run.id).where(Run.id.in_(wanted))))
             missing = sorted(wanted - have)
             if missing:
@@ -776,4 +827,7 @@ def _info(run: Run, counts: dict[str, int]) -> RunInfo:
             for c in run.ceilings
         ],
         counts=dict(counts),
+        owner_host=run.owner_host,
+        owner_pid=run.owner_pid,
+        heartbeat_at=run.heartbeat_at,
     )

@@ -139,6 +139,22 @@ def cgroup_cpu_limit(root: PathLike = "/") -> float | None:
     return min(found) if found else None
 
 
+def oom_kills(root: PathLike = "/") -> int | None:
+    """Processes the kernel's OOM killer has killed in this process's cgroup (v2
+    `memory.events` oom_kill, summed over it and its parents); None where unreadable.
+    A worker killed by SIGKILL is called out of memory only when this count rose."""
+    base = Path(root)
+    v2_path, _v1 = _own_cgroups(base)
+    total, seen = 0, False
+    for level in _levels(base / CGROUP_ROOT, v2_path):
+        for line in (_read(level / "memory.events") or "").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                total += int(value)
+                seen = True
+    return total if seen else None
+
+
 def _cpu_flags(root: Path) -> set[str] | None:
     """The first x86 `flags` line of /proc/cpuinfo; None without one (ARM, not Linux)."""
     text = _read(root / "proc/cpuinfo")

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runners.host import oom_kills
 from runners.measurement import Measurement, ProcessRecord
 from runners.timing import SamplingPolicy
+from runners.worker import TEMP_PREFIX  # a worker left alone removes its folder
 from suite.case import Case
 
 DEFAULT_TIMEOUT_S = 900.0
 STDERR_TAIL_LINES = 5
+KILL_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 
 def thread_env(intra: int, inter: int) -> dict[str, str]:
@@ -49,12 +52,13 @@ class Outcome:
     returncode: int | None  # None: killed at the timeout
     data: dict[str, Any] | None
     stderr_tail: str
+    oom_killed: bool = False  # the cgroup's OOM-kill count rose while the worker ran
 
 
 def spawn(module: str, request: dict[str, Any], env: dict[str, str], timeout_s: float) -> Outcome:
     """Run `python -m module OUT.json` with the request on stdin; its own session, so a
     timeout kills the whole process group (compiler helpers included)."""
-    with tempfile.TemporaryDirectory(prefix="resnet-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         out = Path(tmp) / "out.json"
         log = Path(tmp) / "stderr.log"
         with log.open("wb") as err:
@@ -86,15 +90,15 @@ def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
         return Measurement.failed(
             case, "timeout", f"no result within {timeout_s:g} s; worker killed"
         )
-    if rc == -signal.SIGKILL:
-        # Nobody here sent it: the kernel's out-of-memory killer is the usual sender.
-        return Measurement.failed(
-            case, "oom", f"worker killed by SIGKILL (likely out of memory){last}"
-        )
     if rc < 0:
-        return Measurement.failed(
-            case, "error", f"worker died from {signal.Signals(-rc).name}{last}"
-        )
+        name = signal.Signals(-rc).name
+        if rc == -signal.SIGKILL and outcome.oom_killed:
+            return Measurement.failed(
+                case, "oom", f"worker killed by the kernel's OOM killer (cgroup oom_kill){last}"
+            )
+        if -rc in KILL_SIGNALS:  # sent from outside; without evidence it is not memory
+            return Measurement.failed(case, "killed", f"worker killed by {name}{last}")
+        return Measurement.failed(case, "error", f"worker died from {name}{last}")
     return Measurement.failed(case, "error", f"worker exited with status {rc} and no result{last}")
 
 
@@ -106,6 +110,7 @@ class RoundOutcome:
     returncode: int | None  # None: killed at a timeout
     stderr_tail: str
     spawned_ns: int
+    oom_killed: bool = False
 
 
 POLL_S = 0.2
@@ -164,10 +169,11 @@ def spawn_round(
 ) -> RoundOutcome:
     """Run `python -m runners.worker EVENTS.jsonl` on `request`; kill its process group when
     one case (or the start-up before the first) runs longer than `timeout_s`."""
-    with tempfile.TemporaryDirectory(prefix="resnet-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         events_path = Path(tmp) / "events.jsonl"
         log = Path(tmp) / "stderr.log"
         spawned = time.time_ns()
+        kills_before = oom_kills()
         with log.open("wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", module, str(events_path)],
@@ -185,7 +191,9 @@ def spawn_round(
                 raise
         lines = log.read_text(errors="replace").strip().splitlines()
         tail = " | ".join(lines[-STDERR_TAIL_LINES:])
-        return RoundOutcome(_read_events(events_path), returncode, tail, spawned)
+        kills_after = oom_kills()
+        oom = kills_before is not None and kills_after is not None and kills_after > kills_before
+        return RoundOutcome(_read_events(events_path), returncode, tail, spawned, oom)
 
 
 def run_round(
@@ -230,7 +238,8 @@ def run_round(
         if lost is None:
             break
         case, index = todo[lost]
-        failed = _failure(case, Outcome(outcome.returncode, None, outcome.stderr_tail), timeout_s)
+        ended = Outcome(outcome.returncode, None, outcome.stderr_tail, outcome.oom_killed)
+        failed = _failure(case, ended, timeout_s)
         failed.process_records = [ProcessRecord(index=index, round=round_)]
         results.append(failed)
         todo = todo[lost + 1 :]

@@ -19,7 +19,9 @@ from suite.case import Case
 # 2: per-process records, step start times, ci_target.
 MEASUREMENT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "skipped")
+# killed: by a signal with no evidence of memory (oom needs the allocator's error or the
+# kernel's OOM-kill count).
+STATUSES: tuple[str, ...] = ("ok", "oom", "killed", "timeout", "error", "skipped")
 
 
 @dataclass

@@ -206,7 +206,14 @@ class TFRunner:
     def is_oom(self, exc: BaseException) -> bool:
         if isinstance(exc, (MemoryError, self.tf.errors.ResourceExhaustedError)):
             return True
-        return "out of memory" in str(exc).lower() or "oom" in type(exc).__name__.lower()
+        text = f"{type(exc).__name__}: {exc}".lower()
+        markers = (
+            "out of memory",
+            "resourceexhausted",
+            "oom when allocating",
+            "failed to allocate",
+        )
+        return any(m in text for m in markers) or "oom" in type(exc).__name__.lower()
 
 
 def _keras_version() -> str | None:

@@ -231,7 +231,9 @@ class TorchRunner:
     def is_oom(self, exc: BaseException) -> bool:
         if isinstance(exc, (MemoryError, self.torch.cuda.OutOfMemoryError)):
             return True
-        return "out of memory" in str(exc).lower()
+        text = str(exc).lower()
+        # CPU: "DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes"
+        return "out of memory" in text or "can't allocate memory" in text
 
 
 def _attr(obj: Any, *names: str) -> bool | None:

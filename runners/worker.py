@@ -33,6 +33,8 @@ from runners.measurement import Measurement, ProcessRecord
 from runners.timing import SamplingPolicy, time_steps
 from suite.case import Case
 
+TEMP_PREFIX = "resnet-bench-"  # the parent's temporary folders (runners.manager)
+
 
 def one_line(exc: BaseException, limit: int = 400) -> str:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -156,26 +158,36 @@ def _emitter(out: IO[str]) -> Callable[[dict[str, Any]], None]:
     return emit
 
 
-def die_with_parent() -> None:
-    """Linux: SIGKILL this worker when the parent dies, even by SIGKILL (the worker runs in
-    its own session, so nothing else would stop it). Elsewhere a no-op."""
+def die_with_parent(events: Path) -> None:
+    """Linux: end this worker when the parent dies, even by SIGKILL (the worker runs in its
+    own session, so nothing else would stop it): the kernel sends SIGTERM, and the worker
+    removes the parent's temporary folder it writes into, then exits. Elsewhere a no-op."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
+    import shutil
     import signal
 
+    folder = events.resolve().parent
+
+    def orphaned(_signum: int, _frame: object) -> None:
+        if folder.name.startswith(TEMP_PREFIX):  # never anything but our own folder
+            shutil.rmtree(folder, ignore_errors=True)
+        os._exit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, orphaned)
     pr_set_pdeathsig = 1
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
     if os.getppid() == 1:  # the parent died before the call took effect
-        os._exit(1)
+        orphaned(signal.SIGTERM, None)
 
 
 def main(argv: list[str]) -> int:
-    die_with_parent()
     if len(argv) != 1:
         print("usage: python -m runners.worker EVENTS.jsonl < request.json", file=sys.stderr)
         return 2
+    die_with_parent(Path(argv[0]))
     request: dict[str, Any] = json.load(sys.stdin)
     with Path(argv[0]).open("a") as out:
         run_round(request, _emitter(out))

@@ -81,6 +81,8 @@ class Case:
 
     def __post_init__(self) -> None:
         check_choice("framework", self.framework, FRAMEWORKS)
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int):
+            raise CaseError(f"depth must be an integer, got {self.depth!r}")
         check_choice("depth", self.depth, tuple(DEPTHS))
         check_positive_int("batch size", self.batch_size)
         check_device(self.device)

@@ -119,9 +119,10 @@ def load_profile(name_or_path: str) -> Profile:
 def parse_profile(data: dict[str, Any], name: str) -> Profile:
     _no_unknown(data, ("description", "cases", "sampling"), name, "top-level key")
     axes = data.get("cases", {})
-    sampling = dict(data.get("sampling", {}))
+    sampling = data.get("sampling", {})
     if not isinstance(axes, dict) or not isinstance(sampling, dict):
         raise ProfileError(f"profile {name!r}: [cases] and [sampling] must be tables")
+    sampling = dict(sampling)
     _no_unknown(axes, LIST_AXES + SCALAR_AXES, name, "[cases] key")
     missing = [k for k in ("frameworks", "depths", "batch_sizes") if k not in axes]
     if missing:
@@ -161,11 +162,22 @@ def _no_unknown(data: dict[str, Any], allowed: tuple[str, ...], name: str, what:
         )
 
 
+def _check_depth(value: Any) -> None:
+    # 50.0 == 50 in Python; a float depth would pass the choice test and fail in the worker.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CaseError(f"depth must be an integer, got {value!r}; allowed: {_depths()}")
+    check_choice("depth", value, tuple(DEPTHS))
+
+
+def _depths() -> str:
+    return ", ".join(map(str, DEPTHS))
+
+
 def _check_axes(axes: dict[str, Any], name: str) -> None:
     """Each value checked on its own, so the message names it even if no case uses it."""
     checks: dict[str, Callable[[Any], None]] = {
         "frameworks": lambda v: check_choice("framework", v, FRAMEWORKS),
-        "depths": lambda v: check_choice("depth", v, tuple(DEPTHS)),
+        "depths": _check_depth,
         "batch_sizes": lambda v: check_positive_int("batch size", v),
         "devices": check_device,
         "modes": lambda v: check_choice("mode", v, MODES),

@@ -202,6 +202,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if not _MEASURED or config.getoption("--resnet-no-store"):
         return
+    from results.redact import redact
     from results.store import StoreError, open_store
     from suite.cli.common import DB_ENV, DB_FILENAME, DEFAULT_OUTPUT
     from suite.session import Plan, gather_context, recorded_run
@@ -220,7 +221,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         policy=SamplingPolicy(),
         timeout_s=0.0,
         profile=config.getoption("--resnet-profile") or "pytest-default",
-        command=shlex.join(["pytest", *config.invocation_params.args]),
+        command=redact(shlex.join(["pytest", *config.invocation_params.args])),
         source="pytest",
     )
     context = gather_context(plan.cases, lambda _msg: None)

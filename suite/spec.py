@@ -188,3 +188,21 @@ def feature_size(depth: int, image_size: int = 224) -> int:
     """Side of the final feature map (before the global mean): image_size / 32, rounded up."""
     last = [layer for layer in layers(depth, image_size=image_size) if isinstance(layer, Conv)][-2]
     return last.out_size
+
+
+BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
+
+
+def activation_bytes(
+    depth: int, image_size: int, batch_size: int, mode: str = "inference", precision: str = "fp32"
+) -> int:
+    """A rough lower bound of a step's activation memory, for a warning before a case that
+    cannot fit is tried: inference holds about two feature maps at a time (a layer's input
+    and output), training keeps every conv output and its BN/ReLU output for the backward
+    pass. Weights, workspaces and the allocator's slack come on top."""
+    outs = [
+        c.out_size * c.out_size * c.out_channels for c in layers(depth, 1, image_size)
+        if isinstance(c, Conv)
+    ]  # fmt: skip
+    per_image = 2 * sum(outs) if mode == "training" else 2 * max(outs)
+    return per_image * batch_size * BYTES_PER_ELEMENT.get(precision, 4)

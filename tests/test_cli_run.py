@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -209,6 +210,8 @@ def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Si
     db = tmp_path / "r.sqlite"
     url = f"sqlite:///{db}"
     args = ["--profile", "smoke", "--frameworks", "torch", "--modes", "inference"]
+    temp = Path(tempfile.gettempdir())
+    folders_before = set(temp.glob("resnet-bench-*"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "suite", "run", *args, "--db", url],
         stdout=subprocess.DEVNULL,
@@ -220,8 +223,11 @@ def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Si
     assert _workers_of(db), "no worker running to leave behind"
     proc.send_signal(sig)  # the parent only: the worker has its own session
     code = proc.wait(timeout=60)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30  # the orphaned worker finishes its current step
+    while _workers_of(db) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _workers_of(db) == []
+    assert set(temp.glob("resnet-bench-*")) <= folders_before  # no temporary folder left
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         status = conn.execute(sa.text("select status from run")).scalar()

@@ -19,7 +19,7 @@ TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup
 @pytest.mark.parametrize(
     ("behaviour", "status", "reason"),
     [
-        ("sigkill", "oom", "killed by SIGKILL (likely out of memory)"),
+        ("sigkill", "killed", "worker killed by SIGKILL"),
         ("segv", "error", "worker died from SIGSEGV"),
         ("exit3", "error", "worker exited with status 3 and no result; last output: "),
     ],
@@ -60,7 +60,7 @@ def _round(batches: list[int], timeout_s: float = 60.0) -> list[Any]:
 def test_a_worker_crash_mid_round_loses_only_the_case_in_flight() -> None:
     ms = _round([1, 3, 2, 6])  # batch 3 kills its worker
     assert [m.case.batch_size for m in ms] == [1, 3, 2, 6]
-    assert [m.status for m in ms] == ["ok", "oom", "ok", "ok"]
+    assert [m.status for m in ms] == ["ok", "killed", "ok", "ok"]
     assert "fake round worker starting" in (ms[1].reason or "")
     # The cases after the crash ran in a second worker, and every case knows its round.
     assert ms[0].process_records[0].pid != ms[2].process_records[0].pid
@@ -240,8 +240,11 @@ def test_fake_cuda_oom_and_unsupported(fake_torch: Any) -> None:
     assert "bf16" in fake_torch.unsupported(Case("torch", 50, 1, device="cuda", precision="bf16"))
 
 
-def test_sigkill_constant_matches_platform() -> None:
-    assert _failure(Case("torch", 50, 1), Outcome(-signal.SIGKILL, None, ""), 5).status == "oom"
+def test_signals_name_what_ended_the_worker() -> None:
+    case = Case("torch", 50, 1)
+    assert _failure(case, Outcome(-signal.SIGKILL, None, ""), 5).status == "killed"
+    assert _failure(case, Outcome(-signal.SIGTERM, None, ""), 5).status == "killed"
+    assert _failure(case, Outcome(-signal.SIGABRT, None, ""), 5).status == "error"
 
 
 # -- the worker around one case, with a fake runner and fake NVML --------------------------

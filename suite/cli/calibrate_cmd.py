@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeats must be at least {MIN_REPEATS}, got {args.repeats}")
     ids = _run_ids(args.from_runs) if args.from_runs else None
     plan = None if ids is not None else run_cmd.make_plan(args)  # bad input: before the DB
+    if plan is not None:
+        run_cmd.refuse_memory_database(db_url(args))
     try:
         store = open_store(db_url(args), create=ids is None)
     except StoreError as exc:
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                     )
                     one = dataclasses.replace(plan, label=label, seed=plan.seed + k)
                     run_id, _ = session.execute(store, one, ui)
-                    assert run_id is not None
+                    if run_id is None:
+                        raise UsageError("the plan has no cases to run")
                     ids.append(run_id)
             store.check_runs(ids)
             machines = {store.get_run(r).machine["id"] for r in ids}

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from results.store import RunInfo
 from suite.cli.common import UsageError, add_storage_options
-from suite.cli.storage import console, reading_store, resolve_run, when
+from suite.cli.storage import console, reading_store, resolve_run, safe, when
 
 HELP = "compare two runs case by case (exit 1 when a significant regression is found)"
 EXIT_REGRESSION = 1
@@ -120,7 +120,7 @@ def _note(rec: Mapping[Any, Any], threshold: float) -> Text:
 
 def _describe(info: RunInfo) -> Text:
     label = f" ({info.label})" if info.label else ""
-    return Text(f"run {info.id}{label}, {when(info.started_at)}, {info.machine_label}")
+    return Text(safe(f"run {info.id}{label}, {when(info.started_at)}, {info.machine_label}"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,9 +187,9 @@ def run(args: argparse.Namespace) -> int:
         cand_ms = _ms(rec["cand_ms"]) if rec["cand_status"] == "ok" else rec["cand_status"]
         table.add_row(
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
-            Text(case_label(rec)),
-            Text(str(_plain(base_ms) or "-")),
-            Text(str(_plain(cand_ms) or "-")),
+            Text(safe(case_label(rec))),
+            Text(safe(str(_plain(base_ms) or "-"))),
+            Text(safe(str(_plain(cand_ms) or "-"))),
             _pct(rec["ratio"]),
             ci,
             "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         for name in ("setting", "base", "cand"):
             diff.add_column(name)
         for rec in env.to_dict("records"):
-            diff.add_row(*(Text("(unset)" if v is None else str(v)) for v in rec.values()))
+            diff.add_row(*(Text("(unset)" if v is None else safe(str(v))) for v in rec.values()))
         out.print(diff)
     if regressions:
         out.print(

@@ -39,7 +39,8 @@ def _choices(text: str | None, allowed: tuple[Any, ...], what: str, cast: type =
         if value not in allowed:
             names = ", ".join(str(a) for a in allowed)
             raise UsageError(f"unknown {what} {item!r}; allowed: {names}")
-        values.append(value)
+        if value not in values:  # --depths 50,50 is one depth
+            values.append(value)
     return values
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from results.store import RunInfo
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         dest="out_file",
         metavar="FILE",
-        help=f"HTML file to write (default: OUTPUT/{REPORT_FILENAME})",
+        help=f"HTML file to write, '-' for standard output (default: OUTPUT/{REPORT_FILENAME})",
     )
     parser.add_argument(
         "--faster-threshold",
@@ -63,6 +64,7 @@ def default_runs(
 
 def run(args: argparse.Namespace) -> int:
     import results
+    from results.files import FileWriteError
     from results.html import render_report, write_report
     from suite.cli.compare_cmd import parse_threshold
 
@@ -85,12 +87,14 @@ def run(args: argparse.Namespace) -> int:
     empty = sorted(set(run_ids) - set(df["run_id"].dropna().astype(int)))
     if empty:
         raise UsageError(f"run(s) {', '.join(map(str, empty))} have no results to report")
+    html = render_report(df, samples, run_ids, None, floors, faster)
+    if args.out_file == "-":
+        sys.stdout.write(html)
+        return 0
     out = Path(args.out_file) if args.out_file else output_dir(args) / REPORT_FILENAME
-    if out.is_dir():
-        raise UsageError(f"{out} is a folder; give a file name with -o")
     try:
-        path = write_report(out, render_report(df, samples, run_ids, None, floors, faster))
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-    print(path.resolve())
+        path = write_report(out, html)
+    except FileWriteError as exc:
+        raise UsageError(str(exc)) from None
+    print(path.resolve() if path.is_file() else path)
     return 0

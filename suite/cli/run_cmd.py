@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from results.redact import redact
 from runners.measurement import Measurement
 from suite import session
 from suite.case import (
@@ -211,14 +212,52 @@ def make_plan(args: argparse.Namespace) -> Plan:
         timeout_s=profile.timeout_s,
         profile=profile.name,
         label=args.label,
-        command=shlex.join(["resnet-bench", *sys.argv[1:]]),
+        command=redact(shlex.join(["resnet-bench", *sys.argv[1:]])),  # no password stored
     )
+
+
+def refuse_memory_database(url: str) -> None:
+    """A run's results must outlive it: `sqlite://` / `sqlite:///:memory:` would vanish."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    if url.startswith("sqlite") and rest.lstrip("/") in ("", ":memory:"):
+        raise UsageError(
+            f"--db {url!r} is an in-memory database: the results would vanish when the run "
+            "ends; give a file (sqlite:///path/results.sqlite) or a server URL"
+        )
+
+
+def memory_warnings(cases: list[Case]) -> list[str]:
+    """Cases whose activations alone would not fit the device's (or the host's) memory:
+    warned about before the run, still run (the worker reports oom honestly)."""
+    import psutil
+
+    from results.metadata import gpu_devices
+    from suite.spec import activation_bytes
+
+    host = int(psutil.virtual_memory().total)
+    gpus = {int(g.get("index", 0)): g.get("memory_bytes") for g in gpu_devices()}
+    out = []
+    for c in cases:
+        need = activation_bytes(c.depth, c.image_size, c.batch_size, c.mode, c.precision)
+        index = int(c.device.partition(":")[2] or 0)
+        have = gpus.get(index) if c.is_cuda else host
+        if have and need > have:
+            where = c.device if c.is_cuda else "this host"
+            out.append(
+                f"warning: {c.label()} needs at least {need / 2**30:.0f} GiB of activations, "
+                f"more than {where}'s {have / 2**30:.0f} GiB; it will likely end as oom"
+            )
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     from results.store import StoreError, open_store
 
     plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
+    refuse_memory_database(db_url(args))
+    if plan is not None:
+        for line in memory_warnings(plan.cases):
+            print(line, file=sys.stderr)
     try:
         store = open_store(db_url(args), create=args.resume is None)
     except StoreError as exc:

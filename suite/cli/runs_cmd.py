@@ -35,7 +35,7 @@ def as_dict(info: RunInfo) -> dict[str, object]:
         "label": info.label,
         "source": info.source,
         "profile": info.profile,
-        "status": info.status,
+        "status": info.state,
         "machine": info.machine_label,
         "machine_fingerprint": info.machine["fingerprint"],
         "ok": info.n_ok,
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             str(r.n_ok),
             str(r.n_failed),
             str(r.n_skipped),
-            r.status,
+            r.state,
         )
     console().print(table)
     return 0

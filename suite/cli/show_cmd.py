@@ -59,7 +59,7 @@ def _run_facts(info: RunInfo) -> Table:
         f"run {info.id}",
         [
             ("label", info.label),
-            ("status", info.status),
+            ("status", info.state),
             ("started", when(info.started_at)),
             ("finished", when(info.finished_at) if info.finished_at else None),
             ("duration", duration),
