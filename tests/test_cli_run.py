@@ -82,6 +82,7 @@ def test_resume_of_unknown_run(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "no result database" in one_error_line(capsys)
 
 
+@pytest.mark.slow
 def test_smoke_json_has_a_measurement_per_case(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -151,6 +152,7 @@ def _count(db: Path, table: str) -> int:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
     tmp_path: Path,
 ) -> None:
@@ -205,6 +207,7 @@ def _workers_of(db: Path) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Signals) -> None:
     db = tmp_path / "r.sqlite"

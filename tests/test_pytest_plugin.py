@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 BENCH_FILE = (Path(__file__).parent / "benchmarks" / "test_resnet.py").read_text()
@@ -24,6 +25,7 @@ def child_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow
 def test_benchmark_only_times_the_case_and_stores_a_run(tmp_path: Path) -> None:
     db = tmp_path / "r.sqlite"
     out = child_pytest(

@@ -33,6 +33,7 @@ def test_a_dying_worker_loses_only_its_case(behaviour: str, status: str, reason:
     assert "fake worker starting" in m.reason
 
 
+@pytest.mark.slow
 def test_a_hanging_worker_is_killed_at_the_timeout() -> None:
     outcome = spawn("tests.fake_worker", {"behaviour": "hang"}, dict(os.environ), 1.0)
     assert outcome.returncode is None
@@ -68,6 +69,7 @@ def test_a_worker_crash_mid_round_loses_only_the_case_in_flight() -> None:
     assert all(m.process_records[0].index == 7 for m in ms)
 
 
+@pytest.mark.slow
 def test_a_hang_times_out_only_its_own_case() -> None:
     ms = _round([1, 4, 2], timeout_s=3.0)
     assert [m.status for m in ms] == ["ok", "timeout", "ok"]
@@ -85,6 +87,7 @@ def test_one_worker_refuses_mixed_frameworks() -> None:
         run_round([Case("torch", 50, 1), Case("tensorflow", 50, 1)], TINY, 0, [0, 0])
 
 
+@pytest.mark.slow
 def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
     a = Case("torch", 50, 1, image_size=32, threads=1)
     b = Case("torch", 50, 2, image_size=32, threads=1)
@@ -111,6 +114,7 @@ def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
     assert m.details["matmul_allow_tf32"] is False
 
 
+@pytest.mark.slow
 def test_tensorflow_xla_training_case() -> None:
     case = Case("tensorflow", 50, 2, mode="training", execution="xla", image_size=32, threads=1)
     m = run_case(case, TINY, timeout_s=300)
@@ -121,6 +125,7 @@ def test_tensorflow_xla_training_case() -> None:
     assert m.sync == "host (output materialised)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["torch", "tensorflow"])
 def test_cuda_on_a_machine_without_it_is_skipped_never_run_on_cpu(framework: str) -> None:
     m = run_case(Case(framework, 50, 1, device="cuda", image_size=32), TINY, timeout_s=300)
