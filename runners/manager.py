@@ -16,7 +16,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from subprocess import Popen
+from typing import IO, Any
 
 from runners.host import oom_kills
 from runners.measurement import Measurement, ProcessRecord
@@ -55,32 +56,40 @@ class Outcome:
     oom_killed: bool = False  # the cgroup's OOM-kill count rose while the worker ran
 
 
+def _start(module: str, path: Path, env: dict[str, str], err: IO[bytes]) -> Popen[bytes]:
+    """`python -m module PATH` in its own session (a kill takes its helpers too), the
+    request to come on stdin, its output into `err`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=err,
+        stderr=err,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def _tail(log: Path) -> str:
+    lines = log.read_text(errors="replace").strip().splitlines()
+    return " | ".join(lines[-STDERR_TAIL_LINES:])
+
+
 def spawn(module: str, request: dict[str, Any], env: dict[str, str], timeout_s: float) -> Outcome:
-    """Run `python -m module OUT.json` with the request on stdin; its own session, so a
-    timeout kills the whole process group (compiler helpers included)."""
+    """Run `python -m module OUT.json` with the request on stdin and read OUT.json back;
+    at the timeout the whole process group is killed (compiler helpers included)."""
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         out = Path(tmp) / "out.json"
         log = Path(tmp) / "stderr.log"
         with log.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", module, str(out)],
-                stdin=subprocess.PIPE,
-                stdout=err,
-                stderr=err,
-                env=env,
-                start_new_session=True,
-            )
+            proc = _start(module, out, env, err)
             try:
                 proc.communicate(json.dumps(request).encode(), timeout=timeout_s)
                 returncode: int | None = proc.returncode
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
                 returncode = None
-        lines = log.read_text(errors="replace").strip().splitlines()
-        tail = " | ".join(lines[-STDERR_TAIL_LINES:])
         data = json.loads(out.read_text()) if out.exists() else None
-        return Outcome(returncode, data, tail)
+        return Outcome(returncode, data, _tail(log))
 
 
 def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
@@ -128,14 +137,14 @@ def _read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
 def _watch(
-    proc: subprocess.Popen[bytes],
+    proc: Popen[bytes],
     request: dict[str, Any],
     spawned: int,
     events_path: Path,
@@ -175,22 +184,14 @@ def spawn_round(
         spawned = time.time_ns()
         kills_before = oom_kills()
         with log.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", module, str(events_path)],
-                stdin=subprocess.PIPE,
-                stdout=err,
-                stderr=err,
-                env=env,
-                start_new_session=True,
-            )
+            proc = _start(module, events_path, env, err)
             try:
                 returncode = _watch(proc, request, spawned, events_path, timeout_s)
             except BaseException:
                 # Interrupted (Ctrl-C, SIGTERM): the worker and its helpers go with us.
                 _kill_group(proc)
                 raise
-        lines = log.read_text(errors="replace").strip().splitlines()
-        tail = " | ".join(lines[-STDERR_TAIL_LINES:])
+        tail = _tail(log)
         kills_after = oom_kills()
         oom = kills_before is not None and kills_after is not None and kills_after > kills_before
         return RoundOutcome(_read_events(events_path), returncode, tail, spawned, oom)
