@@ -55,8 +55,10 @@ def report(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint + format check) and mypy --strict on the packages."""
+    """ruff (lint + format check), mypy --strict on the packages, and the import layers
+    (import-linter: the contract in pyproject.toml)."""
     install(session, "lint", "test")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")
