@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runners.timing import SamplingPolicy  # noqa: E402
-from tests.replication_sim import PHI, PROCESS_SD, changed_share, coverage  # noqa: E402
+from runners.timing import SamplingPolicy
+from tests.replication_sim import PHI, PROCESS_SD, changed_share, coverage
 
 
 def main() -> None:

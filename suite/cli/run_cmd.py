@@ -10,7 +10,7 @@ import math
 import shlex
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -40,6 +40,9 @@ from suite.cli import storage
 from suite.cli.common import UsageError, add_storage_options, db_url
 from suite.profiles import DEFAULT_EXECUTION, ProfileError, load_profile, profile_names
 from suite.session import Plan
+
+if TYPE_CHECKING:
+    from suite.estimate import PlanEstimate
 from suite.spec import DEPTHS
 
 HELP = "run benchmark cases (a profile, narrowed or widened by flags) and store the results"
@@ -113,6 +116,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--report", action="store_true", help="write the HTML report afterwards and print its path"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the cases with an estimated duration and stop (nothing is run or stored)",
     )
     p.add_argument(
         "--json",
@@ -216,6 +224,43 @@ def make_plan(args: argparse.Namespace) -> Plan:
     )
 
 
+def _estimate(plan: Plan, store: Any) -> PlanEstimate:
+    from suite.estimate import estimate, history_from
+
+    return estimate(plan, {} if store is None else history_from(store, plan.cases))
+
+
+def dry_run(plan: Plan, url: str) -> int:
+    """The plan's cases with their estimated durations; nothing is run or written."""
+    from results.store import StoreError, open_store
+
+    try:
+        store = open_store(url, create=False)
+    except StoreError:
+        store = None  # no database yet: every case is a guess
+    try:
+        est = _estimate(plan, store)
+    finally:
+        if store is not None:
+            store.close()
+    table = Table(title=f"plan: profile {plan.profile}, {len(plan.cases)} case(s)")
+    for col in ("case", "step ms", "from", "s per process", "processes", "s"):
+        table.add_column(col, justify="left" if col in ("case", "from") else "right")
+    for c in est.cases:
+        table.add_row(
+            c.case.label(),
+            f"{c.step_s * 1e3:.1f}",
+            c.source,
+            f"{c.per_process_s:.1f}",
+            f">= {c.processes}",
+            f"{c.total_s:.0f}",
+        )
+    out = storage.console()
+    out.print(table)
+    out.print(f"{est.line()}; worker start-ups {est.startup_s:.0f} s, probes {est.probes_s:.0f} s")
+    return 0
+
+
 def refuse_memory_database(url: str) -> None:
     """A run's results must outlive it: `sqlite://` / `sqlite:///:memory:` would vanish."""
     rest = url.split("://", 1)[1] if "://" in url else url
@@ -254,6 +299,10 @@ def run(args: argparse.Namespace) -> int:
     from results.store import StoreError, open_store
 
     plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
+    if args.dry_run:
+        if plan is None:
+            raise UsageError("--dry-run lists a new plan; it does not go with --resume")
+        return dry_run(plan, db_url(args))
     refuse_memory_database(db_url(args))
     if plan is not None:
         for line in memory_warnings(plan.cases):
@@ -268,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
         if args.max_time is not None:
             plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
         console = Console(stderr=True)
+        console.print(_estimate(plan, store).line(), markup=False, highlight=False)
         run_id, measurements = session.execute(
             store, plan, resume=args.resume, ui=RichProgress(console)
         )
