@@ -89,9 +89,15 @@ def test_every_database_string_is_escaped(report: str) -> None:
 
 
 def test_failed_skipped_and_unstable_cases_are_marked(report: str) -> None:
-    assert re.search(r'<tr class="status-oom failed">\s*<td>torch/eager r50 b64', report)
-    assert re.search(r'<tr class="status-skipped">\s*<td>tensorflow/graph r50 b64', report)
-    assert re.search(r'<tr class="status-ok unstable">\s*<td>torch/compile r101 b64', report)
+    assert re.search(
+        r'<tr class="status-oom failed">\s*<td class="case">torch/eager r50 b64', report
+    )
+    assert re.search(
+        r'<tr class="status-skipped">\s*<td class="case">tensorflow/graph r50 b64', report
+    )
+    assert re.search(
+        r'<tr class="status-ok unstable">\s*<td class="case">torch/compile r101 b64', report
+    )
     for badge in ("oom", "skipped", "unstable"):
         assert f'<span class="badge {badge}">{badge}</span>' in report
     attention = report.split('id="attention"')[1].split("</section>")[0]
@@ -193,7 +199,7 @@ def test_summary_shows_the_value_with_its_ci_between_processes(report: str) -> N
     ci = html.fmt_ci(rec["value_ms"], rec["ci_low_ms"], rec["ci_high_ms"])
     assert re.search(r"\[[0-9.]+, [0-9.]+\]$", ci)
     cells = (
-        rf"<td>{re.escape(rec['case'])}</td><td>.*?</td>"
+        rf"<td class=\"case\">{re.escape(rec['case'])}</td><td>.*?</td>"
         rf'<td class="num">5</td><td class="num">40</td><td class="num">{re.escape(ci)}</td>'
     )
     assert re.search(cells, report)
