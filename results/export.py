@@ -3,8 +3,8 @@
 Shapes (column meanings: results.frames.RESULT_COLUMNS; SAMPLE_EXPORT_COLUMNS below):
 
 - csv: one row per result. With samples: one row per raw sample instead, in long format
-  (SAMPLE_EXPORT_COLUMNS: run, result, case key, status, process, index, seconds): CSV
-  has no lists, and a long table loads straight into any tool.
+  (SAMPLE_EXPORT_COLUMNS: run, result, case key, status, process, round, step start,
+  index, seconds): CSV has no lists, and a long table loads straight into any tool.
 - json: a list of objects, one per result; JSON-text columns (env_vars, framework_build,
   details, gpu_before/after) nested, times ISO 8601 UTC, null where empty. With samples:
   each object gains samples_s and samples_process lists, in step order.
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 FORMATS: tuple[str, ...] = ("csv", "json", "parquet")
 SAMPLE_EXPORT_COLUMNS: tuple[str, ...] = (
-    "run_id", "result_id", *CASE_FIELDS, "status", "process", "index", "seconds", "duration_ns",
+    "run_id", "result_id", *CASE_FIELDS, "status", "process", "round", "started_ns", "index",
+    "seconds", "duration_ns",
 )  # fmt: skip
 _JSON_COLUMNS = frozenset(name for name, kind, _ in RESULT_COLUMNS if kind == "json")
 
