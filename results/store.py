@@ -247,6 +247,7 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
     """The Process rows of a measurement: each worker process's costs and its value."""
     from runners.stats import batch_means_rel, drift_rel
 
+    values = m.process_values_s()
     by_process: dict[int, list[int]] = {}
     for ns, p in zip(m.samples_ns, m.sample_process, strict=True):
         by_process.setdefault(p, []).append(ns)
@@ -268,7 +269,7 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
                 "warmup_stable": rec.warmup_stable,
                 "first_step_s": _seconds(rec.first_step_ns),
                 "n_samples": len(steps),
-                "value_s": _median(steps),
+                "value_s": values.get(rec.index),
                 "batch_means_rel": _finite(batch_means_rel(steps)) if steps else None,
                 "drift_rel": _finite(drift_rel(steps)) if steps else None,
                 "peak_memory_bytes": rec.peak_memory_bytes,
@@ -278,14 +279,6 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _median(values: Sequence[float]) -> float | None:
-    if not values:
-        return None
-    xs = sorted(values)
-    mid = len(xs) // 2
-    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2.0
 
 
 def case_key_text(case: Any) -> str:

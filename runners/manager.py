@@ -113,13 +113,10 @@ def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
 
 @dataclass
 class RoundOutcome:
-    """What one worker left behind: its events, how it ended, what it printed."""
+    """What one worker left behind: its events, and how it ended."""
 
     events: list[dict[str, Any]]
-    returncode: int | None  # None: killed at a timeout
-    stderr_tail: str
-    spawned_ns: int
-    oom_killed: bool = False
+    ended: Outcome
 
 
 POLL_S = 0.2
@@ -161,9 +158,10 @@ def _watch(
             return proc.wait(timeout=POLL_S)
         except subprocess.TimeoutExpired:
             pass
-        events = _read_events(events_path)
-        if len(events) != seen:  # progress: the clock restarts with the next case
-            seen = len(events)
+        # Any new event (the file grew) restarts the clock; it is parsed only at the end.
+        size = events_path.stat().st_size if events_path.exists() else 0
+        if size != seen:
+            seen = size
             clock_start = time.monotonic()
         if time.monotonic() - clock_start > timeout_s:
             _kill_group(proc)
@@ -191,10 +189,16 @@ def spawn_round(
                 # Interrupted (Ctrl-C, SIGTERM): the worker and its helpers go with us.
                 _kill_group(proc)
                 raise
-        tail = _tail(log)
         kills_after = oom_kills()
         oom = kills_before is not None and kills_after is not None and kills_after > kills_before
-        return RoundOutcome(_read_events(events_path), returncode, tail, spawned, oom)
+        ended = Outcome(returncode, None, _tail(log), oom)
+        return RoundOutcome(_read_events(events_path), ended)
+
+
+def worker_key(case: Case) -> tuple[str, str, int, int]:
+    """Cases with the same key may share a worker: one framework import, one device, one
+    thread setting (threads are fixed when the framework starts)."""
+    return case.framework, case.device, case.threads, case.interop_threads
 
 
 def run_round(
@@ -210,11 +214,7 @@ def run_round(
     Normally one worker measures them all. When a worker dies or hangs, the case in flight
     gets the failure and a new worker takes the rest: a crash loses only its own case."""
     first = cases[0]
-    if any(
-        (c.framework, c.device, c.threads, c.interop_threads)
-        != (first.framework, first.device, first.threads, first.interop_threads)
-        for c in cases
-    ):
+    if any(worker_key(c) != worker_key(first) for c in cases):
         raise ValueError("one worker runs cases of one framework, device and thread setting")
     env = worker_env(first.threads, first.interop_threads)
     env_record = {k: env[k] for k in sorted(thread_env(1, 1))}
@@ -239,8 +239,7 @@ def run_round(
         if lost is None:
             break
         case, index = todo[lost]
-        ended = Outcome(outcome.returncode, None, outcome.stderr_tail, outcome.oom_killed)
-        failed = _failure(case, ended, timeout_s)
+        failed = _failure(case, outcome.ended, timeout_s)
         failed.process_records = [ProcessRecord(index=index, round=round_)]
         results.append(failed)
         todo = todo[lost + 1 :]

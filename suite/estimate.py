@@ -114,10 +114,11 @@ def history_from(
     from suite.case import CASE_FIELDS
 
     here = machine_fingerprint(machine_info())
-    df = results.load(store)
-    if df.empty:
+    runs = [r.id for r in store.list_runs() if r.machine["fingerprint"] == here]
+    if not runs:
         return {}
-    df = df[(df["machine_fingerprint"] == here) & (df["status"] == "ok")]
+    df = results.load(store, runs)  # this machine's runs only: a shared database is large
+    df = df[df["status"] == "ok"]
     wanted = {c.key() for c in cases}
     latest: dict[tuple[object, ...], dict[Any, Any]] = {}
     for rec in df.sort_values("run_id").to_dict("records"):

@@ -25,9 +25,8 @@ from typing import Any, Protocol
 
 from results import metadata
 from results.store import Store, StoreError
-from runners.manager import probe, run_round, worker_env
+from runners.manager import probe, run_round, worker_env, worker_key
 from runners.measurement import Measurement
-from runners.stats import Stats
 from runners.timing import SamplingPolicy, stop_reason
 from suite.case import Case
 
@@ -163,7 +162,7 @@ def worker_groups(cases: Sequence[Case]) -> dict[tuple[Any, ...], list[Case]]:
     """Cases one worker may measure in one round: same framework, device and threads."""
     groups: dict[tuple[Any, ...], list[Case]] = {}
     for c in cases:
-        groups.setdefault((c.framework, c.device, c.threads, c.interop_threads), []).append(c)
+        groups.setdefault(worker_key(c), []).append(c)
     return groups
 
 
@@ -261,7 +260,7 @@ def execute(
                     ms = parts[case]
                     if case in finished or not ms:
                         continue
-                    values = list(Measurement.merge(ms).process_values_s().values())
+                    values = [v for m in ms for v in m.process_values_s().values()]
                     reason = stop_reason(values, sum(m.measured_s for m in ms), policy)
                     if reason is not None:
                         finish(case, reason)
@@ -285,10 +284,6 @@ def execute(
     overhead.wall_s = time.monotonic() - t0
     ui.log(overhead.line())
     return run_id, [finished[c] for c in plan.cases if c in finished]
-
-
-def statistics(m: Measurement) -> Stats | None:
-    return m.stats()
 
 
 def measurement_record(m: Measurement) -> dict[str, Any]:
