@@ -15,6 +15,7 @@ from suite.spec import WEIGHT_DECAY, feature_size  # on conv kernels only, as TF
 # lets cuDNN use NHWC tensor-core kernels.
 CHANNELS_LAST = {"cpu": True, "cuda": True}
 LEARNING_RATE = 0.01
+GRAPH_WARMUP = 3  # eager steps on a side stream before a CUDA graph is captured
 MOMENTUM = 0.9
 
 
@@ -50,8 +51,22 @@ class TorchRunner:
                 return f"device {case.device} absent: {torch.cuda.device_count()} CUDA device(s)"
             if case.precision == "bf16" and not torch.cuda.is_bf16_supported():
                 return f"bf16 not supported by {torch.cuda.get_device_name(index)}"
+            if (
+                case.execution == "cudagraph"
+                and case.mode == "training"
+                and case.precision == "fp16"
+            ):
+                return (
+                    "cudagraph cannot capture fp16 training: GradScaler reads its inf check "
+                    "on the host every step; use bf16"
+                )
         elif case.precision == "fp16":
             return "fp16 on CPU has no fast path in torch; use bf16"
+        elif case.execution == "cudagraph":
+            return (
+                "cudagraph needs a CUDA device: it replays captured GPU kernels, and CPU "
+                "ops have no launch cost to save"
+            )
         if (
             case.mode == "training"
             and case.batch_size * feature_size(case.depth, case.image_size) ** 2 < 2
@@ -147,10 +162,13 @@ class TorchRunner:
         x = torch.randn(shape, device=device).contiguous(memory_format=memory_format)
         dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[case.precision]
 
+        graphed = case.execution == "cudagraph"
+
         def autocast() -> Any:
             if dtype is None:
                 return contextlib.nullcontext()
-            return torch.autocast(device_type=kind, dtype=dtype)
+            # A captured graph must not keep autocast's cast cache (torch's CUDA graph notes).
+            return torch.autocast(device_type=kind, dtype=dtype, cache_enabled=not graphed)
 
         net: Callable[[Any], Any] = model
         if case.execution == "compile":
@@ -188,18 +206,45 @@ class TorchRunner:
                 scaler.update()
                 return loss
 
-        self._step = step
+        self._step = self._capture(step, device) if graphed else step
         self.sync_method = (
             "torch.cuda.synchronize" if case.is_cuda else "host (CPU ops are synchronous)"
         )
         self._details = {
             "channels_last": channels_last,
             "compile": case.execution == "compile",
+            "cuda_graph": f"torch.cuda.graph, whole step, {GRAPH_WARMUP} warm-up steps"
+            if graphed
+            else None,
             "autocast": None if dtype is None else str(dtype),
             "grad_scaler": case.mode == "training" and case.precision == "fp16",
             "mkldnn_enabled": bool(torch.backends.mkldnn.enabled),
         }
         self._details.update(cuda_details)
+
+    def _capture(self, step: Callable[[], Any], device: Any) -> Callable[[], Any]:
+        """The whole step (forward, and for training backward and the optimizer) captured
+        as one CUDA graph; the returned step replays it on the same static input, labels
+        and output. Warm-up runs on a side stream first, as torch requires: cuDNN autotuning,
+        lazy initialisation and the optimizer's momentum buffers happen there, not in the
+        graph. Training grads are None at capture, so backward allocates them from the
+        graph's pool and each replay overwrites them."""
+        torch = self.torch
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(GRAPH_WARMUP):
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = step()
+
+        def replay() -> Any:
+            graph.replay()
+            return out
+
+        return replay
 
     def _configure_cuda(self, case: Case) -> dict[str, Any]:
         """cuDNN autotuning on (it settles during warm-up); the switches in force, recorded."""

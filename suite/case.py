@@ -18,7 +18,7 @@ from suite.spec import DEPTHS
 # Framework name -> its executions, the first being its default. Adding a framework starts
 # here (and in runners.registry); every axis list below is derived from these tables.
 EXECUTIONS: dict[str, tuple[str, ...]] = {
-    "torch": ("eager", "compile"),
+    "torch": ("eager", "compile", "cudagraph"),
     "tensorflow": ("graph", "xla"),
 }
 FRAMEWORKS: tuple[str, ...] = tuple(EXECUTIONS)

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 # Nominal values for a case this machine has never measured (deliberately round numbers).
 GUESS_FLOPS = {"cpu": 150e9, "cuda": 100e12}  # sustained FLOP/s of a ResNet step
 GUESS_BUILD_S = 1.0
+# First step: compilers trace and compile (at depth 50); on a GPU, eager pays cuDNN
+# autotuning (1.2-6.9 s measured on an H100, issue 10).
+GUESS_FIRST_STEP_S = {"compile": 40.0, "xla": 20.0, "cuda": 3.0}
+# Later processes of a torch.compile case find its kernels in inductor's on-disk caches.
+GUESS_CACHED_FIRST_STEP_S = {"compile": 10.0}
 GUESS_STARTUP_S = {"torch": 2.0, "tensorflow": 3.5}
 PROBES_S = 15.0  # framework probes and the matmul ceiling, once per run
 
@@ -71,13 +76,25 @@ def guess_step_s(case: Case) -> float:
     return flops * case.batch_size / GUESS_FLOPS[device]
 
 
+def guess_first_step_s(case: Case, step_s: float, processes: int = 1) -> float:
+    """Per process, over `processes`. Compilers trace every layer (their cost grows with
+    depth); cuDNN autotunes each distinct conv shape once, and the depths share shapes."""
+    if case.execution in GUESS_FIRST_STEP_S:
+        first = GUESS_FIRST_STEP_S[case.execution]
+        later = GUESS_CACHED_FIRST_STEP_S.get(case.execution, first)
+        mean = (first + (processes - 1) * later) / max(processes, 1)
+        return mean * case.depth / 50 + step_s
+    return (GUESS_FIRST_STEP_S["cuda"] if case.is_cuda else 0.0) + step_s
+
+
 def _per_process(plan: Plan, case: Case, step_s: float, setup_s: float | None) -> float:
     """Build + warm-up (`setup_s` as measured, else from the policy) + the timed steps."""
     p = plan.policy
     if setup_s is None:
         warm_steps = max(p.min_warmup, 2 * p.warmup_window + 1) if p.warmup_window else 1
-        warm = max(warm_steps * step_s, p.warmup_time_s(case.device) + step_s)
-        setup_s = GUESS_BUILD_S + warm
+        warm = max((warm_steps - 1) * step_s, p.warmup_time_s(case.device))
+        first = guess_first_step_s(case, step_s, p.min_processes)
+        setup_s = GUESS_BUILD_S + first + warm
     return setup_s + max(p.min_samples * step_s, p.min_time_s)
 
 

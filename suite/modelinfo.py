@@ -23,8 +23,9 @@ VERIFY_BATCH = 2
 SEED = 0
 
 
-def _perturb_batchnorm(model: Any, seed: int) -> None:
-    """Give every torch BN layer non-trivial gamma, beta and moving statistics."""
+def _perturb(model: Any, seed: int) -> None:
+    """Give every torch BN layer non-trivial gamma, beta and moving statistics, and every
+    conv bias a non-trivial value (the inference forward folds them into the BNs)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -36,6 +37,8 @@ def _perturb_batchnorm(model: Any, seed: int) -> None:
                 m.bias.normal_(0.0, 0.1, generator=g)
                 m.running_mean.normal_(0.0, 0.1, generator=g)
                 m.running_var.uniform_(0.5, 1.5, generator=g)
+            elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0.0, 0.1, generator=g)
 
 
 def verify_depth(
@@ -51,7 +54,7 @@ def verify_depth(
     torch_builder, tf_builder = builder("torch"), builder("tensorflow")
     torch.manual_seed(seed)
     torch_model = torch_builder.build(depth, num_classes).eval()
-    _perturb_batchnorm(torch_model, seed)
+    _perturb(torch_model, seed)
     tf_model = tf_builder.build(depth, num_classes, image_size=image_size)
     transfer.torch_to_tf(torch_model, tf_model)
 

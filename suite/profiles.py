@@ -8,6 +8,12 @@ user's own TOML of the same shape:
     [sampling] runners.timing.SamplingPolicy fields (min_processes, max_processes, ...),
                plus timeout_s (per case in a worker); `processes` is an old name for
                min_processes
+    [[extra_cases]]  optional, repeated: more cases, each a table of list axes that replace
+               [cases]' own for that part (e.g. fp32 at depth 50 only); the union is run
+
+A CLI flag replaces an axis in [cases] and narrows every extra part that sets that axis
+(to the values both name; a part left with none is dropped), so `--depths 101` drops a
+depth-50-only part and `--frameworks torch` drops TensorFlow's executions everywhere.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ class Profile:
     axes: dict[str, Any]
     sampling: SamplingPolicy = field(default_factory=SamplingPolicy)
     timeout_s: float = 900.0
+    extra: tuple[dict[str, Any], ...] = ()  # [[extra_cases]]: axes replacing [cases]' own
 
     def with_overrides(self, **overrides: Any) -> Profile:
         """A copy with CLI values replacing axes / run settings; None leaves one alone."""
@@ -82,6 +89,16 @@ class Profile:
             else:
                 raise ProfileError(f"unknown override {key!r}")
         _check_axes(axes, "cli")  # a bad flag is named without blaming the profile
+        extra = []
+        for part in self.extra:
+            narrowed = {
+                k: [v for v in values if v in overrides[k]]
+                if overrides.get(k) is not None
+                else values
+                for k, values in part.items()
+            }
+            if all(narrowed.values()):
+                extra.append(narrowed)
         sampling = self.sampling
         if policy:
             # Raising one bound carries the other along, so --processes 12 alone works.
@@ -94,10 +111,17 @@ class Profile:
                 sampling = dataclasses.replace(sampling, **policy)
             except ValueError as exc:
                 raise ProfileError(str(exc)) from None
-        return dataclasses.replace(self, axes=axes, sampling=sampling, **run)
+        return dataclasses.replace(self, axes=axes, sampling=sampling, extra=tuple(extra), **run)
 
     def cases(self) -> list[Case]:
-        return expand(self.axes)
+        cases = expand(self.axes)
+        seen = set(cases)
+        for part in self.extra:
+            for case in expand({**self.axes, **part}, strict=False):
+                if case not in seen:
+                    seen.add(case)
+                    cases.append(case)
+        return cases
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -117,7 +141,7 @@ def load_profile(name_or_path: str) -> Profile:
 
 
 def parse_profile(data: dict[str, Any], name: str) -> Profile:
-    _no_unknown(data, ("description", "cases", "sampling"), name, "top-level key")
+    _no_unknown(data, ("description", "cases", "sampling", "extra_cases"), name, "top-level key")
     axes = data.get("cases", {})
     sampling = data.get("sampling", {})
     if not isinstance(axes, dict) or not isinstance(sampling, dict):
@@ -128,6 +152,12 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
     if missing:
         raise ProfileError(f"profile {name!r}: [cases] lacks {', '.join(missing)}")
     _check_axes(axes, name)
+    extra = data.get("extra_cases", [])
+    if not isinstance(extra, list) or not all(isinstance(part, dict) for part in extra):
+        raise ProfileError(f"profile {name!r}: extra_cases must be an array of tables")
+    for part in extra:
+        _no_unknown(part, LIST_AXES, name, "[[extra_cases]] key")
+        _check_axes(part, name)
     run = {k: sampling.pop(k) for k in RUN_KEYS if k in sampling}
     if "processes" in sampling:
         sampling.setdefault("min_processes", sampling.pop("processes"))
@@ -151,6 +181,7 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
         axes=axes,
         sampling=policy,
         timeout_s=float(timeout),
+        extra=tuple(extra),
     )
 
 
@@ -200,14 +231,14 @@ def _check_axes(axes: dict[str, Any], name: str) -> None:
         raise ProfileError(str(exc) if name == "cli" else f"profile {name!r}: {exc}") from None
 
 
-def expand(axes: dict[str, Any]) -> list[Case]:
+def expand(axes: dict[str, Any], strict: bool = True) -> list[Case]:
     """The cases of a profile. Executions apply per framework: each chosen framework takes
     the listed executions it has ('default' is everyone's first), so narrowing the
     frameworks drops the others' executions. A chosen framework left with no execution is
-    an error naming what it has."""
+    an error naming what it has (`strict`; an extra part just leaves that framework out)."""
     frameworks: list[str] = axes["frameworks"]
     executions: list[str] = axes.get("executions", [DEFAULT_EXECUTION])
-    for fw in frameworks:
+    for fw in frameworks if strict else ():
         if not any(e == DEFAULT_EXECUTION or e in EXECUTIONS[fw] for e in executions):
             owners = sorted(
                 {f"{e!r} belongs to {o}" for e in executions for o, ex in EXECUTIONS.items()

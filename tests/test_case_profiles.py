@@ -33,7 +33,10 @@ def test_case_is_frozen_hashable_and_round_trips() -> None:
         ({"device": "gpu"}, "unknown device 'gpu'; allowed: cpu, cuda, cuda:N"),
         ({"mode": "train"}, "unknown mode 'train'; allowed: inference, training"),
         ({"precision": "int8"}, "unknown precision 'int8'; allowed: fp32, bf16, fp16"),
-        ({"execution": "xla"}, "unknown execution 'xla' for torch; allowed: eager, compile"),
+        (
+            {"execution": "xla"},
+            "unknown execution 'xla' for torch; allowed: eager, compile, cudagraph",
+        ),
         ({"image_size": -3}, "image size must be a positive integer, got -3"),
     ],
 )
@@ -82,7 +85,7 @@ def test_a_framework_left_without_an_execution_is_an_error() -> None:
 def test_narrowing_frameworks_drops_the_others_executions() -> None:
     # The GPU bug: `full` lists graph/xla for tensorflow; --frameworks torch must not fail.
     full = load_profile("full").with_overrides(frameworks=["torch"], depths=[50])
-    assert {c.execution for c in full.cases()} == {"eager", "compile"}
+    assert {c.execution for c in full.cases()} == {"eager", "compile", "cudagraph"}
     mixed = load_profile("quick").with_overrides(executions=["compile", "xla"])
     assert {(c.framework, c.execution) for c in mixed.cases()} == {
         ("torch", "compile"),
@@ -91,6 +94,51 @@ def test_narrowing_frameworks_drops_the_others_executions() -> None:
     tf_only = load_profile("quick").with_overrides(executions=["default", "compile"])
     by_fw = {(c.framework, c.execution) for c in tf_only.cases()}
     assert by_fw == {("torch", "eager"), ("torch", "compile"), ("tensorflow", "graph")}
+
+
+def test_gpu_profile_is_bounded_and_narrows_its_extra_parts() -> None:
+    gpu = load_profile("gpu")
+    cases = gpu.cases()
+    assert len(cases) == len(set(cases)) == 34
+    assert {c.device for c in cases} == {"cuda"}
+    # the extra parts stay at depth 50
+    assert {c.depth for c in cases if c.batch_size != 256 or c.precision != "bf16"} == {50}
+    assert {c.execution for c in cases if c.depth != 50} == {"eager", "graph"}
+    torch_only = gpu.with_overrides(frameworks=["torch"]).cases()
+    assert {c.execution for c in torch_only} == {"eager", "compile", "cudagraph"}
+    assert [c for c in torch_only if c.execution == "cudagraph"] == [
+        Case("torch", 50, 1, "cuda", mode, "bf16", "cudagraph")
+        for mode in ("inference", "training")
+    ]
+    # a flag narrows every part that names its axis; a part left empty is dropped
+    deep = gpu.with_overrides(depths=[101]).cases()
+    assert {(c.depth, c.batch_size, c.precision, c.execution) for c in deep} == {
+        (101, 256, "bf16", "eager"),
+        (101, 256, "bf16", "graph"),
+    }
+    fp32 = gpu.with_overrides(precisions=["fp32"], executions=["default"]).cases()
+    assert {c.precision for c in fp32} == {"fp32"} and len(fp32) == 24
+
+
+def test_extra_cases_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[cases]\nframeworks = ["torch"]\ndepths = [50]\nbatch_sizes = [1]\n'
+        "[[extra_cases]]\ndepths = [34]\n"
+    )
+    with pytest.raises(ProfileError, match=r"unknown depth 34; allowed: 50, 101, 152, 200"):
+        load_profile(str(path))
+    path.write_text(
+        '[cases]\nframeworks = ["torch"]\ndepths = [50]\nbatch_sizes = [1]\n'
+        "[[extra_cases]]\nthreads = 2\n"
+    )
+    with pytest.raises(ProfileError, match=r"unknown \[\[extra_cases\]\] key 'threads'"):
+        load_profile(str(path))
+    path.write_text(
+        'extra_cases = 3\n[cases]\nframeworks = ["torch"]\ndepths = [50]\nbatch_sizes = [1]\n'
+    )
+    with pytest.raises(ProfileError, match="extra_cases must be an array of tables"):
+        load_profile(str(path))
 
 
 def test_missing_profile_names_builtins() -> None:

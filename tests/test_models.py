@@ -136,6 +136,43 @@ def test_torch_channels_last_computes_the_same() -> None:
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
 
 
+def test_torch_inference_with_folded_biases_computes_the_same() -> None:
+    """Without gradients, the conv biases are folded into the BNs' running means: the same
+    logits as the unfolded forward (which runs whenever gradients are on), and the folding
+    follows a change of bias."""
+    import torch
+
+    torch.manual_seed(0)
+    model = build_model("torch", 50).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0.0, 0.3)
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0.0, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, SMALL, SMALL)
+    unfolded = model(x)  # gradients on: the plain forward
+    with torch.inference_mode():
+        folded = model(x)
+    torch.testing.assert_close(folded, unfolded.detach(), rtol=1e-5, atol=1e-5)
+    assert model._folded  # the folded means were cached ...
+    with torch.no_grad():
+        model.block2.unit1.shortcut.bias.add_(1.0)  # ... and a changed bias is seen
+        again = model(x)
+    torch.testing.assert_close(again, model(x).detach(), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(again, folded)
+
+
+def test_torch_subsample_is_a_one_by_one_max_pool() -> None:
+    import torch
+
+    unit = build_model("torch", 50).block1.unit3
+    assert unit.stride == 2 and unit.shortcut is None
+    x = torch.randn(1, 256, 7, 7)
+    torch.testing.assert_close(unit.subsample(x), x[:, :, ::2, ::2])
+
+
 @pytest.mark.parametrize("size", [1, 2, 5, 6, 7, 8])
 def test_torch_same_max_pool_matches_tf(size: int) -> None:
     import tensorflow as tf
@@ -190,10 +227,10 @@ def test_logits_agree_with_transferred_weights() -> None:
 def test_transfer_round_trip(built: Built) -> None:
     import torch
 
-    from suite.modelinfo import _perturb_batchnorm
+    from suite.modelinfo import _perturb
 
     src, dst = build_model("torch", 50), build_model("torch", 50)
-    _perturb_batchnorm(src, seed=1)
+    _perturb(src, seed=1)
     # only shapes of the shared fixture model are checked elsewhere, so its weights may change
     transfer.transfer(src, built.model)
     transfer.transfer(built.model, dst)

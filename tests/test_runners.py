@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import signal
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 
 from runners.manager import Outcome, _failure, run_case, run_round, spawn, worker_env
 from runners.timing import SamplingPolicy
+from runners.torch_runner import GRAPH_WARMUP
 from suite.case import Case
 
 TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup=4)
@@ -143,6 +147,8 @@ class FakeCuda:
 
     def __init__(self) -> None:
         self.synced: list[str] = []
+        self.log: list[str] = []
+        self.graphs: list[Any] = []
 
     def is_available(self) -> bool:
         return True
@@ -164,6 +170,39 @@ class FakeCuda:
 
     def max_memory_allocated(self, _device: Any) -> int:
         return 123
+
+    # CUDA graphs: streams and a graph that log what happens where
+    class Stream:
+        def __init__(self, device: Any = None) -> None:
+            self.name = "side"
+
+        def wait_stream(self, other: Any) -> None:
+            pass
+
+    def current_stream(self, device: Any = None) -> Any:
+        stream = FakeCuda.Stream()
+        stream.name = "main"
+        return stream
+
+    @contextlib.contextmanager
+    def stream(self, stream: Any) -> Iterator[None]:
+        self.log.append(f"enter {stream.name}")
+        yield
+        self.log.append(f"leave {stream.name}")
+
+    class CUDAGraph:
+        def __init__(self) -> None:
+            self.replays = 0
+
+        def replay(self) -> None:
+            self.replays += 1
+
+    @contextlib.contextmanager
+    def graph(self, graph: Any) -> Iterator[None]:
+        self.log.append("capture")
+        yield
+        self.log.append("captured")
+        self.graphs.append(graph)
 
 
 @pytest.fixture
@@ -189,6 +228,36 @@ def test_fake_cuda_sync_waits_on_the_case_device(fake_torch: Any) -> None:
     fake_torch.sync(object())
     assert fake_torch.torch.cuda.synced == ["cuda:0"]
     assert fake_torch.peak_memory() == (123, "device")
+
+
+def test_cudagraph_warms_up_on_a_side_stream_then_captures_the_whole_step(
+    fake_torch: Any,
+) -> None:
+    cuda = fake_torch.torch.cuda
+    outputs = iter(range(100))
+
+    def step() -> int:
+        cuda.log.append("step")
+        return next(outputs)
+
+    replay = fake_torch._capture(step, "cuda")
+    warmup = ["step"] * GRAPH_WARMUP
+    assert cuda.log == ["enter side", *warmup, "leave side", "capture", "step", "captured"]
+    [graph] = cuda.graphs
+    # a replay launches the graph, not the step, and returns the captured (static) output
+    assert [replay(), replay()] == [GRAPH_WARMUP, GRAPH_WARMUP]
+    assert graph.replays == 2 and cuda.log.count("step") == GRAPH_WARMUP + 1
+
+
+def test_cudagraph_needs_cuda_and_refuses_fp16_training(fake_torch: Any) -> None:
+    from runners.torch_runner import TorchRunner
+
+    cpu = TorchRunner().unsupported(Case("torch", 50, 1, execution="cudagraph"))
+    assert cpu is not None and cpu.startswith("cudagraph needs a CUDA device")
+    fp16 = Case("torch", 50, 2, "cuda", "training", "fp16", "cudagraph")
+    reason = fake_torch.unsupported(fp16)
+    assert reason is not None and "GradScaler" in reason
+    assert fake_torch.unsupported(dataclasses.replace(fp16, mode="inference")) is None
 
 
 def test_fake_cuda_records_cudnn_benchmark_and_tf32(fake_torch: Any) -> None:

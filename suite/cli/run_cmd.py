@@ -100,10 +100,10 @@ def _depth(text: str) -> int:
 
 
 def default_profile() -> str:
-    """`full` where an NVIDIA GPU is visible (NVML), `quick` elsewhere."""
+    """`gpu` (bounded) where an NVIDIA GPU is visible (NVML), `quick` elsewhere."""
     from results.metadata import gpu_devices
 
-    return "full" if gpu_devices() else "quick"
+    return "gpu" if gpu_devices() else "quick"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -39,16 +39,51 @@ class Unit(nn.Module):
         self.bn2 = _bn(unit.bottleneck)
         self.conv3 = nn.Conv2d(unit.bottleneck, unit.out_channels, 1, bias=True)
 
+    def residual(self, preact: torch.Tensor) -> torch.Tensor:
+        """conv1-bn-relu, conv2-bn-relu: the branch up to conv3."""
+        r = F.relu(self.bn1(self.conv1(preact)))
+        return F.relu(self.bn2(self.conv2(r)))
+
+    def subsample(self, x: torch.Tensor) -> torch.Tensor:
+        # slim's subsample op, a 1x1 max-pool: its backward scatters, where a strided
+        # slice's backward zero-fills and copies (the slower one in training on CUDA)
+        return x if self.stride == 1 else F.max_pool2d(x, 1, self.stride)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         preact = F.relu(self.preact(x))
-        if self.shortcut is not None:
-            shortcut = self.shortcut(preact)
-        else:
-            shortcut = x[:, :, :: self.stride, :: self.stride]  # slim's 1x1 max-pool subsample
-        r = F.relu(self.bn1(self.conv1(preact)))
-        r = F.relu(self.bn2(self.conv2(r)))
-        out: torch.Tensor = shortcut + self.conv3(r)
-        return out
+        r = self.residual(preact)
+        if self.shortcut is None:
+            out: torch.Tensor = self.subsample(x) + self.conv3(r)
+            return out
+        # One bias add per unit: the shortcut's and conv3's biases summed (the same sum).
+        bias = _bias(self.shortcut) + _bias(self.conv3)
+        return _conv(self.shortcut, preact, bias) + _conv(self.conv3, r)
+
+    def forward_folded(self, t: torch.Tensor, shifted_mean: torch.Tensor) -> torch.Tensor:
+        """Inference with the stream's biases pending (see ResNetV2.forward): `t` is the
+        stream less a per-channel constant c, and `shifted_mean` is preact's running mean
+        less c, so preact(t) with it equals preact(t + c). Returns the next stream less
+        its own constant."""
+        bn = self.preact
+        preact = F.relu(
+            F.batch_norm(t, shifted_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        )
+        r = _conv(self.conv3, self.residual(preact))
+        if self.shortcut is None:
+            out: torch.Tensor = self.subsample(t) + r  # max-pool commutes with + c
+            return out
+        return _conv(self.shortcut, preact) + r
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    assert conv.bias is not None
+    return conv.bias
+
+
+def _conv(conv: nn.Conv2d, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The conv with `bias` in place of its own (None: its bias is added elsewhere)."""
+    out: torch.Tensor = conv._conv_forward(x, conv.weight, bias)
+    return out
 
 
 class Block(nn.Sequential):
@@ -96,6 +131,8 @@ class ResNetV2(nn.Module):
         # torch's default init keeps each residual branch small, so activations stay
         # bounded through 200 layers of random weights
         self.logits = nn.Conv2d(spec.FEATURES, num_classes, 1, bias=True)
+        self._folded: list[torch.Tensor] = []
+        self._folded_key: tuple[tuple[int, int], ...] = ()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, [N, 2048, H/32, W/32], before the head."""
@@ -105,9 +142,60 @@ class ResNetV2(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.postnorm(self.features(x)))
+        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
+            features = self.features(x)
+            x = F.relu(self.postnorm(features))
+        else:
+            x = self._folded_features(x)
         x = x.mean(dim=(2, 3), keepdim=True)
         return torch.flatten(self.logits(x), 1)
+
+    def units(self) -> list[Unit]:
+        return [u for i in range(1, len(spec.WIDTHS) + 1) for u in getattr(self, f"block{i}")]
+
+    # -- inference with the conv biases folded into the BatchNorms ----------------------
+    # The root conv's, conv3's and the shortcuts' biases add a per-channel constant c to the
+    # residual stream, and every reader of the stream is either an inference BN (which
+    # absorbs c into its running mean: BN(t + c) = BN'(t), mean' = mean - c), an identity
+    # or max-pool shortcut (which carry c on), or the final BN. So without gradients the
+    # stream runs as t = stream - c, and a unit costs one elementwise add (the residual)
+    # instead of three: torch does not fuse a bias into a cuDNN conv. Same function, and the
+    # biases stay parameters; the folded means are cached until a bias or a running mean
+    # changes (an optimizer step, load_state_dict, .to()).
+
+    def _folded_features(self, x: torch.Tensor) -> torch.Tensor:
+        means = self._folded_means()
+        t = same_max_pool(_conv(self.root.conv, x), spec.POOL_KERNEL, spec.POOL_STRIDE)
+        for unit, mean in zip(self.units(), means, strict=False):
+            t = unit.forward_folded(t, mean)
+        bn = self.postnorm
+        return F.relu(
+            F.batch_norm(t, means[-1], bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        )
+
+    def _folded_means(self) -> list[torch.Tensor]:
+        """Each preact BN's running mean, then the final BN's, less the stream's pending c."""
+        sources = [self.root.conv.bias]
+        for unit in self.units():
+            sources += [unit.preact.running_mean, unit.conv3.bias]
+            if unit.shortcut is not None:
+                sources.append(unit.shortcut.bias)
+        sources.append(self.postnorm.running_mean)
+        key = tuple((t._version, t.data_ptr()) for t in sources if t is not None)
+        if key != self._folded_key:
+            with torch.no_grad():
+                c = _bias(self.root.conv)
+                means: list[torch.Tensor] = []
+                for unit in self.units():
+                    assert unit.preact.running_mean is not None
+                    means.append(unit.preact.running_mean - c)
+                    head = _bias(unit.conv3)
+                    c = head + (c if unit.shortcut is None else _bias(unit.shortcut))
+                assert self.postnorm.running_mean is not None
+                means.append(self.postnorm.running_mean - c)
+            self._folded = means
+            self._folded_key = key
+        return self._folded
 
 
 def build(depth: int, num_classes: int = 1000, *, channels_last: bool = False) -> ResNetV2:
@@ -146,26 +234,12 @@ def feature_shape(model: ResNetV2, image_size: int) -> tuple[int, int, int]:
 
 
 def count_macs(model: nn.Module, image_size: int) -> int:
-    """Conv and linear multiply-accumulates of one forward pass on a [1, 3, S, S] input,
-    taken from the output shapes that forward hooks see."""
-    total = 0
+    """Multiply-accumulates of one forward pass on a [1, 3, S, S] input, counted by torch's
+    FlopCounterMode from the convolutions actually dispatched (2 FLOPs per MAC), whichever
+    path the forward takes."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def hook(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
-        nonlocal total
-        weight = module.weight
-        assert isinstance(weight, torch.Tensor)
-        # each output element sums weight[0].numel() = in/groups * kh * kw products
-        total += output.numel() * weight[0].numel()
-
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, nn.Conv2d | nn.Linear)
-    ]
-    try:
-        with torch.no_grad():
-            model(_zeros(model, image_size))
-    finally:
-        for h in handles:
-            h.remove()
-    return total
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(_zeros(model, image_size))
+    return counter.get_total_flops() // 2
