@@ -249,6 +249,8 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "iqr_rel": pd.to_numeric(df["iqr_s"], errors="coerce")
             / pd.to_numeric(df["median_s"], errors="coerce"),
             "images_per_s": df["images_per_s"],
+            "pipelined_images_per_s": df["pipelined_images_per_s"],
+            "pipeline_steps": df["pipeline_steps"],
             "gmacs_per_s": df["gmacs_per_s"],
             "ceiling_share": df["ceiling_share"],
             "first_step_s": df["first_step_s"],

@@ -242,6 +242,10 @@ class Result(Base):
     ci_low_s: Mapped[float | None] = mapped_column(Float)
     ci_high_s: Mapped[float | None] = mapped_column(Float)
     images_per_s: Mapped[float | None] = mapped_column(Float)
+    # throughput with one sync per pipeline_steps steps (CUDA; runners.timing)
+    pipeline_steps: Mapped[int | None]
+    pipelined_s: Mapped[float | None] = mapped_column(Float)
+    pipelined_images_per_s: Mapped[float | None] = mapped_column(Float)
     gmacs_per_s: Mapped[float | None] = mapped_column(Float)
     gflops_per_s: Mapped[float | None] = mapped_column(Float)
     iqr_rel: Mapped[float | None] = mapped_column(Float)
@@ -292,6 +296,7 @@ class Process(Base):
     first_step_s: Mapped[float | None] = mapped_column(Float)
     n_samples: Mapped[int]
     value_s: Mapped[float | None] = mapped_column(Float)  # median of its steps
+    pipelined_s: Mapped[float | None] = mapped_column(Float)  # median of its pipelined groups
     batch_means_rel: Mapped[float | None] = mapped_column(Float)  # within-process CI
     drift_rel: Mapped[float | None] = mapped_column(Float)
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)

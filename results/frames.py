@@ -79,6 +79,9 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("iqr_rel", "float", "IQR / median of the pooled steps"),
     ("ci_rel", "float", "larger CI half-width / value_s; empty with one process"),
     ("images_per_s", "float", "batch_size / value_s"),
+    ("pipeline_steps", "int", "k: steps per sync in the throughput groups (CUDA); empty on CPU"),
+    ("pipelined_s", "float", "time per step with one sync per k steps, s (geometric mean)"),
+    ("pipelined_images_per_s", "float", "batch_size / pipelined_s: throughput, not latency"),
     ("gmacs_per_s", "float", "GMAC/s at value_s (training counts 3x forward)"),
     ("gflops_per_s", "float", "2 x gmacs_per_s"),
     ("gmacs_per_image", "float", "forward GMACs per image, from the spec"),
@@ -169,7 +172,8 @@ def _record(result: Result, run: Run, machine: Machine, env: Environment) -> dic
                  "build_s", "threads_intra", "threads_inter", "sync", "processes",
                  *STAT_COLUMNS, "gmacs_per_image", "peak_memory_bytes", "memory_kind",
                  "ci_target_met", "ci_target", "stop_reason", "throttled",
-                 "framework_version"):  # fmt: skip
+                 "framework_version", "pipeline_steps", "pipelined_s",
+                 "pipelined_images_per_s"):  # fmt: skip
         record[name] = getattr(result, name)
     gflops = result.gflops_per_s
     framework_info = env.framework_info or {}
@@ -310,6 +314,7 @@ PROCESS_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("first_step_s", "float", "first step (tracing, compilation), seconds"),
     ("n_samples", "int", "timed steps"),
     ("value_s", "float", "median of its steps: the process's one value, seconds"),
+    ("pipelined_s", "float", "median of its groups of k steps per sync, per step, seconds"),
     ("batch_means_rel", "float", "within-process diagnostic: batch-means CI half-width / mean"),
     ("drift_rel", "float", "last third of its steps against the first"),
     ("peak_memory_bytes", "int", "peak memory of the case in it, bytes"),

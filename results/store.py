@@ -236,6 +236,13 @@ def result_values(m: Measurement) -> dict[str, Any]:
     if stats is not None:
         data = stats.to_dict()
         values.update({name: _finite(data[name]) for name in STAT_COLUMNS})
+    pipelined = m.pipelined_s()
+    if pipelined is not None:
+        values.update(
+            pipeline_steps=m.pipeline_steps,
+            pipelined_s=pipelined,
+            pipelined_images_per_s=m.case.batch_size / pipelined,
+        )
     return values
 
 
@@ -270,6 +277,7 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
                 "first_step_s": _seconds(rec.first_step_ns),
                 "n_samples": len(steps),
                 "value_s": values.get(rec.index),
+                "pipelined_s": _seconds(rec.pipelined_ns),
                 "batch_means_rel": _finite(batch_means_rel(steps)) if steps else None,
                 "drift_rel": _finite(drift_rel(steps)) if steps else None,
                 "peak_memory_bytes": rec.peak_memory_bytes,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class ProcessRecord:
     first_step_ns: int | None = None
     warmup_stable: bool = True
     measured_ns: int = 0  # sum of the timed steps
+    pipelined_ns: int | None = None  # per step with one sync per pipeline_steps: median group
     peak_memory_bytes: int | None = None
     gpu_before: dict[str, Any] | None = None
     gpu_after: dict[str, Any] | None = None
@@ -71,6 +73,7 @@ class Measurement:
     memory_kind: str | None = None  # "rss" (CPU worker) or "device" (framework allocator)
     ci_target_met: bool | None = None
     ci_target: float = CI_TARGET_REL
+    pipeline_steps: int | None = None  # k steps per sync in the throughput groups (CUDA)
     stop_reason: str | None = None  # why no more processes: ci target met, time cap...
     processes: int = 1
     gmacs_per_image: float | None = None  # forward MACs per image, from the spec
@@ -115,6 +118,14 @@ class Measurement:
             ci_target=self.ci_target,
             warmup_unstable=[p.index for p in self.process_records if not p.warmup_stable],
         )
+
+    def pipelined_s(self) -> float | None:
+        """Seconds per step with one sync per `pipeline_steps`: the geometric mean of the
+        processes' medians (the same rule as the case value); None where not timed."""
+        values = [p.pipelined_ns / 1e9 for p in self.process_records if p.pipelined_ns]
+        if self.status != "ok" or not values:
+            return None
+        return math.exp(sum(math.log(v) for v in values) / len(values))
 
     @property
     def measured_s(self) -> float:

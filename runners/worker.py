@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -81,7 +82,8 @@ def measure(
         runner.build(case)
         record.build_ns = result.build_ns = time.perf_counter_ns() - t0
         t1 = time.perf_counter_ns()
-        timing = time_steps(runner.step, runner.sync, policy, device=case.device)
+        pipeline = policy.pipeline_steps if case.is_cuda else 0  # CPU steps end synchronously
+        timing = time_steps(runner.step, runner.sync, policy, device=case.device, pipeline=pipeline)
         record.warmup_ns = time.perf_counter_ns() - t1 - sum(timing.samples_ns)
         record.gpu_after = _gpu_state(case)
         result.samples_ns = timing.samples_ns
@@ -91,6 +93,9 @@ def measure(
         record.first_step_ns = result.first_step_ns = timing.first_step_ns
         record.warmup_stable = timing.warmup_stable
         record.measured_ns = sum(timing.samples_ns)
+        if timing.pipelined_ns:
+            record.pipelined_ns = int(statistics.median(timing.pipelined_ns))
+            result.pipeline_steps = timing.pipeline_steps
         result.sync = runner.sync_method
         result.details = {**runner.details(), "warmup_ns": timing.warmup_ns}
         if record.gpu_before and record.gpu_after:

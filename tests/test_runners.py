@@ -112,6 +112,7 @@ def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
     assert m.warmup_steps >= 2 and m.first_step_ns and m.build_ns
     assert m.sync and m.peak_memory_bytes and m.memory_kind == "rss"
     assert m.gmacs_per_image and m.gmacs_per_image > 0
+    assert m.pipeline_steps is None and m.pipelined_s() is None  # CPU steps end in the step
     # numerics switches in force in the worker: torch's defaults
     assert m.details["flush_denormal"] is False
     assert m.details["float32_matmul_precision"] == "highest"

@@ -463,3 +463,18 @@ def test_sqlite_settings(tmp_path: Path) -> None:
 
 def test_machine_table_has_unique_fingerprint() -> None:
     assert Machine.__table__.c.fingerprint.unique
+
+
+def test_pipelined_throughput_is_stored_with_its_k(db_url: str) -> None:
+    m = measurement(n=20, processes=2)
+    m.pipeline_steps = 10
+    for rec, ns in zip(m.process_records, (40_000_000, 90_000_000), strict=True):
+        rec.pipelined_ns = ns
+    with open_store(db_url) as store:
+        run_id = begin(store)
+        store.add_result(run_id, m)
+    [row] = results.load(db_url).to_dict("records")
+    assert row["pipeline_steps"] == 10
+    assert row["pipelined_s"] == pytest.approx(0.06)  # geometric mean of 40 and 90 ms
+    assert row["pipelined_images_per_s"] == pytest.approx(8 / 0.06)
+    assert results.load_processes(db_url)["pipelined_s"].tolist() == [0.04, 0.09]

@@ -149,3 +149,17 @@ def test_policy_max_processes_below_min_is_refused() -> None:
 def test_policy_unknown_key_names_it() -> None:
     with pytest.raises(ValueError, match="bogus"):
         SamplingPolicy.from_dict({"bogus": 1})
+
+
+def test_pipelined_groups_hide_the_host_round_trip() -> None:
+    """One sync per step pays the host's launch time on top of the device's; one sync per
+    k steps overlaps them, so the device's own rate shows."""
+    dev = FakeDevice(step_s=[0.005], host_overhead_ns=1_000_000)
+    policy = SamplingPolicy(min_samples=10, min_time_s=0.0, pipeline_groups=4)
+    t = time_steps(dev.step, dev.sync, policy, clock=dev.clock, pipeline=10)
+    assert set(t.samples_ns) == {6_000_000}  # launch + device, per step
+    assert t.pipeline_steps == 10
+    # the group's first launch, then ten device steps back to back
+    assert t.pipelined_ns == [(1_000_000 + 10 * 5_000_000) // 10] * 4
+    plain = time_steps(dev.step, dev.sync, policy, clock=dev.clock)
+    assert plain.pipeline_steps is None and plain.pipelined_ns == []

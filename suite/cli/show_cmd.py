@@ -191,13 +191,21 @@ def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
             row["status"],
             timing,
             "-" if row["processes"] is None else str(row["processes"]),
-            _num(row["images_per_s"]),
+            _images(row),
             _num(row["gmacs_per_s"]),
             _num(None if share is None else share * 100),
             " ".join(flags),
             reason or "",
         )
     return table
+
+
+def _images(row: Mapping[str, Any]) -> str:
+    """images/s at one sync per step, then with one sync per k steps where that was timed."""
+    k = row.get("pipeline_steps")
+    if k is None or not _finite(row.get("pipelined_images_per_s")):
+        return _num(row["images_per_s"])
+    return f"{_num(row['images_per_s'])} (pipelined {_num(row['pipelined_images_per_s'])}, k={k})"
 
 
 def _finite(value: Any) -> bool:
