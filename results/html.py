@@ -20,6 +20,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from results import analysis, charts
+from results.batches import best_batches
 from results.files import atomic_write
 from results.store import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
@@ -188,6 +189,20 @@ def _images(r: pd.Series) -> str:
     if analysis.is_missing(k):
         return fmt(r["images_per_s"])
     return f"{fmt(r['images_per_s'])} (pipelined {fmt(r['pipelined_images_per_s'])}, k={k})"
+
+
+def _best_batch_rows(best: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            "group": r["group"],
+            "batches": r["batches"],
+            "best": text(r["best_batch"]),
+            "images": fmt(r["images_per_s"]),
+            "gain": fmt_pct(r["gain_over_half"]),
+            "largest": r["largest_status"],
+        }
+        for _, r in best.iterrows()
+    ]
 
 
 def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
@@ -407,6 +422,7 @@ def report_context(
         "counts": counts,
         "attention": _attention(prim_summary),
         "summary": _summary_rows(prim_summary),
+        "best_batches": _best_batch_rows(best_batches(prim)),
         "comparison": _comparison_view(comparison, faster),
         "charts": {
             kind: [{"title": c.title, "svg": Markup(c.svg)} for c in chart_list if c.kind == kind]

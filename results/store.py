@@ -755,6 +755,12 @@ class Store:
         with self.reading() as session:
             return self._run(session, run_id).plan
 
+    def set_plan(self, run_id: int, plan: dict[str, Any]) -> None:
+        """Replace the run's stored plan (a batch search adds cases as it goes)."""
+        with self._write() as session:
+            self._run(session, run_id).plan = dict(plan)
+            session.commit()
+
     def finished_keys(self, run_id: int) -> set[tuple[Any, ...]]:
         """Case keys (suite.case.Case.key()) the run already holds, whatever their status."""
         columns = [getattr(Result, name) for name in CASE_FIELDS]

@@ -28,6 +28,7 @@ from results.store import Store, StoreError
 from runners.manager import probe, run_round, worker_env, worker_key
 from runners.measurement import Measurement
 from runners.timing import SamplingPolicy, stop_reason
+from suite.batch_search import BatchSearch, stored_rates, throughput
 from suite.case import Case
 
 # Prefer torch for the matmul ceiling (it can tell native CPU bf16 from emulated).
@@ -44,6 +45,7 @@ class Plan:
     command: str = ""
     source: str = "cli"
     seed: int = field(default_factory=lambda: random.SystemRandom().randrange(2**31))
+    batch_search: BatchSearch | None = None  # --batch-sizes auto: cases grow as it doubles
 
 
 @dataclass
@@ -123,6 +125,7 @@ class UI(Protocol):
     def start(self, total: int) -> None: ...
     def case_started(self, case: Case) -> None: ...
     def case_done(self, m: Measurement) -> None: ...
+    def add_cases(self, count: int) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -133,6 +136,7 @@ def plan_record(plan: Plan) -> dict[str, Any]:
         "policy": plan.policy.to_dict(),
         "timeout_s": plan.timeout_s,
         "seed": plan.seed,
+        "batch_search": None if plan.batch_search is None else plan.batch_search.to_dict(),
     }
 
 
@@ -155,6 +159,8 @@ def resume_plan(store: Store, run_id: int) -> Plan:
     )
     if stored.get("seed") is not None:
         plan.seed = int(stored["seed"])
+    if stored.get("batch_search") is not None:
+        plan.batch_search = BatchSearch.from_dict(stored["batch_search"])
     return plan
 
 
@@ -232,6 +238,9 @@ def execute(
             for m in store.pending(run_id):
                 if m.case in parts:
                     parts[m.case].append(m)
+        rates: dict[Case, float | None] = {}  # a batch search's finished cases
+        if plan.batch_search is not None and resume is not None:
+            rates = stored_rates(store, run_id)
         policy = plan.policy
         ui.log(
             f"run {run_id}: {len(plan.cases)} case(s), profile {plan.profile}, "
@@ -243,9 +252,22 @@ def execute(
             m = Measurement.merge(parts[case])
             m.stop_reason = reason
             m.ci_target_met = reason == "ci target met" if m.status == "ok" else None
-            store.add_result(run_id, m)
             finished[case] = m
+            if plan.batch_search is not None:
+                rates[case] = throughput(m)
+                grow(plan.batch_search.next_case(case, rates))
+            store.add_result(run_id, m)
             ui.case_done(m)
+
+        def grow(case: Case | None) -> None:
+            """A batch search's next case joins the next round; the stored plan gets it
+            before the result that led to it, so --resume knows it."""
+            if case is None or case in parts:
+                return
+            plan.cases.append(case)
+            parts[case] = []
+            store.set_plan(run_id, plan_record(plan))
+            ui.add_cases(1)
 
         try:
             for case in plan.cases:

@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.repeats < MIN_REPEATS:
         raise UsageError(f"--repeats must be at least {MIN_REPEATS}, got {args.repeats}")
+    if args.batch_sizes == "auto":
+        raise UsageError(
+            "--batch-sizes auto searches; calibrate repeats fixed cases: give the batch sizes"
+        )
     ids = _run_ids(args.from_runs) if args.from_runs else None
     plan = None if ids is not None else run_cmd.make_plan(args)  # bad input: before the DB
     if plan is not None:

@@ -27,6 +27,7 @@ from rich.table import Table
 from results.redact import redact
 from runners.measurement import Measurement
 from suite import session
+from suite.batch_search import BatchSearch
 from suite.case import (
     ALL_EXECUTIONS,
     DEVICE_HELP,
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
     from suite.estimate import PlanEstimate
 from suite.spec import DEPTHS
 
+SEARCH_NOTE = (
+    "batch search: each group starts at batch 1 and doubles while throughput gains "
+    ">= {gain:.0%} (until oom); the estimate covers the first batch only"
+)
 HELP = "run benchmark cases (a profile, narrowed or widened by flags) and store the results"
 
 
@@ -88,6 +93,15 @@ def _seconds(axis: str) -> Callable[[str], float]:
 
 def _ints(axis: str) -> Callable[[str], list[int]]:
     return _csv(_int(axis), axis)
+
+
+def _batch_sizes(text: str) -> list[int] | str:
+    if text.strip() == "auto":
+        return "auto"
+    try:
+        return _ints("batch size")(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or auto)") from None
 
 
 def _depth(text: str) -> int:
@@ -145,7 +159,11 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     axes.add_argument(
         "--depths", type=_csv(_depth, "depths"), help=f"allowed: {', '.join(map(str, DEPTHS))}"
     )
-    axes.add_argument("--batch-sizes", type=_ints("batch size"), help="positive integers")
+    axes.add_argument(
+        "--batch-sizes",
+        type=_batch_sizes,
+        help="positive integers, or auto: from 1, double while throughput gains >= 3%% (until oom)",
+    )
     axes.add_argument("--devices", type=_csv(str, "devices"), help=f"allowed: {DEVICE_HELP}")
     axes.add_argument("--modes", type=_csv(str, "modes"), help=f"allowed: {', '.join(MODES)}")
     axes.add_argument(
@@ -194,12 +212,13 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
+    search = BatchSearch() if args.batch_sizes == "auto" else None
     try:
         profile = load_profile(args.profile or default_profile())
         profile = profile.with_overrides(
             frameworks=args.frameworks,
             depths=args.depths,
-            batch_sizes=args.batch_sizes,
+            batch_sizes=None if search else args.batch_sizes,
             devices=args.devices,
             modes=args.modes,
             precisions=args.precisions,
@@ -214,8 +233,11 @@ def make_plan(args: argparse.Namespace) -> Plan:
         cases = profile.cases()
     except (ProfileError, CaseError) as exc:
         raise UsageError(str(exc)) from None
+    if search is not None:
+        cases = search.first_cases(cases)
     return Plan(
         cases=cases,
+        batch_search=search,
         policy=profile.sampling,
         timeout_s=profile.timeout_s,
         profile=profile.name,
@@ -258,6 +280,8 @@ def dry_run(plan: Plan, url: str) -> int:
     out = storage.console()
     out.print(table)
     out.print(f"{est.line()}; worker start-ups {est.startup_s:.0f} s, probes {est.probes_s:.0f} s")
+    if plan.batch_search is not None:
+        out.print(SEARCH_NOTE.format(gain=plan.batch_search.min_gain))
     return 0
 
 
@@ -318,6 +342,10 @@ def run(args: argparse.Namespace) -> int:
             plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
         console = Console(stderr=True)
         console.print(_estimate(plan, store).line(), markup=False, highlight=False)
+        if plan.batch_search is not None:
+            console.print(
+                SEARCH_NOTE.format(gain=plan.batch_search.min_gain), markup=False, highlight=False
+            )
         run_id, measurements = session.execute(
             store, plan, resume=args.resume, ui=RichProgress(console)
         )
@@ -372,6 +400,11 @@ class RichProgress:
     def case_started(self, case: Case) -> None:
         assert self.task is not None
         self.progress.update(self.task, description=case.label())
+
+    def add_cases(self, count: int) -> None:
+        assert self.task is not None
+        total = self.progress.tasks[0].total or 0
+        self.progress.update(self.task, total=total + count)
 
     def case_done(self, m: Measurement) -> None:
         assert self.task is not None
