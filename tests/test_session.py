@@ -192,6 +192,8 @@ def test_the_run_summary_shows_the_overhead(store: Store, monkeypatch: pytest.Mo
     # 3 rounds x 2 frameworks = 6 workers of 1 s start-up each; 2 cases x 3 x 10 x 0.1 s.
     assert "6 workers, start-up 6 s (1.0 s each)" in line
     assert "6 s timed" in line
+    # 6 case processes: 1 s of start-up each (one case per worker here), no build
+    assert "fixed cost per case process 1.0 s" in line
 
 
 def test_the_parent_process_never_imports_a_framework() -> None:
