@@ -152,12 +152,8 @@ def check_timm(v: Verdicts, device: str, size: int, batch: int) -> None:
     for mode in ("inference", "training"):
         ours = torch_step(build_model("torch", 50), batch, size, mode, device)
         theirs = torch_step(timm.create_model("resnetv2_50"), batch, size, mode, device)
-        m = alternate(
-            {
-                "suite": lambda: timer_median_s(ours, device),
-                "timm": lambda: timer_median_s(theirs, device),
-            }
-        )
+        steps = {"suite": ours, "timm": theirs}
+        m = alternate({k: lambda s=s: timer_median_s(s, device) for k, s in steps.items()})
         speed = m["timm"] / m["suite"]
         v.line(
             f"suite / timm resnetv2_50 img/s, b{batch} {mode}",
