@@ -21,6 +21,7 @@ are GPU targets and are not judged there.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 from collections.abc import Callable
@@ -199,7 +200,7 @@ def check_run(v: Verdicts, db: str) -> None:
         if len(part) < 2:
             continue
         values = part["value_s"].tolist()
-        grows = all(a < b for a, b in zip(values, values[1:], strict=False))
+        grows = all(a < b for a, b in itertools.pairwise(values))
         label = f"{key[0]}/{key[1]} r{key[2]} {key[4]} {key[5]}"
         steps = ", ".join(
             f"b{b} {s * 1e3:.2f}" for b, s in zip(part["batch_size"], values, strict=True)
