@@ -189,3 +189,12 @@ def test_user_profile_file(tmp_path: Path) -> None:
     fewer = profile.with_overrides(max_processes=1)
     assert (fewer.sampling.min_processes, fewer.sampling.max_processes) == (1, 1)
     assert profile.cases() == [Case("tensorflow", 152, 4, execution="xla", image_size=96)]
+
+
+def test_the_default_profile_is_gpu_where_a_gpu_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    from suite.cli.run_cmd import default_profile
+
+    monkeypatch.setattr("results.metadata.gpu_devices", lambda: [{"index": 0}])
+    assert default_profile() == "gpu"
+    monkeypatch.setattr("results.metadata.gpu_devices", lambda: [])
+    assert default_profile() == "quick"

@@ -31,6 +31,7 @@ from suite.batch_search import BatchSearch
 from suite.case import (
     ALL_EXECUTIONS,
     DEVICE_HELP,
+    EXECUTIONS,
     FRAMEWORKS,
     MODES,
     PRECISIONS,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from suite.estimate import PlanEstimate
 from suite.spec import DEPTHS
 
+EXECUTIONS_HELP = "; ".join(f"{fw}: {', '.join(ex)}" for fw, ex in EXECUTIONS.items())
 SEARCH_NOTE = (
     "batch search: each group starts at batch 1 and doubles while throughput gains "
     ">= {gain:.0%} (until oom); the estimate covers the first batch only"
@@ -150,7 +152,7 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         "--profile",
         metavar="NAME|PATH",
         help=f"built-in profile ({', '.join(profile_names())}) or a TOML file "
-        "(default: full on an NVIDIA GPU host, quick elsewhere)",
+        "(default: gpu on an NVIDIA GPU host, quick elsewhere)",
     )
     axes = p.add_argument_group("case axes (comma lists; each replaces the profile's)")
     axes.add_argument(
@@ -172,8 +174,7 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     axes.add_argument(
         "--executions",
         type=_csv(str, "executions"),
-        help=f"allowed: {DEFAULT_EXECUTION}, {', '.join(ALL_EXECUTIONS)} "
-        "(torch: eager, compile; tensorflow: graph, xla)",
+        help=f"allowed: {DEFAULT_EXECUTION}, {', '.join(ALL_EXECUTIONS)} ({EXECUTIONS_HELP})",
     )
     axes.add_argument("--image-size", type=_int("image size"), help="pixels per side (default 224)")
     axes.add_argument(
