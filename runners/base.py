@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from suite.case import Case
@@ -30,6 +30,10 @@ class Runner(Protocol):
 
     def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
         """Set intra/inter-op threads before the framework initialises; return read-back."""
+
+    def prepare(self, cases: Sequence[Case]) -> None:
+        """One-time set-up the worker's cases will need (lazy framework imports), done at
+        the worker's start-up so that it is not counted in the first case's build."""
 
     def build(self, case: Case) -> None:
         """Build model, synthetic inputs (on the device) and the step function."""

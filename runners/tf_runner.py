@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
@@ -98,6 +98,9 @@ class TFRunner:
         except Exception:  # an older TF without the getter
             tf32 = None
         return {"tensor_float_32_execution": tf32, **self._details}
+
+    def prepare(self, cases: Sequence[Case]) -> None:
+        pass  # importing tensorflow in __init__ loaded what the cases need
 
     def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
         threading = self.tf.config.threading

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
@@ -134,6 +134,13 @@ class TorchRunner:
         }
 
     # -- set-up ------------------------------------------------------------------------
+    def prepare(self, cases: Sequence[Case]) -> None:
+        # torch.optim's constructors (and torch.compile) import torch._dynamo on first use:
+        # about 1.4 s on the 2-core dev host, which would land in the first training case's
+        # build (issue 10 saw training builds of 4-6 s against 0.3-1 s for inference).
+        if any(c.mode == "training" or c.execution == "compile" for c in cases):
+            import torch._dynamo  # noqa: F401
+
     def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
         torch = self.torch
         torch.set_num_threads(intra)

@@ -138,9 +138,10 @@ def run_round(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -
         return
     try:
         threads = runner.set_threads(first.threads, first.interop_threads)
+        runner.prepare(cases)
     except Exception as exc:
         for pos, case in enumerate(cases):
-            m = Measurement.failed(case, "error", f"setting threads failed: {one_line(exc)}")
+            m = Measurement.failed(case, "error", f"worker set-up failed: {one_line(exc)}")
             emit({"event": "done", "position": pos, "measurement": m.to_dict()})
         return
     ready = time.time_ns()

@@ -398,3 +398,22 @@ def test_the_worker_takes_no_gpu_snapshot_on_cpu(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(nvml, "gpu_snapshot", boom)
     m = measure(FakeRunner(), Case("torch", 50, 1), TINY, ProcessRecord(0, 0), (1, 1))  # type: ignore[arg-type]
     assert m.status == "ok" and m.gpu_before is None and m.throttled is None
+
+
+def test_torch_prepare_moves_the_dynamo_import_out_of_the_first_training_build() -> None:
+    """torch.optim's constructors import torch._dynamo on first use (seconds): a worker
+    with training cases imports it at start-up, so no case's build pays it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from runners.torch_runner import TorchRunner\n"
+        "from suite.case import Case\n"
+        "r = TorchRunner()\n"
+        "r.prepare([Case('torch', 50, 1)])\n"
+        "assert 'torch._dynamo' not in sys.modules\n"
+        "r.prepare([Case('torch', 50, 1), Case('torch', 50, 2, mode='training')])\n"
+        "assert 'torch._dynamo' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
