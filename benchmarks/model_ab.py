@@ -2,7 +2,7 @@
 working tree's, in one process, same threads, steps alternating (A, B, A, B):
 
     python benchmarks/model_ab.py --rev c31a096 [--batch-size 8] [--image-size 224]
-                                  [--repeats 30] [--device cpu]
+                                  [--repeats 30] [--device cpu] [--threads N]
 
 Prints, per mode, both medians and the median of the per-pair ratios new/old with its
 interquartile range: under 1 is faster. Pairs, not two separate medians, because on a shared
@@ -85,8 +85,12 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--device", default="cpu")
     p.add_argument("--modes", default="inference,training")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
     args = p.parse_args()
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     sys.path.insert(0, str(ROOT))
     from suite.models import torch_resnet as new
