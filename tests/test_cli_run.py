@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -201,10 +200,26 @@ def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
     engine.dispose()
 
 
-def _workers_of(db: Path) -> list[int]:
-    """Worker processes still alive (any: the tests run one run at a time)."""
-    out = subprocess.run(["pgrep", "-f", "runners.worker"], capture_output=True, text=True)
+def _workers_of(parent: int) -> list[int]:
+    """The worker processes `parent` started that are running now (other runs on the
+    machine, a developer's say, are not this test's)."""
+    out = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", "runners.worker"], capture_output=True, text=True
+    )
     return [int(p) for p in out.stdout.split()]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (an orphan is re-parented, so not found by parent)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
 
 
 @pytest.mark.slow
@@ -213,24 +228,40 @@ def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Si
     db = tmp_path / "r.sqlite"
     url = f"sqlite:///{db}"
     args = ["--profile", "smoke", "--frameworks", "torch", "--modes", "inference"]
-    temp = Path(tempfile.gettempdir())
-    folders_before = set(temp.glob("resnet-bench-*"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "suite", "run", *args, "--db", url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
-    while _count(db, "pending") < 1 and proc.poll() is None and time.monotonic() < deadline:
+    # A round has stored a process and the next round's worker runs (between rounds, on a
+    # loaded machine, there may be none for a moment).
+    while (
+        (_count(db, "pending") < 1 or not _workers_of(proc.pid))
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
-    assert _workers_of(db), "no worker running to leave behind"
+    workers = _workers_of(proc.pid)
+    if not workers:
+        proc.kill()
+        proc.wait()
+        pytest.fail("no worker running to leave behind")
+    # each worker's temporary folder: the one its events file is in (its command line)
+    folders = {
+        Path(arg).parent
+        for pid in workers
+        for arg in Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        if arg.endswith("events.jsonl")
+    }
+    assert folders and all(f.name.startswith("resnet-bench-") for f in folders)
     proc.send_signal(sig)  # the parent only: the worker has its own session
     code = proc.wait(timeout=60)
     deadline = time.monotonic() + 30  # the orphaned worker finishes its current step
-    while _workers_of(db) and time.monotonic() < deadline:
+    while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _workers_of(db) == []
-    assert set(temp.glob("resnet-bench-*")) <= folders_before  # no temporary folder left
+    assert _alive(workers) == []
+    assert not any(f.exists() for f in folders)  # no temporary folder left
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         status = conn.execute(sa.text("select status from run")).scalar()
