@@ -19,7 +19,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from results import analysis, charts
+from results import analysis, charts, compare
 from results.batches import best_batches
 from results.files import atomic_write
 from results.store import FAILED_STATUSES
@@ -362,7 +362,7 @@ def order_runs(df: pd.DataFrame, run_ids: Sequence[Any]) -> list[str]:
     keys = {analysis.run_key(r) for r in run_ids}
     first = df[df["run_id"].map(analysis.run_key).isin(keys)].drop_duplicates("run_id")
     found = sorted(
-        (_start_key(r["run_started_at"]), analysis.natural_key(analysis.run_key(r["run_id"])))
+        (_start_key(r["run_started_at"]), compare.natural_key(analysis.run_key(r["run_id"])))
         for _, r in first.iterrows()
     )
     return [rid for _start, (_n, _x, rid) in found]
@@ -414,10 +414,10 @@ def report_context(
         "runs": _runs_table(df, order, primary),
         "machines": _machines(df),
         "environment": _settings_rows(
-            analysis.run_settings(df, [primary]).filter(regex=r"^(?!machine_|build:)", axis=0)
+            compare.run_settings(df, [primary]).filter(regex=r"^(?!machine_|build:)", axis=0)
         ),
         "builds": _settings_rows(
-            analysis.run_settings(df, [primary]).filter(regex=r"^build:", axis=0)
+            compare.run_settings(df, [primary]).filter(regex=r"^build:", axis=0)
         ),
         "counts": counts,
         "attention": _attention(prim_summary),
@@ -441,15 +441,15 @@ def report_context(
     }
     if len(order) > 1:
         previous = order[-2]
-        changes = analysis.compare_runs(
-            df, samples, previous, primary, analysis.DEFAULT_THRESHOLD, floors
+        changes = compare.compare_runs(
+            df, samples, previous, primary, compare.DEFAULT_THRESHOLD, floors
         )
         context.update(
             previous=previous,
-            threshold=fmt_pct(analysis.DEFAULT_THRESHOLD),
-            changes=_changes_view(changes, analysis.DEFAULT_THRESHOLD),
+            threshold=fmt_pct(compare.DEFAULT_THRESHOLD),
+            changes=_changes_view(changes, compare.DEFAULT_THRESHOLD),
             history=_history(summary, order),
-            differences=_settings_rows(analysis.settings_differences(df, order)),
+            differences=_settings_rows(compare.settings_differences(df, order)),
         )
     return context
 

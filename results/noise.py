@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from results.analysis import MATCH_KEYS, case_label, of_run
+from results.analysis import case_label, of_run
+from results.compare import MATCH_KEYS
 from runners.stats import noise_floor
 
 MIN_RUNS = 2

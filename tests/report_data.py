@@ -195,3 +195,13 @@ def report_frames() -> Frames:
     f.result(2, "tensorflow", 50, 64, status="skipped", reason="no CUDA device")
     f.result(2, "torch", 101, 64, steps(0.5, spread=0.5, seed=3), execution="compile")
     return f
+
+
+def only_row(df: pd.DataFrame, **where: object) -> pd.Series:
+    """The one row of `df` where every column equals its value in `where`."""
+    mask = np.ones(len(df), dtype=bool)
+    for col, value in where.items():
+        mask &= (df[col] == value).to_numpy(dtype=bool)
+    rows = df[mask]
+    assert len(rows) == 1, f"{len(rows)} rows match {where}"
+    return rows.iloc[0]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
-from results import analysis, charts, html
+from results import analysis, charts, compare, html
 from tests.report_data import HOSTILE, Frames, report_frames, steps
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -230,8 +230,8 @@ def test_wording_describes_the_method_in_use(report: str, monkeypatch: pytest.Mo
 
 def test_changes_show_raised_thresholds_and_processes(report: str) -> None:
     f = report_frames()
-    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224)  # analysis.MATCH_KEYS
-    assert len(key) == len(analysis.MATCH_KEYS)
+    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224)  # compare.MATCH_KEYS
+    assert len(key) == len(compare.MATCH_KEYS)
     row = r"<tr class=\"(\w+)\">(?:(?!</tr>).)*?<td>torch/eager r50 b1 [^<]*</td>(.*?)</tr>"
     plain = re.search(row, report, re.S)
     assert plain and plain[1] == "regression"  # 10% slower, beyond 5%

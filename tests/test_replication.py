@@ -8,7 +8,7 @@ from runners.timing import SamplingPolicy
 from tests.replication_sim import changed_share, coverage
 
 DEFAULT = SamplingPolicy()
-COMPARE_THRESHOLD = 0.05  # results.analysis.DEFAULT_THRESHOLD
+COMPARE_THRESHOLD = 0.05  # results.compare.DEFAULT_THRESHOLD
 
 
 def test_ci_between_processes_covers_the_true_value() -> None:

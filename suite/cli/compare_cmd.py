@@ -2,7 +2,7 @@
 
 A regression is a case whose candidate is slower than the base with the whole 95% CI of
 the ratio (from both runs' per-process values) beyond the case's threshold, and the false
-discovery rate across cases held at 5% (results.analysis.compare_runs). The threshold of a
+discovery rate across cases held at 5% (results.compare.compare_runs). The threshold of a
 case is --threshold, or its noise floor where `resnet-bench calibrate` learnt a larger one
 on the candidate's machine. The exit status can gate CI.
 """
@@ -125,7 +125,8 @@ def _describe(info: RunInfo) -> Text:
 
 def run(args: argparse.Namespace) -> int:
     import results
-    from results.analysis import ALPHA, case_label, compare_runs, environment_diff
+    from results.analysis import ALPHA, case_label
+    from results.compare import compare_runs, environment_diff
 
     threshold = parse_threshold(args.threshold)
     with reading_store(args) as store:
