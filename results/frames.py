@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from results.db import STAT_COLUMNS, Environment, Machine, Process, Result, Run, Sample
-from results.store import Store, gpu_label, open_store
+from results.format import gpu_label
+from results.store import Store, open_store
 from suite.case import CASE_FIELDS
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from results import analysis, charts, compare
 from results.batches import best_batches
 from results.files import atomic_write
-from results.store import FAILED_STATUSES
+from results.runinfo import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
 
 TEMPLATE = "report.html.j2"

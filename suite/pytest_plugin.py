@@ -202,8 +202,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if not _MEASURED or config.getoption("--resnet-no-store"):
         return
+    from results.engine import StoreError
     from results.redact import redact
-    from results.store import StoreError, open_store
+    from results.store import open_store
     from suite.cli.common import DB_ENV, DB_FILENAME, DEFAULT_OUTPUT
     from suite.session import Plan, gather_context, recorded_run
 

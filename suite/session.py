@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from results import metadata
-from results.store import Store, StoreError
+from results.engine import StoreError
+from results.store import Store
 from runners.manager import probe, run_round, worker_env, worker_key
 from runners.measurement import Measurement
 from runners.timing import SamplingPolicy, stop_reason

@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from results.engine import alembic_config
 from results.redact import redact, redact_env
-from results.store import alembic_config, open_store
+from results.store import open_store
 from runners.manager import Outcome, _failure
 from suite.case import Case
 from suite.cli import main

@@ -22,15 +22,9 @@ from sqlalchemy.orm import Session
 
 import results
 from results.db import STAT_COLUMNS, Base, Machine
+from results.engine import StoreError, alembic_config, head_revision
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS
-from results.store import (
-    DuplicateResultError,
-    StoreError,
-    UnknownRunError,
-    alembic_config,
-    head_revision,
-    open_store,
-)
+from results.store import DuplicateResultError, UnknownRunError, open_store
 from runners.measurement import Measurement
 from runners.stats import Stats, summarize
 from suite.case import CASE_FIELDS

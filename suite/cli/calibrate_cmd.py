@@ -58,8 +58,9 @@ def _run_ids(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     import results
+    from results.engine import StoreError
     from results.noise import learn_floors
-    from results.store import StoreError, open_store
+    from results.store import open_store
     from suite import session
     from suite.cli import run_cmd
 

@@ -18,7 +18,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from results.store import RunInfo
+from results.runinfo import RunInfo
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, safe, when
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from results.store import RunInfo
+from results.runinfo import RunInfo
 from suite.cli.common import UsageError, add_storage_options, output_dir
 from suite.cli.storage import reading_store, resolve_run
 

@@ -255,7 +255,8 @@ def _estimate(plan: Plan, store: Any) -> PlanEstimate:
 
 def dry_run(plan: Plan, url: str) -> int:
     """The plan's cases with their estimated durations; nothing is run or written."""
-    from results.store import StoreError, open_store
+    from results.engine import StoreError
+    from results.store import open_store
 
     try:
         store = open_store(url, create=False)
@@ -321,7 +322,8 @@ def memory_warnings(cases: list[Case]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from results.store import StoreError, open_store
+    from results.engine import StoreError
+    from results.store import open_store
 
     plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
     if args.dry_run:

@@ -7,7 +7,7 @@ import json
 
 from rich.table import Table
 
-from results.store import RunInfo
+from results.runinfo import RunInfo
 from suite.cli.common import add_storage_options
 from suite.cli.storage import console, reading_store, when
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from results.frames import load
-from results.store import RunInfo
+from results.runinfo import RunInfo
 from suite.cli.common import add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, when
 

@@ -12,7 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from results.store import Store, StoreError, open_store
+from results.engine import StoreError
+from results.store import Store, open_store
 from suite.cli.common import UsageError, db_url
 
 LATEST = ("latest", "last")

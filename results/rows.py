@@ -1,0 +1,112 @@
+"""A measurement as database rows: its Result columns (statistics derived from the samples)
+and one Process row per worker process."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from results.db import STAT_COLUMNS
+from runners.measurement import Measurement
+from suite.case import CASE_FIELDS
+
+
+def _finite(value: Any) -> Any:
+    # Undefined statistics (inf, nan: e.g. ci_rel with < 6 samples) are stored as NULL.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _seconds(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1e9
+
+
+def result_values(m: Measurement) -> dict[str, Any]:
+    """A Result row's columns for one measurement, statistics derived from its samples."""
+    values: dict[str, Any] = dict(zip(CASE_FIELDS, m.case.key(), strict=True))
+    values.update(
+        status=m.status,
+        reason=m.reason,
+        n_samples=len(m.samples_ns),
+        warmup_steps=m.warmup_steps,
+        first_step_s=_seconds(m.first_step_ns),
+        build_s=_seconds(m.build_ns),
+        threads_intra=m.threads_intra,
+        threads_inter=m.threads_inter,
+        sync=m.sync,
+        processes=m.processes,
+        peak_memory_bytes=m.peak_memory_bytes,
+        memory_kind=m.memory_kind,
+        ci_target_met=m.ci_target_met,
+        ci_target=m.ci_target,
+        stop_reason=m.stop_reason,
+        throttled=m.throttled,
+        gmacs_per_image=m.gmacs_per_image,
+        framework_version=m.framework_version,
+        details=m.details or None,
+        gpu_before=m.gpu_before,
+        gpu_after=m.gpu_after,
+    )
+    stats = m.stats()
+    if stats is not None:
+        data = stats.to_dict()
+        values.update({name: _finite(data[name]) for name in STAT_COLUMNS})
+    pipelined = m.pipelined_s()
+    if pipelined is not None:
+        values.update(
+            pipeline_steps=m.pipeline_steps,
+            pipelined_s=pipelined,
+            pipelined_images_per_s=m.case.batch_size / pipelined,
+        )
+    return values
+
+
+def _epoch(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
+    """The Process rows of a measurement: each worker process's costs and its value."""
+    from runners.stats import batch_means_rel, drift_rel
+
+    values = m.process_values_s()
+    by_process: dict[int, list[int]] = {}
+    for ns, p in zip(m.samples_ns, m.sample_process, strict=True):
+        by_process.setdefault(p, []).append(ns)
+    rows = []
+    for rec in m.process_records:
+        steps = [ns / 1e9 for ns in by_process.get(rec.index, [])]
+        rows.append(
+            {
+                "result_id": result_id,
+                "idx": rec.index,
+                "round": rec.round,
+                "pid": rec.pid,
+                "position": rec.position,
+                "started_at": _epoch(rec.started_ns),
+                "startup_s": _seconds(rec.startup_ns),
+                "build_s": _seconds(rec.build_ns),
+                "warmup_steps": rec.warmup_steps,
+                "warmup_s": _seconds(rec.warmup_ns),
+                "warmup_stable": rec.warmup_stable,
+                "first_step_s": _seconds(rec.first_step_ns),
+                "n_samples": len(steps),
+                "value_s": values.get(rec.index),
+                "pipelined_s": _seconds(rec.pipelined_ns),
+                "batch_means_rel": _finite(batch_means_rel(steps)) if steps else None,
+                "drift_rel": _finite(drift_rel(steps)) if steps else None,
+                "peak_memory_bytes": rec.peak_memory_bytes,
+                "throttled": rec.throttled,
+                "gpu_before": rec.gpu_before,
+                "gpu_after": rec.gpu_after,
+            }
+        )
+    return rows
+
+
+def case_key_text(case: Any) -> str:
+    """A case as canonical JSON: the pending table's key."""
+    return json.dumps(case.to_dict(), sort_keys=True)

@@ -1,0 +1,120 @@
+"""A run as the commands show it: what it measured, where, and whether it is still alive.
+
+`RunInfo` is a read-only snapshot that results.store builds from the database rows. A run
+still marked 'running' whose process is gone shows as 'stale' (and is resumable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from results.db import Environment, Machine, Run, utcnow
+from results.format import machine_label
+from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS
+
+FAILED_STATUSES: tuple[str, ...] = ("oom", "killed", "timeout", "error")
+
+STALE_AFTER_S = 3 * 3600.0  # no heartbeat this long from another host: the run is gone
+
+
+def host_id() -> str:
+    """This host, as run.owner_host stores it (a hash: the name itself is the machine's)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:64]
+
+
+def pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process with that pid
+    return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    label: str | None
+    command: str | None
+    profile: str | None
+    source: str
+    status: str
+    machine: dict[str, Any]  # MACHINE_KEYS plus id and fingerprint
+    environment: dict[str, Any]  # ENVIRONMENT_KEYS plus id and fingerprint
+    system: dict[str, Any] | None
+    ceilings: list[dict[str, Any]]  # device, precision, gflops, details
+    counts: dict[str, int] = field(default_factory=dict)  # result status -> results
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def state(self) -> str:
+        """The status to show: 'stale' for a run still marked running whose process is
+        gone (same host: its pid no longer exists; elsewhere: no heartbeat for
+        STALE_AFTER_S). A stale run is resumable like an interrupted one."""
+        if self.status != "running":
+            return self.status
+        if self.owner_host is not None and self.owner_host == host_id():
+            return "running" if pid_alive(self.owner_pid) else "stale"
+        beat = self.heartbeat_at or self.started_at
+        age = (utcnow() - beat).total_seconds()
+        return "stale" if age > STALE_AFTER_S else "running"
+
+    @property
+    def n_ok(self) -> int:
+        return self.counts.get("ok", 0)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(self.counts.get(s, 0) for s in FAILED_STATUSES)
+
+    @property
+    def n_skipped(self) -> int:
+        return self.counts.get("skipped", 0)
+
+    @property
+    def machine_label(self) -> str:
+        """Short 'CPU / GPU' text, e.g. 'Intel Xeon Platinum 8480+ / 8x NVIDIA H100'."""
+        return machine_label(self.machine)
+
+
+def key_values(obj: Machine | Environment) -> dict[str, Any]:
+    keys = MACHINE_KEYS if isinstance(obj, Machine) else ENVIRONMENT_KEYS
+    out: dict[str, Any] = {"id": obj.id, "fingerprint": obj.fingerprint}
+    out.update({k.name: getattr(obj, k.name) for k in keys})
+    return out
+
+
+def run_info(run: Run, counts: dict[str, int]) -> RunInfo:
+    return RunInfo(
+        id=run.id,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        label=run.label,
+        command=run.command,
+        profile=run.profile,
+        source=run.source,
+        status=run.status,
+        machine=key_values(run.machine),
+        environment=key_values(run.environment),
+        system=run.system,
+        ceilings=[
+            {"device": c.device, "precision": c.precision, "gflops": c.gflops, "details": c.details}
+            for c in run.ceilings
+        ],
+        counts=dict(counts),
+        owner_host=run.owner_host,
+        owner_pid=run.owner_pid,
+        heartbeat_at=run.heartbeat_at,
+    )
