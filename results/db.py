@@ -150,7 +150,7 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16))  # RUN_STATUSES
     machine_id: Mapped[int] = mapped_column(ForeignKey("machine.id"), index=True)
     environment_id: Mapped[int] = mapped_column(ForeignKey("environment.id"), index=True)
-    # governor, turbo, load average at start (results.metadata.system_state)
+    # governor, turbo, load average at start (runners.host.system_state)
     system: Mapped[dict[str, Any] | None]
     # what the runner needs to resume the run (cases, sampling policy...), as it gave it
     plan: Mapped[dict[str, Any] | None]
@@ -255,7 +255,7 @@ class Result(Base):
     gmacs_per_image: Mapped[float | None] = mapped_column(Float)
     framework_version: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any] | None]
-    # NVML snapshots around the case (results.metadata.gpu_snapshot), as the runner gave them
+    # NVML snapshots around the case (runners.nvml.gpu_snapshot), as the runner gave them
     gpu_before: Mapped[Any | None] = mapped_column(JSON)
     gpu_after: Mapped[Any | None] = mapped_column(JSON)
 

@@ -1,23 +1,40 @@
-"""The state of this host that may add noise to a run: frequency scaling, SMT, huge pages,
-ASLR, a cgroup CPU quota, virtualisation and steal time, load, free memory, GPU settings.
+"""This host: what machine it is (`machine_info`: CPU, cores, caches, memory, OS, GPUs) and
+the state that may add noise to a run (`system_state`: frequency scaling, SMT, huge pages,
+ASLR, a cgroup CPU quota, virtualisation and steal time, load, free memory, GPU settings).
 
-The measuring side captures; results.metadata re-exports `system_state` and keeps its key
-table (SYSTEM_KEYS). Imports no framework and nothing from `results`. Linux facts come from
+The measuring side captures; results.metadata keeps the key tables (MACHINE_KEYS,
+SYSTEM_KEYS) and validates what is stored. Imports no framework and nothing from `results`.
+Machine facts come from py-cpuinfo and psutil. Linux facts come from
 sysfs/procfs under `root` (a parameter, so tests can hand in a fake tree); each is None
 where the file is absent or unreadable (not Linux, a VM without cpufreq, a container).
 """
 
 from __future__ import annotations
 
+import functools
 import glob
+import hashlib
 import os
+import platform
 import re
+import socket
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from runners.nvml import gpu_devices
 
+HASH_HOSTNAME_ENV = "RESNET_BENCH_HASH_HOSTNAME"
+BUSY_LOAD_SHARE = 0.5  # 1-min load average above this share of logical cores -> busy
+
+# ISA extensions that matter for convolution and matmul speed.
+ISA_FLAGS: tuple[str, ...] = (
+    "sse4_2", "avx", "avx2", "fma", "f16c",
+    "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+    "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+    "neon", "asimd", "sve", "sve2", "bf16", "i8mm",
+)  # fmt: skip
 STEAL_INTERVAL_S = 0.2  # between the two CPU-time reads that give the steal share
 CGROUP_ROOT = "sys/fs/cgroup"
 # DMI strings of hypervisors that may not set the CPUID hypervisor bit for the guest.
@@ -235,3 +252,97 @@ def system_state(
         "memory_available_bytes": int(psutil.virtual_memory().available),
         "gpus": gpu_devices(),
     }
+
+
+# --- machine -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _cpuinfo() -> dict[str, Any]:
+    # py-cpuinfo takes a fraction of a second (it may spawn a helper); the CPU does not change.
+    try:
+        import cpuinfo
+
+        info: dict[str, Any] = cpuinfo.get_cpu_info()
+        return info
+    except Exception:  # a library failure must not stop a benchmark run
+        return {}
+
+
+def _hash_hostname_default() -> bool:
+    return os.environ.get(HASH_HOSTNAME_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _os_name() -> str:
+    system = platform.system()
+    try:
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME")
+    except OSError:  # not Linux, or no os-release file
+        pretty = None
+    if system == "Darwin":
+        pretty = f"macOS {platform.mac_ver()[0]}"
+    return f"{system} {pretty}" if pretty else system
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def machine_info(*, hash_hostname: bool | None = None) -> dict[str, Any]:
+    """This machine, one value per MACHINE_KEYS entry (None where unknown)."""
+    import psutil
+
+    cpu = _cpuinfo()
+    if hash_hostname is None:
+        hash_hostname = _hash_hostname_default()
+    hostname = socket.gethostname()
+    if hash_hostname:
+        hostname = "sha256:" + hashlib.sha256(hostname.encode()).hexdigest()
+    freq = psutil.cpu_freq()
+    advertised = cpu.get("hz_advertised")
+    flags = set(cpu.get("flags") or ())
+    gpus = gpu_devices()
+    info: dict[str, Any] = {
+        "cpu_model": cpu.get("brand_raw") or platform.processor() or None,
+        "cpu_vendor": cpu.get("vendor_id_raw") or None,
+        "arch": cpu.get("arch_string_raw") or platform.machine() or None,
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cores_logical": psutil.cpu_count(logical=True),
+        "freq_base_mhz": advertised[0] / 1e6 if advertised and advertised[0] else None,
+        "freq_max_mhz": float(freq.max) if freq is not None and freq.max > 0 else None,
+        "l2_cache_bytes": _int_or_none(cpu.get("l2_cache_size")),
+        "l3_cache_bytes": _int_or_none(cpu.get("l3_cache_size")),
+        "isa_flags": sorted(f for f in ISA_FLAGS if f in flags),
+        "memory_bytes": int(psutil.virtual_memory().total),
+        "os": _os_name(),
+        "kernel": platform.release() or None,
+        "hostname": hostname,
+        "hostname_hashed": hash_hostname,
+        **_gpu_summary(gpus),
+    }
+    return info
+
+
+def _gpu_summary(gpus: list[dict[str, Any]]) -> dict[str, Any]:
+    first = gpus[0] if gpus else {}
+    return {
+        "gpu_count": len(gpus),
+        "gpu_name": first.get("name"),
+        "gpu_driver": first.get("driver"),
+        "gpu_cuda_driver": first.get("cuda_driver"),
+        "gpus": [
+            {k: g[k] for k in ("index", "name", "memory_bytes", "compute_capability")} for g in gpus
+        ],
+    }
+
+
+def busy_warning(state: Mapping[str, Any], share: float = BUSY_LOAD_SHARE) -> str | None:
+    """A one-line warning when the 1-minute load says other work competes for the CPUs."""
+    load = state.get("load_avg_1m")
+    cores = state.get("cores_logical") or os.cpu_count() or 1
+    if load is None or load <= share * cores:
+        return None
+    return (
+        f"machine busy: 1-minute load average {load:.2f} on {cores} logical cores "
+        f"(above {share:.0%}); timings may be noisy"
+    )

@@ -1,7 +1,7 @@
 """NVIDIA GPUs through NVML (nvidia-ml-py): static facts per device, snapshots around a case.
 
-The measuring side captures; results.metadata re-exports these names and keeps the key
-tables. Imports nothing from `results` and no framework; `pynvml` is imported lazily, and a
+The measuring side captures; results.metadata keeps the key tables and validates what is
+stored. Imports nothing from `results` and no framework; `pynvml` is imported lazily, and a
 missing library, driver or GPU reads as "no NVIDIA GPUs". Every single query goes through
 `_try`: what a board, driver or binding version does not support is None, never an error.
 """

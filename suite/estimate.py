@@ -127,7 +127,8 @@ def history_from(
     """The latest ok result of each case on this machine: (value s, build + warm-up s per
     process, run id). Build and warm-up come from its processes where they were stored."""
     import results
-    from results.metadata import machine_fingerprint, machine_info
+    from results.metadata import machine_fingerprint
+    from runners.host import machine_info
     from suite.case import CASE_FIELDS
 
     here = machine_fingerprint(machine_info())

@@ -124,7 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_benchmark_update_machine_info(
     config: pytest.Config, machine_info: dict[str, Any]
 ) -> None:
-    from results.metadata import machine_info as capture
+    from runners.host import machine_info as capture
 
     machine_info["resnet_bench"] = capture()
 

@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from results import metadata
 from results.engine import StoreError
+from results.environment import environment_info
 from results.store import Store
+from runners import host
 from runners.manager import probe, run_round, worker_env, worker_key
 from runners.measurement import Measurement
 from runners.timing import SamplingPolicy, stop_reason
@@ -70,8 +71,8 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
     skips: dict[tuple[str, str], str] = {}
     warnings: list[str] = []
     # Before the probes: their matmuls would raise the load average we look at.
-    state = metadata.system_state()
-    busy = metadata.busy_warning(state)
+    state = host.system_state()
+    busy = host.busy_warning(state)
     if busy:
         warnings.append(busy)
     for fw in frameworks:
@@ -84,10 +85,8 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
         if found.get("error"):
             warnings.append(f"{fw}: {found['error']}")
     # The variables the workers get (thread counts included), not just the parent's.
-    environment = metadata.environment_info(
-        framework_info=framework_info, env=worker_env(threads, interop)
-    )
-    return Context(metadata.machine_info(), environment, ceilings, state, skips, warnings)
+    environment = environment_info(framework_info=framework_info, env=worker_env(threads, interop))
+    return Context(host.machine_info(), environment, ceilings, state, skips, warnings)
 
 
 @contextmanager

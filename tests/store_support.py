@@ -27,7 +27,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def fake_machine(**overrides: Any) -> dict[str, Any]:
-    """A machine as metadata.machine_info() returns it, independent of the test host."""
+    """A machine as runners.host.machine_info() returns it, independent of the test host."""
     info: dict[str, Any] = {
         "cpu_model": "Intel(R) Xeon(R) Platinum 8480+ @ 2.00GHz",
         "cpu_vendor": "GenuineIntel",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from results.metadata import machine_info
 from results.store import open_store
+from runners.host import machine_info
 from runners.timing import SamplingPolicy
 from suite.case import Case
 from suite.cli import main

@@ -14,7 +14,6 @@ import psutil
 import pytest
 
 from results.metadata import SYSTEM_KEYS, validate
-from runners import host
 from runners.host import cgroup_cpu_limit, parse_cpu_max, steal_share, system_state, virtualization
 
 # psutil's Linux field order: guest and guest_nice are already inside user and nice.
@@ -38,7 +37,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No GPUs here: the GPU part is tested with a fake NVML in test_metadata."""
+    """No GPUs here: the GPU part is tested with a fake NVML in test_nvml."""
     nv = types.ModuleType("pynvml")
 
     def fail() -> None:
@@ -214,12 +213,3 @@ def test_host_and_nvml_import_no_framework_and_no_results() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-
-
-def test_metadata_reexports_the_capture() -> None:
-    from results import metadata
-    from runners import nvml
-
-    assert metadata.system_state is host.system_state
-    assert metadata.gpu_snapshot is nvml.gpu_snapshot and metadata.throttled is nvml.throttled
-    assert metadata._try is nvml._try and metadata._nvml is nvml._nvml

@@ -71,7 +71,7 @@ def test_secret_environment_variables_are_masked() -> None:
         "OMP_NUM_THREADS": "2",
         "TORCH_HOME": "https://u:***@h/x",
     }
-    from results.metadata import relevant_env_vars
+    from results.environment import relevant_env_vars
 
     assert relevant_env_vars({"TORCH_HOME": "https://u:pw@h/x"}) == {
         "TORCH_HOME": "https://u:***@h/x"
@@ -314,7 +314,7 @@ def test_models_lists_a_repeated_depth_once(capsys: pytest.CaptureFixture[str]) 
 def test_a_batch_that_cannot_fit_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
     from suite.cli.run_cmd import memory_warnings
 
-    monkeypatch.setattr("results.metadata.gpu_devices", lambda: [])
+    monkeypatch.setattr("runners.nvml.gpu_devices", lambda: [])
     huge, small = Case("torch", 50, 100_000), Case("torch", 50, 1)
     warnings = memory_warnings([huge, small])
     assert len(warnings) == 1 and "b100000" in warnings[0] and "likely end as oom" in warnings[0]

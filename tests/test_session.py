@@ -39,7 +39,8 @@ class Silent:
 
 
 def _context(**kw: Any) -> session.Context:
-    from results.metadata import environment_info, machine_info
+    from results.environment import environment_info
+    from runners.host import machine_info
 
     return session.Context(machine_info(), environment_info(), ceilings=[], **kw)
 

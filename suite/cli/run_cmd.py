@@ -117,7 +117,7 @@ def _depth(text: str) -> int:
 
 def default_profile() -> str:
     """`gpu` (bounded) where an NVIDIA GPU is visible (NVML), `quick` elsewhere."""
-    from results.metadata import gpu_devices
+    from runners.nvml import gpu_devices
 
     return "gpu" if gpu_devices() else "quick"
 
@@ -302,7 +302,7 @@ def memory_warnings(cases: list[Case]) -> list[str]:
     warned about before the run, still run (the worker reports oom honestly)."""
     import psutil
 
-    from results.metadata import gpu_devices
+    from runners.nvml import gpu_devices
     from suite.spec import activation_bytes
 
     host = int(psutil.virtual_memory().total)

@@ -1,0 +1,126 @@
+"""The software environment of a run: Python and library versions, the resnet-bench
+checkout, the environment variables that change performance, framework build info.
+
+Versions come from `importlib.metadata`: this module never imports torch or tensorflow;
+their build info is probed inside a worker and handed in as `framework_info`. The key
+table (ENVIRONMENT_KEYS) is results.metadata's.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from results.metadata import ENVIRONMENT_KEYS, validate
+from results.redact import redact_env
+
+ENV_VAR_NAMES: frozenset[str] = frozenset(
+    {"LD_PRELOAD", "NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_NUM_THREADS"}
+)
+ENV_VAR_PREFIXES: tuple[str, ...] = (
+    "OMP_", "MKL_", "KMP_", "GOMP_", "DNNL_", "ONEDNN_", "TF_", "XLA_",
+    "TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_", "CUDA_", "CUDNN_",
+)  # fmt: skip
+# Terraform shares the TF_ prefix; its variables say nothing about TensorFlow.
+_ENV_VAR_EXCLUDED_PREFIXES: tuple[str, ...] = (
+    "TF_VAR_", "TF_CLI_", "TF_TOKEN_", "TF_LOG", "TF_WORKSPACE", "TF_DATA_DIR",
+    "TF_IN_AUTOMATION", "TF_INPUT", "TF_PLUGIN_CACHE", "TF_REGISTRY_", "TF_IGNORE",
+)  # fmt: skip
+# Never record what may hold a credential, even under a matching prefix.
+_SECRET_MARKERS: tuple[str, ...] = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
+
+TENSORFLOW_DISTRIBUTIONS: tuple[str, ...] = (
+    "tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos", "tf-nightly",
+    "tf-nightly-cpu",
+)  # fmt: skip
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _tensorflow() -> tuple[str | None, str | None]:
+    for dist in TENSORFLOW_DISTRIBUTIONS:
+        version = _version(dist)
+        if version is not None:
+            return version, dist
+    return None, None
+
+
+def relevant_env_vars(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables that change threading, kernels or devices (ENV_VAR_NAMES/PREFIXES)."""
+    env = os.environ if env is None else env
+    return redact_env(
+        {
+            name: value
+            for name, value in sorted(env.items())
+            if (name in ENV_VAR_NAMES or name.startswith(ENV_VAR_PREFIXES))
+            and not name.startswith(_ENV_VAR_EXCLUDED_PREFIXES)
+            and not any(marker in name.upper() for marker in _SECRET_MARKERS)
+        }
+    )
+
+
+def git_state(path: Path | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout this package runs from; (None, None) outside one.
+
+    Only when the package sits at the top of that checkout: an installed copy inside some
+    other repository (a venv in a repo) must not report that repository's commit. Untracked
+    files do not make it dirty.
+    """
+    root = (path or Path(__file__).resolve().parent.parent).resolve()
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root:
+            return None, None
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no") != ""
+    except (OSError, subprocess.SubprocessError):  # no git, not a checkout, no commit yet
+        return None, None
+    return commit, dirty
+
+
+def environment_info(
+    framework_info: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The software environment, one value per ENVIRONMENT_KEYS entry.
+
+    `framework_info`: per framework, the build info a worker probed (torch.__config__,
+    tf.sysconfig.get_build_info(), ...), stored as given. `env`: the environment the
+    workers get (default: this process's).
+    """
+    commit, dirty = git_state()
+    tf_version, tf_dist = _tensorflow()
+    info: dict[str, Any] = {
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "numpy_version": _version("numpy"),
+        "scipy_version": _version("scipy"),
+        "pandas_version": _version("pandas"),
+        "torch_version": _version("torch"),
+        "tensorflow_version": tf_version,
+        "tensorflow_distribution": tf_dist,
+        "suite_version": _version("resnet-bench"),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "env_vars": relevant_env_vars(env),
+        "framework_info": {name: dict(v) for name, v in (framework_info or {}).items()},
+    }
+    validate(info, ENVIRONMENT_KEYS)
+    return info
