@@ -400,8 +400,3 @@ def depth_scaling(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     out["outlier"] = out["outlier"].astype(bool)
     return out[cols]
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN, pd.NA or NaT (a scalar the frame holds no value in)."""
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))

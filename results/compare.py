@@ -23,12 +23,12 @@ from results.analysis import (
     _case_rank,
     _float,
     _value,
-    is_missing,
     of_run,
     process_values,
     ratio_test,
     run_key,
 )
+from results.format import is_missing
 from runners.stats import RatioTest, benjamini_hochberg
 
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement

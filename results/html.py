@@ -22,88 +22,24 @@ from markupsafe import Markup
 from results import analysis, charts, compare
 from results.batches import best_batches
 from results.files import atomic_write
+from results.format import (
+    MISSING,
+    flag,
+    fmt,
+    fmt_bytes,
+    fmt_change,
+    fmt_ci,
+    fmt_p,
+    fmt_pct,
+    fmt_time,
+    is_missing,
+    number,
+    text,
+)
 from results.runinfo import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
 
 TEMPLATE = "report.html.j2"
-MISSING = "—"
-
-
-# ----------------------------------------------------------------------- formatting
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """A number with `digits` significant digits (no exponent for ordinary sizes)."""
-    x = _num(value)
-    if math.isnan(x):
-        return MISSING
-    if x == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(x)))
-    decimals = max(0, digits - 1 - magnitude)
-    return f"{x:,.{decimals}f}"
-
-
-def fmt_ci(value: Any, low: Any, high: Any, digits: int = 3) -> str:
-    if math.isnan(_num(value)):
-        return MISSING
-    if math.isnan(_num(low)) or math.isnan(_num(high)):
-        return fmt(value, digits)
-    return f"{fmt(value, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
-
-
-def fmt_pct(value: Any, digits: int = 2) -> str:
-    x = _num(value)
-    return MISSING if math.isnan(x) else f"{fmt(x * 100.0, digits)}%"
-
-
-def fmt_change(ratio: Any) -> str:
-    """cand/base ratio as a signed change: 1.07 -> '+7.0%'."""
-    x = _num(ratio)
-    return MISSING if math.isnan(x) else f"{(x - 1.0) * 100.0:+.1f}%"
-
-
-def fmt_p(value: Any) -> str:
-    x = _num(value)
-    if math.isnan(x):
-        return MISSING
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
-
-
-def fmt_bytes(value: Any) -> str:
-    x = _num(value)
-    if math.isnan(x):
-        return MISSING
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(x) < 1024 or unit == "TiB":
-            return f"{fmt(x)} {unit}"
-        x /= 1024.0
-    return MISSING  # unreachable: the loop returns at TiB
-
-
-def fmt_time(value: Any) -> str:
-    if analysis.is_missing(value):
-        return MISSING
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return str(ts.strftime("%Y-%m-%d %H:%M:%S %Z")).strip()
-
-
-def text(value: Any) -> str:
-    return MISSING if analysis.is_missing(value) else str(value)
-
-
-def _bool(value: Any) -> bool:
-    return False if analysis.is_missing(value) else bool(value)
 
 
 # ------------------------------------------------------------------------ view model
@@ -156,9 +92,9 @@ def _machines(df: pd.DataFrame) -> list[dict[str, str]]:
 def _badges(row: pd.Series) -> list[dict[str, str]]:
     status = str(row["status"])
     badges = [{"cls": status if status in (*FAILED_STATUSES, "skipped") else "ok", "text": status}]
-    if _bool(row["unstable"]):
+    if flag(row["unstable"]):
         badges.append({"cls": "unstable", "text": "unstable"})
-    if _bool(row["throttled"]):
+    if flag(row["throttled"]):
         badges.append({"cls": "throttled", "text": "throttled"})
     return badges
 
@@ -168,7 +104,7 @@ def _row_class(row: pd.Series) -> str:
     classes = [f"status-{status}" if status in (*FAILED_STATUSES, "skipped", "ok") else "status"]
     if status in FAILED_STATUSES:
         classes.append("failed")
-    if _bool(row["unstable"]):
+    if flag(row["unstable"]):
         classes.append("unstable")
     return " ".join(classes)
 
@@ -176,9 +112,9 @@ def _row_class(row: pd.Series) -> str:
 def _note(row: pd.Series) -> str:
     """Why a case needs a look: its status reason and, when unstable, the stored reason
     (CI between processes missed the target, drift, warm-up unsettled); '' when neither."""
-    notes = [] if analysis.is_missing(row["reason"]) else [str(row["reason"])]
+    notes = [] if is_missing(row["reason"]) else [str(row["reason"])]
     reason = row.get("unstable_reason")
-    if _bool(row["unstable"]) and not analysis.is_missing(reason):
+    if flag(row["unstable"]) and not is_missing(reason):
         notes.append(str(reason))
     return "; ".join(notes)
 
@@ -243,7 +179,7 @@ def _attention(summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _within(low: Any, high: Any, threshold: float) -> bool:
     """The whole CI of a ratio lies inside the band +/- threshold (symmetric in log)."""
-    lo, hi = _num(low), _num(high)
+    lo, hi = number(low), number(high)
     return lo >= 1.0 / (1.0 + threshold) and hi <= 1.0 + threshold
 
 
@@ -254,13 +190,13 @@ def _comparison_view(comparison: pd.DataFrame, threshold: float) -> dict[str, An
     band = fmt_pct(threshold)
     rows = []
     for _, r in comparison.iterrows():
-        if analysis.is_missing(r["baseline"]):
+        if is_missing(r["baseline"]):
             verdict, cls = "only one framework", "na"
         elif r["significant"]:
             slower = r["other"] if r["faster"] == r["baseline"] else r["baseline"]
-            gain = max(_num(r["ratio"]), 1.0 / _num(r["ratio"])) - 1.0
+            gain = max(number(r["ratio"]), 1.0 / number(r["ratio"])) - 1.0
             verdict, cls = f"{r['faster']} faster than {slower} by {gain * 100:.1f}%", "sig"
-        elif math.isnan(_num(r["ratio_ci_low"])):
+        elif math.isnan(number(r["ratio_ci_low"])):
             verdict, cls = "undetermined (one process each, no CI)", "ns"
         elif _within(r["ratio_ci_low"], r["ratio_ci_high"], threshold):
             verdict, cls = f"same within ±{band}", "ns"
@@ -284,7 +220,7 @@ def _comparison_view(comparison: pd.DataFrame, threshold: float) -> dict[str, An
 def _side(r: pd.Series, side: str) -> tuple[str, str]:
     """A side of a run comparison: its ms/step (or its status) and its process count."""
     status = r[f"{side}_status"]
-    if analysis.is_missing(status):
+    if is_missing(status):
         return MISSING, MISSING
     if status != "ok":
         return text(status), MISSING
@@ -298,8 +234,8 @@ def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any
     for _, r in changes.iterrows():
         base, base_n = _side(r, "base")
         cand, cand_n = _side(r, "cand")
-        compared = not math.isnan(_num(r["ratio"]))
-        used = _num(r["threshold_used"])
+        compared = not math.isnan(number(r["ratio"]))
+        used = number(r["threshold_used"])
         raised = compared and used > threshold
         rows.append(
             {
@@ -311,7 +247,7 @@ def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any
                 "processes": f"{base_n} / {cand_n}",
                 "change": fmt_change(r["ratio"]),
                 "ci": MISSING
-                if math.isnan(_num(r["ratio_ci_low"]))
+                if math.isnan(number(r["ratio_ci_low"]))
                 else f"[{fmt_change(r['ratio_ci_low'])}, {fmt_change(r['ratio_ci_high'])}]",
                 "threshold": f"±{fmt_pct(used)}" if compared else MISSING,
                 "raised": raised,

@@ -155,7 +155,8 @@ class Store:
 
         `machine`/`environment` as runners.host.machine_info() and
         results.environment.environment_info() give them; identical ones are shared between
-        runs. `ceilings`: dicts with device, precision, gflops (and optional details). `system`: runners.host.system_state().
+        runs. `ceilings`: dicts with device, precision, gflops (and optional details).
+        `system`: runners.host.system_state().
         `plan`: whatever the runner needs to resume the run (JSON), back from get_plan().
         """
         if source not in RUN_SOURCES:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
-from results import analysis, charts, compare, html
+from results import analysis, charts, compare, format, html
 from tests.report_data import HOSTILE, Frames, report_frames, steps
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -196,7 +196,7 @@ def test_summary_shows_the_value_with_its_ci_between_processes(report: str) -> N
     # the case value is the geometric mean of its per-process values, not the pooled median
     per_process = analysis.process_values(f.samples())[rec["result_id"]] * 1000.0
     assert rec["value_ms"] == pytest.approx(float(np.exp(np.log(per_process).mean())))
-    ci = html.fmt_ci(rec["value_ms"], rec["ci_low_ms"], rec["ci_high_ms"])
+    ci = format.fmt_ci(rec["value_ms"], rec["ci_low_ms"], rec["ci_high_ms"])
     assert re.search(r"\[[0-9.]+, [0-9.]+\]$", ci)
     cells = (
         rf"<td class=\"case\">{re.escape(rec['case'])}</td><td>.*?</td>"
@@ -292,10 +292,10 @@ def test_write_report_is_atomic(tmp_path: Path) -> None:
 
 
 def test_number_formatting() -> None:
-    assert html.fmt(12345.678) == "12,346"
-    assert html.fmt(0.012345) == "0.0123"
-    assert html.fmt(float("nan")) == html.MISSING
-    assert html.fmt_ci(10.0, 9.5, 10.5) == "10.0 [9.50, 10.5]"
-    assert html.fmt_change(1.07) == "+7.0%"
-    assert html.fmt_p(0.0001) == "<0.001"
-    assert html.fmt_bytes(8 * 2**30) == "8.00 GiB"
+    assert format.fmt(12345.678) == "12,346"
+    assert format.fmt(0.012345) == "0.0123"
+    assert format.fmt(float("nan")) == format.MISSING
+    assert format.fmt_ci(10.0, 9.5, 10.5) == "10.0 [9.50, 10.5]"
+    assert format.fmt_change(1.07) == "+7.0%"
+    assert format.fmt_p(0.0001) == "<0.001"
+    assert format.fmt_bytes(8 * 2**30) == "8.00 GiB"
