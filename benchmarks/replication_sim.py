@@ -1,4 +1,4 @@
-"""The replication statistics under the two-level noise model of tests/replication_sim.py,
+"""The replication statistics under the two-level noise model of tests/support/replication_sim.py,
 with more simulated cases than the tests use, for the figures quoted in the README.
 
     python benchmarks/replication_sim.py
@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runners.timing import SamplingPolicy
-from tests.replication_sim import PHI, PROCESS_SD, changed_share, coverage
+from tests.support.replication_sim import PHI, PROCESS_SD, changed_share, coverage
 
 
 def main() -> None:

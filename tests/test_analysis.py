@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from results import analysis
-from tests.report_data import Frames, only_row, steps
+from tests.support.frames import Frames, only_row, steps
 
 
 @pytest.fixture

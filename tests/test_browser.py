@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from results import html
-from tests.conftest import skip_or_fail_in_ci
-from tests.report_data import HOSTILE, report_frames
+from tests.support.frames import HOSTILE, report_frames
+from tests.support.services import skip_or_fail_in_ci
 
 CHROMIUM_ENV = "RESNET_BENCH_CHROMIUM"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

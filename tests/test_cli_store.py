@@ -12,7 +12,7 @@ import pytest
 from results.store import open_store
 from runners.measurement import Measurement
 from suite.cli import main
-from tests.store_support import BACKENDS, backend_url, begin, case, measurement
+from tests.support.store import BACKENDS, backend_url, begin, case, measurement
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
 

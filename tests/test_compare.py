@@ -8,7 +8,7 @@ import math
 import pytest
 
 from results import compare
-from tests.report_data import Frames, only_row, steps
+from tests.support.frames import Frames, only_row, steps
 
 # --------------------------------------------------------------- run comparison
 

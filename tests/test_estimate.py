@@ -20,7 +20,7 @@ from suite.estimate import (
     history_from,
 )
 from suite.session import Plan
-from tests.store_support import begin, case, measurement
+from tests.support.store import begin, case, measurement
 
 POLICY = SamplingPolicy(min_processes=4, min_samples=10, min_time_s=1.0, warmup_window=0,
                         min_warmup=2, min_warmup_time_s=0.5)  # fmt: skip

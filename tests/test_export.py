@@ -19,7 +19,7 @@ from results.frames import COLUMNS, RESULT_COLUMNS
 from results.store import UnknownRunError, open_store
 from runners.measurement import Measurement
 from suite.case import CASE_FIELDS
-from tests.store_support import BACKENDS, backend_url, begin, case, measurement
+from tests.support.store import BACKENDS, backend_url, begin, case, measurement
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
 

@@ -96,7 +96,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
 @pytest.fixture(scope="module")
 def db_with_a_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     from results.store import open_store
-    from tests.store_support import begin, measurement
+    from tests.support.store import begin, measurement
 
     url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'r.sqlite'}"
     with open_store(url) as store:

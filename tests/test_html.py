@@ -14,7 +14,7 @@ import pytest
 from markupsafe import escape
 
 from results import analysis, charts, compare, format, html
-from tests.report_data import HOSTILE, Frames, report_frames, steps
+from tests.support.frames import HOSTILE, Frames, report_frames, steps
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 # Anything the browser would fetch from elsewhere: src/href/action/srcset attributes, CSS

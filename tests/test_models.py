@@ -20,8 +20,7 @@ from suite import spec
 from suite.case import FRAMEWORKS
 from suite.modelinfo import REL_TOLERANCE, verify_depth
 from suite.models import BUILDERS, build_model, builder, transfer
-
-from .test_spec import PUBLISHED
+from tests.support.published import PUBLISHED
 
 SMALL = 64  # image size for shape-dependent checks: 64 px -> 2x2 final feature map
 # options that give a model static shapes (TensorFlow reads MACs from layer output shapes)

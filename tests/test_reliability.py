@@ -19,7 +19,7 @@ from results.store import open_store
 from runners.manager import Outcome, _failure
 from suite.case import Case
 from suite.cli import main
-from tests.store_support import begin, measurement
+from tests.support.store import begin, measurement
 
 HUGE = "99999999999999999999999"
 

@@ -1,11 +1,11 @@
-"""The replication statistics under a seeded two-level noise model (tests/replication_sim):
+"""The replication statistics under a seeded two-level noise model (tests/support/replication_sim):
 a per-process offset with sd 2% and AR(1) step noise with phi 0.5, processes added by the
 suite's own stopping rule with the default policy."""
 
 from __future__ import annotations
 
 from runners.timing import SamplingPolicy
-from tests.replication_sim import changed_share, coverage
+from tests.support.replication_sim import changed_share, coverage
 
 DEFAULT = SamplingPolicy()
 COMPARE_THRESHOLD = 0.05  # results.compare.DEFAULT_THRESHOLD

@@ -14,7 +14,7 @@ from suite.case import Case
 from suite.cli import main
 from suite.cli.common import UsageError
 from suite.cli.compare_cmd import parse_threshold
-from tests.store_support import fake_environment, fake_machine
+from tests.support.store import fake_environment, fake_machine
 
 HOSTILE = "[red]<b>x</b>[/red]"
 

@@ -30,7 +30,7 @@ TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup
 )
 def test_a_dying_worker_loses_only_its_case(behaviour: str, status: str, reason: str) -> None:
     case = Case("torch", 50, 1)
-    outcome = spawn("tests.fake_worker", {"behaviour": behaviour}, dict(os.environ), 60)
+    outcome = spawn("tests.support.fake_worker", {"behaviour": behaviour}, dict(os.environ), 60)
     m = _failure(case, outcome, 60)
     assert (m.status, m.case) == (status, case)
     assert m.reason is not None and reason in m.reason
@@ -39,14 +39,14 @@ def test_a_dying_worker_loses_only_its_case(behaviour: str, status: str, reason:
 
 @pytest.mark.slow
 def test_a_hanging_worker_is_killed_at_the_timeout() -> None:
-    outcome = spawn("tests.fake_worker", {"behaviour": "hang"}, dict(os.environ), 1.0)
+    outcome = spawn("tests.support.fake_worker", {"behaviour": "hang"}, dict(os.environ), 1.0)
     assert outcome.returncode is None
     m = _failure(Case("torch", 50, 1), outcome, 1.0)
     assert m.status == "timeout" and m.reason == "no result within 1 s; worker killed"
 
 
 def test_spawn_passes_the_request_and_reads_json_back() -> None:
-    outcome = spawn("tests.fake_worker", {"behaviour": "ok", "x": 1}, dict(os.environ), 60)
+    outcome = spawn("tests.support.fake_worker", {"behaviour": "ok", "x": 1}, dict(os.environ), 60)
     assert outcome.returncode == 0
     assert outcome.data == {"echo": {"behaviour": "ok", "x": 1}}
 
@@ -59,7 +59,9 @@ def test_worker_env_sets_threads_for_both_frameworks() -> None:
 
 def _round(batches: list[int], timeout_s: float = 60.0) -> list[Any]:
     cases = [Case("torch", 50, b, image_size=32, threads=1) for b in batches]
-    return run_round(cases, TINY, 4, [7] * len(cases), timeout_s, module="tests.fake_round_worker")
+    return run_round(
+        cases, TINY, 4, [7] * len(cases), timeout_s, module="tests.support.fake_round_worker"
+    )
 
 
 def test_a_worker_crash_mid_round_loses_only_the_case_in_flight() -> None:

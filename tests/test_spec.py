@@ -7,13 +7,9 @@ import math
 import pytest
 
 from suite import spec
+from tests.support.published import PUBLISHED
 
 # TF-slim / Keras ResNet50V2, 101V2, 152V2 with 1000 classes: (trainable, total incl. BN stats)
-PUBLISHED = {
-    50: (25_568_360, 25_613_800),
-    101: (44_577_896, 44_675_560),
-    152: (60_236_904, 60_380_648),
-}
 DEPTHS = list(spec.DEPTHS)
 
 

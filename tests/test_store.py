@@ -28,7 +28,7 @@ from results.store import DuplicateResultError, UnknownRunError, open_store
 from runners.measurement import Measurement
 from runners.stats import Stats, summarize
 from suite.case import CASE_FIELDS
-from tests.store_support import (
+from tests.support.store import (
     BACKENDS,
     backend_url,
     begin,

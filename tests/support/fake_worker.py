@@ -1,4 +1,5 @@
-"""A stand-in worker for the manager's failure handling: `python -m tests.fake_worker OUT`."""
+"""A stand-in worker for the manager's failure handling:
+`python -m tests.support.fake_worker OUT`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared test helpers."""
+"""Services the tests need (PostgreSQL, a browser): skipped locally, required in CI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A stand-in for runners.worker's event protocol: `python -m tests.fake_round_worker EV`.
+"""A stand-in for runners.worker's event protocol: `python -m tests.support.fake_round_worker EV`.
 
 Each case's batch size picks what happens to it: 1 ok (one 1 ms step), 3 the worker kills
 itself with SIGKILL mid-case, 4 it hangs, 5 it exits with status 3.

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, validate
 from runners.measurement import Measurement
 from suite.case import Case
-from tests.conftest import skip_or_fail_in_ci
+from tests.support.services import skip_or_fail_in_ci
 
 PG_ENV = "RESNET_BENCH_TEST_PG_URL"
 PG_SKIP = f"{PG_ENV} is not set: start a server with scripts/start-postgres.sh and export it"
