@@ -122,7 +122,7 @@ def _note(row: pd.Series) -> str:
 def _images(r: pd.Series) -> str:
     """images/s at one sync per step; with the pipelined throughput where it was timed."""
     k = r["pipeline_steps"]
-    if analysis.is_missing(k):
+    if is_missing(k):
         return fmt(r["images_per_s"])
     return f"{fmt(r['images_per_s'])} (pipelined {fmt(r['pipelined_images_per_s'])}, k={k})"
 
