@@ -1,19 +1,11 @@
-"""Report charts: matplotlib figures rendered to inline SVG, one string per chart.
-
-SVG keeps the report one small offline file with no JavaScript. Text stays text
-(svg.fonttype 'none': a fraction of the size of glyph outlines; the browser draws it in
-its own sans-serif) and matplotlib XML-escapes it; math parsing is off so a '$' in a
-database string is shown, not interpreted. pyplot is never imported: Figure objects are
-created directly, so no GUI backend or global figure state is involved.
-"""
+"""Report charts, one function per kind: throughput, framework ratio, latency (steps and
+processes), share of the ceiling, time per image across depths. Each returns Charts whose
+SVG results.figures rendered."""
 
 from __future__ import annotations
 
-import io
 import math
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,30 +15,28 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import NullFormatter
 
-from results.analysis import FASTER_THRESHOLD, execution_rank, process_values, run_key
+from results.analysis import FASTER_THRESHOLD, process_values, run_key
+from results.figures import (
+    MAX_CASES_PER_CHART,
+    RC,
+    Chart,
+    add,
+    case_labels,
+    chunks,
+    figure,
+    figure_legend,
+    group_title,
+    groups,
+    label_colors,
+    panel_grid,
+    plain_log_axis,
+)
 
 if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType
+    pass
 
-MAX_CHARTS_PER_KIND = 8  # a sweep over many devices/precisions must not bury the report
-MAX_CASES_PER_CHART = 40  # rows of one box/bar chart before it is split
-RC: dict[RcKeyType, Any] = {
-    "svg.fonttype": "none",
-    "svg.hashsalt": "resnet-bench",  # stable ids, so equal inputs give equal files
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial"],
-    "font.size": 9,
-    "text.parse_math": False,
-    "axes.grid": True,
-    "grid.alpha": 0.35,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.frameon": False,
-}
-# Latency chart rows (one per case, 1 apart): the box of every step below the centre, the
-# per-process dots and the case value with its CI above it, so the two never overlap.
 BOX_SHIFT = -0.17
 BOX_WIDTH = 0.36
 STRIP_SHIFT = 0.22
@@ -55,105 +45,6 @@ STRIP_HALF = 0.1  # dots spread over STRIP_SHIFT +/- this, in process order
 PROCESS_GID = "processes"  # one marker per process: that process's value (median of its steps)
 VALUE_GID = "value"  # the case value (geometric mean of the per-process values)
 CI_GID = "ci"  # its 95% CI between processes
-# The same colour for a framework/execution on every chart.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
-GROUP_KEYS: tuple[str, ...] = ("device", "mode", "precision", "image_size", "threads")
-
-
-@dataclass(frozen=True)
-class Chart:
-    kind: str  # throughput | ratio | latency | ceiling | depth
-    title: str
-    svg: str  # an <svg> element, ids prefixed so several charts share one page
-
-
-def _colors(labels: Sequence[str]) -> dict[str, str]:
-    ordered = sorted(set(labels), key=lambda lab: execution_rank(*lab.split("/", 1)))
-    return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(ordered)}
-
-
-def _group_title(key: Sequence[Any]) -> str:
-    device, mode, precision, image_size, threads = key
-    return (
-        f"{device} {mode} {precision} {image_size}px, {threads} thread{'' if threads == 1 else 's'}"
-    )
-
-
-def _groups(df: pd.DataFrame, extra: Sequence[str] = ()) -> Iterator[tuple[Any, pd.DataFrame]]:
-    keys = [*GROUP_KEYS, *extra]
-    yield from df.groupby(keys, sort=True, dropna=False)
-
-
-def to_svg(fig: Figure, chart_id: str) -> str:
-    """The figure as an <svg> element ready to inline into HTML."""
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    text = buf.getvalue()
-    text = text[text.index("<svg") :]  # drop the XML declaration and DOCTYPE
-    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
-    # Namespace declarations: implied for SVG inside HTML, and they are the only URLs left.
-    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
-    # Ids must be unique across the page: prefix every id and every reference to one.
-    ids = set(re.findall(r'\bid="([^"]+)"', text))
-    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{chart_id}-{m[1]}"', text)
-    return re.sub(
-        r'(href="#|url\(#)([^")]+)',
-        lambda m: f"{m[1]}{chart_id}-{m[2]}" if m[2] in ids else m[0],
-        text,
-    )
-
-
-def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _plain_log_axis(ax: Axes, axis: str = "x") -> None:
-    """Log scale with plain numbers: the default labels are mathtext, which is off here."""
-    target = ax.xaxis if axis == "x" else ax.yaxis
-    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-    # 1-2-5 ticks: a range inside one decade still gets several labelled ticks
-    target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    target.set_minor_formatter(NullFormatter())
-
-
-def _add(charts: list[Chart], kind: str, title: str, fig: Figure) -> bool:
-    """Append the figure as the next chart of its kind; True once the kind's cap is reached."""
-    charts.append(Chart(kind, title, to_svg(fig, f"{kind}{len(charts) + 1}")))
-    return len(charts) >= MAX_CHARTS_PER_KIND
-
-
-def _case_labels(rows: pd.DataFrame) -> list[str]:
-    """'torch/eager r50 b8' per row: the axis labels of the per-case charts."""
-    return [
-        f"{f}/{e} r{d} b{b}"
-        for f, e, d, b in zip(
-            rows["framework"], rows["execution"], rows["depth"], rows["batch_size"], strict=True
-        )
-    ]
-
-
-def _panel_grid(n: int) -> tuple[Figure, Any]:
-    """A figure with n small panels, at most four to a row; unused cells hidden."""
-    ncols = min(4, n)
-    nrows = math.ceil(n / ncols)
-    fig = _figure(2.6 * ncols + 0.6, 2.3 * nrows + 0.5)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, axes
-
-
-def _figure_legend(fig: Figure, axes: Sequence[Axes]) -> None:
-    """One legend below the panels, naming every line drawn in any of them."""
-    seen: dict[str, Any] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            seen.setdefault(label, handle)
-    labels = sorted(seen, key=lambda lab: execution_rank(*lab.split("/", 1)))
-    fig.legend(
-        [seen[lab] for lab in labels], labels, loc="outside lower center", ncols=max(1, len(labels))
-    )
 
 
 def throughput_charts(scaling: pd.DataFrame) -> list[Chart]:
@@ -162,11 +53,11 @@ def throughput_charts(scaling: pd.DataFrame) -> list[Chart]:
     if scaling.empty:
         return charts
     data = scaling.assign(label=scaling["framework"] + "/" + scaling["execution"])
-    colors = _colors(list(data["label"]))
+    colors = label_colors(list(data["label"]))
     with rc_context(RC):
-        for key, grp in _groups(data):
+        for key, grp in groups(data):
             depths = sorted(grp["depth"].unique())
-            fig, axes = _panel_grid(len(depths))
+            fig, axes = panel_grid(len(depths))
             for ax, depth in zip(axes.flat, depths, strict=False):
                 sub = grp[grp["depth"] == depth]
                 for label, line in sub.groupby("label", sort=False):
@@ -186,8 +77,8 @@ def throughput_charts(scaling: pd.DataFrame) -> list[Chart]:
                 ax.set_xlabel("batch size")
                 ax.set_ylabel("images/s")
                 ax.set_ylim(bottom=0)
-            _figure_legend(fig, list(axes.flat))
-            if _add(charts, "throughput", f"Throughput vs batch size: {_group_title(key)}", fig):
+            figure_legend(fig, list(axes.flat))
+            if add(charts, "throughput", f"Throughput vs batch size: {group_title(key)}", fig):
                 break
     return charts
 
@@ -203,12 +94,12 @@ def ratio_charts(comparison: pd.DataFrame, threshold: float = FASTER_THRESHOLD) 
         return charts
     band = f"{threshold * 100:g}%"
     with rc_context(RC):
-        for key, grp in _groups(data, ("baseline", "other")):
+        for key, grp in groups(data, ("baseline", "other")):
             *case_key, baseline, other = key
             depths = sorted(grp["depth"].unique())
             batches = sorted(grp["batch_size"].unique())
             width = 0.8 / len(batches)
-            fig = _figure(max(4.0, 1.1 * len(depths) * max(1, len(batches)) ** 0.5 + 2), 3.0)
+            fig = figure(max(4.0, 1.1 * len(depths) * max(1, len(batches)) ** 0.5 + 2), 3.0)
             ax = fig.subplots()
             # Batch sizes get shades of one colour map, unlike the framework colours.
             cmap = [
@@ -241,16 +132,11 @@ def ratio_charts(comparison: pd.DataFrame, threshold: float = FASTER_THRESHOLD) 
                 fontsize=8,
             )
             ax.legend(title="batch", loc="best")
-            if _add(
-                charts, "ratio", f"{other} vs {baseline} per depth: {_group_title(case_key)}", fig
+            if add(
+                charts, "ratio", f"{other} vs {baseline} per depth: {group_title(case_key)}", fig
             ):
                 break
     return charts
-
-
-def _chunks(df: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(df), size):
-        yield df.iloc[start : start + size]
 
 
 def _strip_offsets(n: int) -> np.ndarray:
@@ -309,12 +195,14 @@ def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[
         for rid, g in samples.groupby("result_id", sort=False)["seconds"]
     }
     per_process = {rid: v * 1000.0 for rid, v in process_values(samples).items()}
-    colors = _colors([f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)])
+    colors = label_colors(
+        [f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)]
+    )
     with rc_context(RC):
-        for key, grp in _groups(ok):
-            for part in _chunks(grp, MAX_CASES_PER_CHART):
+        for key, grp in groups(ok):
+            for part in chunks(grp, MAX_CASES_PER_CHART):
                 rows = part.iloc[::-1]  # first case at the top
-                fig = _figure(7.5, 0.34 * len(rows) + 1.5)
+                fig = figure(7.5, 0.34 * len(rows) + 1.5)
                 ax = fig.subplots()
                 y = np.arange(1, len(rows) + 1, dtype=float)
                 data = [by_result[rid] for rid in rows["result_id"]]
@@ -342,12 +230,12 @@ def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[
                     patch.set_alpha(0.45)
                 for yi, rec in zip(y, rows.to_dict("records"), strict=True):
                     _process_marks(ax, yi + STRIP_SHIFT, rec, per_process, colors)
-                ax.set_yticks(y, _case_labels(rows))
+                ax.set_yticks(y, case_labels(rows))
                 ax.set_ylim(0.5, len(rows) + 0.5)
-                _plain_log_axis(ax, "x")
+                plain_log_axis(ax, "x")
                 ax.set_xlabel("step time (ms)")
                 _latency_legend(fig)
-                if _add(charts, "latency", f"Step times and processes: {_group_title(key)}", fig):
+                if add(charts, "latency", f"Step times and processes: {group_title(key)}", fig):
                     return charts
     return charts
 
@@ -407,12 +295,14 @@ def ceiling_charts(summary: pd.DataFrame) -> list[Chart]:
     ok = summary[(summary["status"] == "ok") & summary["ceiling_share"].notna()]
     if ok.empty:
         return charts
-    colors = _colors([f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)])
+    colors = label_colors(
+        [f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)]
+    )
     with rc_context(RC):
-        for key, grp in _groups(ok):
-            for part in _chunks(grp, MAX_CASES_PER_CHART):
+        for key, grp in groups(ok):
+            for part in chunks(grp, MAX_CASES_PER_CHART):
                 rows = part.iloc[::-1]
-                fig = _figure(7.5, 0.22 * len(rows) + 1.1)
+                fig = figure(7.5, 0.22 * len(rows) + 1.1)
                 ax = fig.subplots()
                 y = np.arange(len(rows))
                 ax.barh(
@@ -425,12 +315,12 @@ def ceiling_charts(summary: pd.DataFrame) -> list[Chart]:
                 )
                 ax.set_yticks(
                     y,
-                    _case_labels(rows),
+                    case_labels(rows),
                 )
                 ax.set_xlabel("% of the machine's measured peak GFLOP/s")
                 ax.set_xlim(left=0)
-                if _add(
-                    charts, "ceiling", f"Share of the machine's ceiling: {_group_title(key)}", fig
+                if add(
+                    charts, "ceiling", f"Share of the machine's ceiling: {group_title(key)}", fig
                 ):
                     return charts
     return charts
@@ -443,11 +333,11 @@ def depth_charts(depth: pd.DataFrame) -> list[Chart]:
     if data.empty:
         return charts
     data = data.assign(label=data["framework"] + "/" + data["execution"])
-    colors = _colors(list(data["label"]))
+    colors = label_colors(list(data["label"]))
     with rc_context(RC):
-        for key, grp in _groups(data):
+        for key, grp in groups(data):
             batches = sorted(grp["batch_size"].unique())
-            fig, axes = _panel_grid(len(batches))
+            fig, axes = panel_grid(len(batches))
             for ax, batch in zip(axes.flat, batches, strict=False):
                 sub = grp[grp["batch_size"] == batch]
                 for label, pts in sub.groupby("label", sort=False):
@@ -470,9 +360,9 @@ def depth_charts(depth: pd.DataFrame) -> list[Chart]:
                 ax.set_title(f"batch {batch}")
                 ax.set_xlabel("GMACs per image")
                 ax.set_ylabel("ms per image")
-            _figure_legend(fig, list(axes.flat))
-            if _add(
-                charts, "depth", f"Time per image vs GMACs across depths: {_group_title(key)}", fig
+            figure_legend(fig, list(axes.flat))
+            if add(
+                charts, "depth", f"Time per image vs GMACs across depths: {group_title(key)}", fig
             ):
                 break
     return charts
