@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from results.format import number
 from runners.stats import CONFIDENCE, RatioTest, log_ratio_test
-from suite.case import EXECUTIONS, FRAMEWORKS
+from suite.case import EXECUTIONS, FRAMEWORKS, case_label
 
 ALPHA = 1.0 - CONFIDENCE  # CI level of every ratio, and the false discovery rate of compare
 FASTER_THRESHOLD = 0.03  # minimum framework time ratio - 1 for "faster"
@@ -84,14 +85,6 @@ DEPTH_GROUP: tuple[str, ...] = (
 # ---------------------------------------------------------------------------- helpers
 
 
-def case_label(row: Mapping[Any, Any]) -> str:
-    """The same short label as suite.case.Case.label(), built without validating."""
-    return (
-        f"{row['framework']}/{row['execution']} r{row['depth']} b{row['batch_size']} "
-        f"{row['device']} {row['mode']} {row['precision']} {row['image_size']}px"
-    )
-
-
 def run_key(value: Any) -> str:
     """Run ids compared as text, so '3' from a command line matches 3 from the database."""
     return str(value)
@@ -107,14 +100,6 @@ def of_run(df: pd.DataFrame, run_id: Any) -> pd.DataFrame:
 
 def _ms(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce") * 1000.0
-
-
-def _float(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out
 
 
 def process_values(samples: pd.DataFrame | None) -> dict[Any, np.ndarray]:
@@ -162,8 +147,8 @@ def ratio_test(
 
 def _value(row: Mapping[Any, Any]) -> float:
     """A result's time per step: value_s, or median_s for rows without one."""
-    value = _float(row.get("value_s"))
-    return value if not math.isnan(value) else _float(row.get("median_s"))
+    value = number(row.get("value_s"))
+    return value if not math.isnan(value) else number(row.get("median_s"))
 
 
 # -------------------------------------------------------------------------- summary

@@ -21,14 +21,13 @@ import pandas as pd
 from results.analysis import (
     ALPHA,
     _case_rank,
-    _float,
     _value,
     of_run,
     process_values,
     ratio_test,
     run_key,
 )
-from results.format import is_missing
+from results.format import is_missing, number
 from runners.stats import RatioTest, benjamini_hochberg
 
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement
@@ -235,7 +234,7 @@ def _present(value: Any) -> bool:
 
 
 def _is_ok(rec: Mapping[Any, Any], suffix: str) -> bool:
-    return bool(rec[f"status{suffix}"] == "ok") and not math.isnan(_float(rec[f"value_s{suffix}"]))
+    return bool(rec[f"status{suffix}"] == "ok") and not math.isnan(number(rec[f"value_s{suffix}"]))
 
 
 # ------------------------------------------------------------ environment settings

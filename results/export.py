@@ -18,13 +18,13 @@ leaves no half-written file; devices and FIFOs written through, links kept.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from results.files import FileWriteError, atomic_write
+from results.format import plain
 from results.frames import RESULT_COLUMNS, load, load_samples, samples_by_result
 from results.store import Store, open_store
 from suite.case import CASE_FIELDS
@@ -58,31 +58,11 @@ def default_filename(fmt: str, run_ids: Sequence[int] | None = None, samples: bo
     return f"{stem}.{fmt}"
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-ready Python value from what pandas holds (NA, NaN, numpy scalars, times)."""
-    if isinstance(value, list):
-        return value
-    if hasattr(value, "isoformat"):  # pandas Timestamp / datetime (NaT is caught below)
-        return None if str(value) == "NaT" else value.isoformat()
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain dicts; JSON-text columns (env_vars, framework_build, ...) parsed."""
     out = []
     for row in frame.to_dict("records"):
-        rec = {str(k): _plain(v) for k, v in row.items()}
+        rec = {str(k): plain(v) for k, v in row.items()}
         for name in _JSON_COLUMNS & rec.keys():
             if isinstance(rec[name], str):
                 rec[name] = json.loads(rec[name])

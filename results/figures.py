@@ -23,6 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from results.analysis import execution_rank
+from results.format import CHART_LABEL
+from suite.case import case_label
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -115,12 +117,7 @@ def add(charts: list[Chart], kind: str, title: str, fig: Figure) -> bool:
 
 def case_labels(rows: pd.DataFrame) -> list[str]:
     """'torch/eager r50 b8' per row: the axis labels of the per-case charts."""
-    return [
-        f"{f}/{e} r{d} b{b}"
-        for f, e, d, b in zip(
-            rows["framework"], rows["execution"], rows["depth"], rows["batch_size"], strict=True
-        )
-    ]
+    return [case_label(r, CHART_LABEL) for r in rows.to_dict("records")]
 
 
 def panel_grid(n: int) -> tuple[Figure, Any]:

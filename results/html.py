@@ -24,11 +24,15 @@ from results.batches import best_batches
 from results.files import atomic_write
 from results.format import (
     MISSING,
+    PAIR_LABEL,
     flag,
     fmt,
     fmt_bytes,
     fmt_change,
+    fmt_change_ci,
     fmt_ci,
+    fmt_images,
+    fmt_outcome,
     fmt_p,
     fmt_pct,
     fmt_time,
@@ -38,6 +42,7 @@ from results.format import (
 )
 from results.runinfo import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
+from suite.case import case_label
 
 TEMPLATE = "report.html.j2"
 
@@ -119,14 +124,6 @@ def _note(row: pd.Series) -> str:
     return "; ".join(notes)
 
 
-def _images(r: pd.Series) -> str:
-    """images/s at one sync per step; with the pipelined throughput where it was timed."""
-    k = r["pipeline_steps"]
-    if is_missing(k):
-        return fmt(r["images_per_s"])
-    return f"{fmt(r['images_per_s'])} (pipelined {fmt(r['pipelined_images_per_s'])}, k={k})"
-
-
 def _best_batch_rows(best: pd.DataFrame) -> list[dict[str, Any]]:
     return [
         {
@@ -155,7 +152,7 @@ def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
                 # the case value (geometric mean of per-process values), CI between processes
                 "value": fmt_ci(r["value_ms"], r["ci_low_ms"], r["ci_high_ms"]),
                 "iqr": fmt_pct(r["iqr_rel"]),
-                "images": _images(r),
+                "images": fmt_images(r.to_dict()),
                 "gmacs": fmt(r["gmacs_per_s"]),
                 "ceiling": fmt_pct(r["ceiling_share"]),
                 "first_step": fmt(r["first_step_s"]),
@@ -205,8 +202,7 @@ def _comparison_view(comparison: pd.DataFrame, threshold: float) -> dict[str, An
         rows.append(
             {
                 "cls": cls,
-                "case": f"r{r['depth']} b{r['batch_size']} {r['device']} {r['mode']} "
-                f"{r['precision']} {r['image_size']}px",
+                "case": case_label(r.to_dict(), PAIR_LABEL),
                 "times": [fmt(r[c]) for c in label_cols],
                 "pair": MISSING if cls == "na" else f"{r['other']} / {r['baseline']}",
                 "ratio": fmt_ci(r["ratio"], r["ratio_ci_low"], r["ratio_ci_high"]),
@@ -220,11 +216,8 @@ def _comparison_view(comparison: pd.DataFrame, threshold: float) -> dict[str, An
 def _side(r: pd.Series, side: str) -> tuple[str, str]:
     """A side of a run comparison: its ms/step (or its status) and its process count."""
     status = r[f"{side}_status"]
-    if is_missing(status):
-        return MISSING, MISSING
-    if status != "ok":
-        return text(status), MISSING
-    return fmt(r[f"{side}_ms"]), text(r[f"{side}_processes"])
+    processes = text(r[f"{side}_processes"]) if status == "ok" else MISSING
+    return fmt_outcome(status, r[f"{side}_ms"]), processes
 
 
 def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any]]:
@@ -241,14 +234,12 @@ def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any
             {
                 "verdict": str(r["verdict"]),
                 "cls": str(r["verdict"]).replace(" ", "-"),
-                "case": analysis.case_label(r.to_dict()),
+                "case": case_label(r.to_dict()),
                 "base": base,
                 "cand": cand,
                 "processes": f"{base_n} / {cand_n}",
                 "change": fmt_change(r["ratio"]),
-                "ci": MISSING
-                if math.isnan(number(r["ratio_ci_low"]))
-                else f"[{fmt_change(r['ratio_ci_low'])}, {fmt_change(r['ratio_ci_high'])}]",
+                "ci": fmt_change_ci(r["ratio_ci_low"], r["ratio_ci_high"]),
                 "threshold": f"±{fmt_pct(used)}" if compared else MISSING,
                 "raised": raised,
                 "p": fmt_p(r["p_value"]),
@@ -262,7 +253,7 @@ def _history(summary: pd.DataFrame, order: Sequence[str]) -> dict[str, Any]:
     status."""
     cells: dict[str, dict[str, str]] = {}
     for _, r in summary.iterrows():
-        value = fmt(r["value_ms"]) if r["status"] == "ok" else str(r["status"])
+        value = fmt_outcome(r["status"], r["value_ms"])
         cells.setdefault(str(r["case"]), {})[analysis.run_key(r["run_id"])] = value
     rows = [
         {"case": case, "cells": [by_run.get(rid, "") for rid in order]}
@@ -281,10 +272,9 @@ def _settings_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
 def _depth_outliers(depth: pd.DataFrame) -> list[str]:
     out = depth[depth["outlier"]]
     return [
-        f"{r['framework']}/{r['execution']} ResNet-{r['depth']} b{r['batch_size']} "
-        f"{r['device']} {r['mode']} {r['precision']}: {fmt_change(1.0 + r['residual_rel'])} "
-        f"off the line through the other depths"
-        for _, r in out.iterrows()
+        f"{case_label(r)}: {fmt_change(1.0 + r['residual_rel'])} off the line through the "
+        "other depths"
+        for r in out.to_dict("records")
     ]
 
 

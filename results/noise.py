@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from results.analysis import case_label, of_run
+from results.analysis import of_run
 from results.compare import MATCH_KEYS
 from runners.stats import noise_floor
+from suite.case import case_label
 
 MIN_RUNS = 2
 

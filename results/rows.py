@@ -4,20 +4,13 @@ and one Process row per worker process."""
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 from typing import Any
 
 from results.db import STAT_COLUMNS
+from results.format import plain
 from runners.measurement import Measurement
 from suite.case import CASE_FIELDS
-
-
-def _finite(value: Any) -> Any:
-    # Undefined statistics (inf, nan: e.g. ci_rel with < 6 samples) are stored as NULL.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _seconds(ns: int | None) -> float | None:
@@ -53,7 +46,8 @@ def result_values(m: Measurement) -> dict[str, Any]:
     stats = m.stats()
     if stats is not None:
         data = stats.to_dict()
-        values.update({name: _finite(data[name]) for name in STAT_COLUMNS})
+        # Undefined statistics (inf, nan: the CI with one process) are stored as NULL.
+        values.update({name: plain(data[name]) for name in STAT_COLUMNS})
     pipelined = m.pipelined_s()
     if pipelined is not None:
         values.update(
@@ -96,8 +90,8 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
                 "n_samples": len(steps),
                 "value_s": values.get(rec.index),
                 "pipelined_s": _seconds(rec.pipelined_ns),
-                "batch_means_rel": _finite(batch_means_rel(steps)) if steps else None,
-                "drift_rel": _finite(drift_rel(steps)) if steps else None,
+                "batch_means_rel": plain(batch_means_rel(steps)) if steps else None,
+                "drift_rel": plain(drift_rel(steps)) if steps else None,
                 "peak_memory_bytes": rec.peak_memory_bytes,
                 "throttled": rec.throttled,
                 "gpu_before": rec.gpu_before,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,10 +111,7 @@ class Case:
 
     def label(self) -> str:
         """Short human label, e.g. 'torch/eager r50 b8 cpu inference fp32 224px'."""
-        return (
-            f"{self.framework}/{self.execution} r{self.depth} b{self.batch_size} {self.device} "
-            f"{self.mode} {self.precision} {self.image_size}px"
-        )
+        return case_label(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -131,3 +128,24 @@ class Case:
 
 
 CASE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Case))
+
+# How each field reads in a case's label; framework and execution go together.
+LABEL_PARTS: dict[str, str] = {
+    "framework": "{framework}/{execution}",
+    "depth": "r{depth}",
+    "batch_size": "b{batch_size}",
+    "device": "{device}",
+    "mode": "{mode}",
+    "precision": "{precision}",
+    "image_size": "{image_size}px",
+    "threads": "t{threads}",
+}
+LABEL_FIELDS: tuple[str, ...] = (
+    "framework", "depth", "batch_size", "device", "mode", "precision", "image_size",
+)  # fmt: skip
+
+
+def case_label(values: Mapping[Any, Any], fields: Sequence[str] = LABEL_FIELDS) -> str:
+    """The one way a case is named, from its fields (a Case's to_dict(), a result row, a
+    frame row): 'torch/eager r50 b8 cpu inference fp32 224px'; `fields` picks the parts."""
+    return " ".join(LABEL_PARTS[f].format_map(values) for f in fields)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from results.format import number
 from runners.stats import TRAINING_MAC_FACTOR
 from suite.case import Case
 from suite.spec import gmacs
@@ -141,7 +142,7 @@ def history_from(
     latest: dict[tuple[object, ...], dict[Any, Any]] = {}
     for rec in df.sort_values("run_id").to_dict("records"):
         key = tuple(rec[f] for f in CASE_FIELDS)
-        if key in wanted and _finite(rec.get("value_s")):
+        if key in wanted and not math.isnan(number(rec.get("value_s"))):
             latest[key] = rec
     if not latest:
         return {}
@@ -159,12 +160,6 @@ def history_from(
     return out
 
 
-def _finite(value: object) -> bool:
-    try:
-        return math.isfinite(float(str(value)))
-    except ValueError:
-        return False
-
-
 def _or(value: object, default: float) -> float:
-    return float(str(value)) if _finite(value) else default
+    x = number(value)
+    return default if math.isnan(x) else x

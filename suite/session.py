@@ -15,7 +15,6 @@ killed run continues those cases instead of starting them over.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 
 from results.engine import StoreError
 from results.environment import environment_info
+from results.format import plain
 from results.store import Store
 from runners import host
 from runners.manager import probe, run_round, worker_env, worker_key
@@ -319,11 +319,6 @@ def execute(
 def measurement_record(m: Measurement) -> dict[str, Any]:
     """A measurement with its statistics, as `run --json` prints it."""
     stats = m.stats()
-    return {**m.to_dict(), "stats": None if stats is None else _json_safe(stats.to_dict())}
-
-
-def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
     # NaN / inf (e.g. no CI with one process) become null: JSON has no such numbers.
-    return {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()
-    }
+    values = None if stats is None else {k: plain(v) for k, v in stats.to_dict().items()}
+    return {**m.to_dict(), "stats": values}

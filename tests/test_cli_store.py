@@ -64,7 +64,7 @@ def test_show(two_runs: tuple[str, int, int], capsys: pytest.CaptureFixture[str]
         "Intel(R) Xeon(R) Platinum 8480+",
         "NVIDIA H100 80GB HBM3",
         "OMP_NUM_THREADS=56",
-        "2000.0",  # the ceiling
+        "2,000",  # the ceiling: 3 significant digits, as every number (results.format)
         "torch/eager r50 b8 cpu inference fp32 224px t4",
         "OOM at b64",
         "no CUDA device",

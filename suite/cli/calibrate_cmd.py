@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from results.format import fmt_pct
 from suite.cli.common import UsageError, add_storage_options, db_url
 from suite.cli.storage import console
 
@@ -120,11 +120,10 @@ def _table(rows: list[dict[str, Any]], ids: list[int]) -> Table:
     for col in ("case", "runs", "sd between runs", "floor"):
         table.add_column(col, justify="left" if col == "case" else "right")
     for r in rows:
-        sd = r["sd_log"]
         table.add_row(
             str(r["case"]),
             str(r["n_runs"]),
-            f"{sd:.2%}" if math.isfinite(sd) else "-",
-            f"{r['floor']:.2%}" if math.isfinite(r["floor"]) else "-",
+            fmt_pct(r["sd_log"]),
+            fmt_pct(r["floor"]),
         )
     return table

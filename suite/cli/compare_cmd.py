@@ -18,7 +18,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from results.format import fmt_change, fmt_change_ci, fmt_outcome, fmt_p, fmt_pct, plain
 from results.runinfo import RunInfo
+from suite.case import case_label
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, safe, when
 
@@ -68,22 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_storage_options(parser)
 
 
-def _plain(value: Any) -> Any:
-    """A value json.dumps accepts: numpy scalars unwrapped, NaN / NA as null."""
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value
-
-
 def _run_json(info: RunInfo) -> dict[str, Any]:
     return {
         "id": info.id,
@@ -94,25 +80,15 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
     }
 
 
-def _pct(ratio: Any) -> str:
-    x = _plain(ratio)
-    return "-" if x is None else f"{(float(x) - 1.0) * 100.0:+.1f}%"
-
-
-def _ms(value: Any) -> str:
-    x = _plain(value)
-    return "-" if x is None else f"{float(x):.4g}"
-
-
 def _note(rec: Mapping[Any, Any], threshold: float) -> Text:
     """Which side was unstable, a raised threshold, too few processes to judge."""
     notes = []
-    sides = [s for s in ("base", "cand") if _plain(rec[f"{s}_unstable"]) is True]
+    sides = [s for s in ("base", "cand") if plain(rec[f"{s}_unstable"]) is True]
     if sides:
         notes.append(f"unstable in {' and '.join(sides)}")
-    used = _plain(rec["threshold_used"])
+    used = plain(rec["threshold_used"])
     if used is not None and used > threshold:
-        notes.append(f"noise floor {used:.1%}")
+        notes.append(f"noise floor {fmt_pct(used)}")
     if rec["verdict"] == "undetermined":
         notes.append("one process per side: no spread to judge by")
     return Text("; ".join(notes), style="yellow")
@@ -125,7 +101,7 @@ def _describe(info: RunInfo) -> Text:
 
 def run(args: argparse.Namespace) -> int:
     import results
-    from results.analysis import ALPHA, case_label
+    from results.analysis import ALPHA
     from results.compare import compare_runs, environment_diff
 
     threshold = parse_threshold(args.threshold)
@@ -154,10 +130,10 @@ def run(args: argparse.Namespace) -> int:
             "regressions": regressions,
             "verdicts": counts,
             "cases": [
-                {str(k): _plain(v) for k, v in rec.items()} for rec in cases.to_dict("records")
+                {str(k): plain(v) for k, v in rec.items()} for rec in cases.to_dict("records")
             ],
             "environment": [
-                {str(k): _plain(v) for k, v in rec.items()} for rec in env.to_dict("records")
+                {str(k): plain(v) for k, v in rec.items()} for rec in env.to_dict("records")
             ],
         }
         print(json.dumps(doc, indent=1))
@@ -167,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(Text.assemble("base: ", _describe(infos[base])))
     out.print(Text.assemble("cand: ", _describe(infos[cand])))
     table = Table(
-        title=f"cand vs base: a change counts when its 95% CI lies beyond {threshold:.1%} "
-        f"(or the case's noise floor), false discovery rate {ALPHA:.0%}",
+        title=f"cand vs base: a change counts when its 95% CI lies beyond {fmt_pct(threshold)} "
+        f"(or the case's noise floor), false discovery rate {fmt_pct(ALPHA)}",
         title_justify="left",
     )
     table.add_column("verdict")
@@ -178,30 +154,22 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("note")
     for rec in cases.to_dict("records"):
         verdict = str(rec["verdict"])
-        p = _plain(rec["p_value"])
-        ci = (
-            "-"
-            if _plain(rec["ratio_ci_low"]) is None
-            else f"{_pct(rec['ratio_ci_low'])} .. {_pct(rec['ratio_ci_high'])}"
-        )
-        base_ms = _ms(rec["base_ms"]) if rec["base_status"] == "ok" else rec["base_status"]
-        cand_ms = _ms(rec["cand_ms"]) if rec["cand_status"] == "ok" else rec["cand_status"]
         table.add_row(
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
             Text(safe(case_label(rec))),
-            Text(safe(str(_plain(base_ms) or "-"))),
-            Text(safe(str(_plain(cand_ms) or "-"))),
-            _pct(rec["ratio"]),
-            ci,
-            "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
+            Text(safe(fmt_outcome(rec["base_status"], rec["base_ms"]))),
+            Text(safe(fmt_outcome(rec["cand_status"], rec["cand_ms"]))),
+            fmt_change(rec["ratio"]),
+            fmt_change_ci(rec["ratio_ci_low"], rec["ratio_ci_high"]),
+            fmt_p(rec["p_value"]),
             _note(rec, threshold),
         )
     out.print(table)
     out.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "no cases in either run")
     if not raised.empty:
         out.print(
-            f"noise floor (resnet-bench calibrate) above {threshold:.1%} for {len(raised)} "
-            f"case(s), up to {raised['threshold_used'].max():.1%}: used as their threshold"
+            f"noise floor (resnet-bench calibrate) above {fmt_pct(threshold)} for {len(raised)} "
+            f"case(s), up to {fmt_pct(raised['threshold_used'].max())}: used as their threshold"
         )
     if env.empty:
         out.print("environment: no recorded setting differs")
@@ -214,6 +182,6 @@ def run(args: argparse.Namespace) -> int:
         out.print(diff)
     if regressions:
         out.print(
-            Text(f"{regressions} significant regression(s) beyond {threshold:.1%}", "bold red")
+            Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
         )
     return EXIT_REGRESSION if regressions else 0

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from results.format import fmt, fmt_ci, fmt_pct, ms
 from results.redact import redact
 from runners.measurement import Measurement
 from suite import session
@@ -425,28 +426,22 @@ def summary_table(measurements: list[Measurement]) -> Table:
         title="resnet-bench results (ms/step: geometric mean of per-process medians, "
         "95% CI between processes)"
     )
-    cols = ("case", "status", "ms/step", "95% CI ms", "+/-", "img/s", "GMAC/s", "procs", "note")
+    cols = ("case", "status", "ms/step [95% CI]", "+/-", "img/s", "GMAC/s", "procs", "note")
     for col in cols:
         left = col in ("case", "status", "note")
         table.add_column(col, justify="left" if left else "right", no_wrap=col != "note")
     for m in measurements:
         s = m.stats()
         if s is None:
-            table.add_row(m.case.label(), m.status, "", "", "", "", "", "", m.reason or "")
+            table.add_row(m.case.label(), m.status, "", "", "", "", "", m.reason or "")
             continue
-        ci = (
-            f"{s.ci_low_s * 1e3:.2f}-{s.ci_high_s * 1e3:.2f}"
-            if math.isfinite(s.ci_low_s)
-            else "n/a"
-        )
         table.add_row(
             m.case.label(),
             "unstable" if s.unstable else m.status,
-            f"{s.value_s * 1e3:.2f}",
-            ci,
-            f"{s.ci_rel:.1%}" if math.isfinite(s.ci_rel) else "n/a",
-            f"{s.images_per_s:.1f}",
-            "" if s.gmacs_per_s is None else f"{s.gmacs_per_s:.1f}",
+            fmt_ci(ms(s.value_s), ms(s.ci_low_s), ms(s.ci_high_s)),
+            fmt_pct(s.ci_rel),
+            fmt(s.images_per_s),
+            fmt(s.gmacs_per_s),
             str(s.processes),
             s.unstable_reason or "",
         )

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from results.format import (
+    MISSING,
+    THREADS_LABEL,
+    fmt,
+    fmt_bytes,
+    fmt_ci,
+    fmt_images,
+    fmt_pct,
+    ms,
+    text,
+)
 from results.frames import load
 from results.runinfo import RunInfo
+from suite.case import case_label
 from suite.cli.common import add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, when
 
@@ -25,25 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_storage_options(parser)
 
 
-def _num(value: Any, fmt: str = "{:.1f}") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    try:
-        return fmt.format(value)
-    except (TypeError, ValueError):  # pandas NA
-        return "-"
-
-
-def _gib(n: Any) -> str:
-    return _num(None if n is None else n / 2**30, "{:.1f} GiB")
-
-
 def _facts(title: str, rows: list[tuple[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(key, "-" if value in (None, "", [], {}) else str(value))
+        table.add_row(key, MISSING if value in (None, "", [], {}) else str(value))
     return table
 
 
@@ -68,25 +66,25 @@ def _run_facts(info: RunInfo) -> Table:
             ("command", info.command),
             ("results", counts),
             ("cpu governor", system.get("cpu_governor")),
-            ("load at start", _num(load_avg, "{:.2f}") if load_avg is not None else None),
+            ("load at start", fmt(load_avg) if load_avg is not None else None),
             ("turbo", system.get("turbo")),
             ("smt", system.get("smt_control")),
-            ("cgroup cpu limit", _num(quota, "{:g} CPUs") if quota is not None else None),
+            ("cgroup cpu limit", f"{fmt(quota)} CPUs" if quota is not None else None),
             ("virtualized", system.get("virtualized")),
-            ("cpu steal at start", _num(steal, "{:.1%}") if steal is not None else None),
+            ("cpu steal at start", fmt_pct(steal) if steal is not None else None),
         ],
     )
 
 
 def _frequency(m: Mapping[str, Any]) -> str | None:
-    parts = [f"{label} {m[key]:.0f} MHz" for label, key in
+    parts = [f"{label} {fmt(m[key])} MHz" for label, key in
              (("base", "freq_base_mhz"), ("max", "freq_max_mhz")) if m.get(key)]  # fmt: skip
     return ", ".join(parts) or None
 
 
 def _machine_facts(m: Mapping[str, Any]) -> Table:
     gpus = "; ".join(
-        f"{g.get('index')}: {g.get('name')} {_gib(g.get('memory_bytes'))}"
+        f"{g.get('index')}: {g.get('name')} {fmt_bytes(g.get('memory_bytes'))}"
         f" cc {g.get('compute_capability')}"
         for g in m.get("gpus") or []
     )
@@ -96,10 +94,10 @@ def _machine_facts(m: Mapping[str, Any]) -> Table:
             ("cpu", f"{m.get('cpu_model')} ({m.get('cpu_vendor')}, {m.get('arch')})"),
             ("cores", f"{m.get('cores_physical')} physical, {m.get('cores_logical')} logical"),
             ("frequency", _frequency(m)),
-            ("caches", f"L2 {_num((m.get('l2_cache_bytes') or 0) / 2**20, '{:.1f}')} MiB, "
-                       f"L3 {_num((m.get('l3_cache_bytes') or 0) / 2**20, '{:.1f}')} MiB"),
+            ("caches", f"L2 {fmt_bytes(m.get('l2_cache_bytes'))}, "
+                       f"L3 {fmt_bytes(m.get('l3_cache_bytes'))}"),
             ("isa", " ".join(m.get("isa_flags") or [])),
-            ("memory", _gib(m.get("memory_bytes"))),
+            ("memory", fmt_bytes(m.get("memory_bytes"))),
             ("os", f"{m.get('os')}, kernel {m.get('kernel')}"),
             ("hostname", m.get("hostname")),
             ("gpus", gpus or "none"),
@@ -153,16 +151,8 @@ def _ceilings(info: RunInfo) -> Table:
     table.add_column("precision")
     table.add_column("GFLOP/s", justify="right")
     for c in info.ceilings:
-        table.add_row(c["device"], c["precision"], _num(c["gflops"]))
+        table.add_row(c["device"], c["precision"], fmt(c["gflops"]))
     return table
-
-
-def _case(row: Mapping[str, Any]) -> str:
-    return (
-        f"{row['framework']}/{row['execution']} r{row['depth']} b{row['batch_size']} "
-        f"{row['device']} {row['mode']} {row['precision']} {row['image_size']}px "
-        f"t{row['threads']}"
-    )
 
 
 def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
@@ -177,39 +167,21 @@ def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
     table.add_column("flags")
     table.add_column("reason", overflow="fold")
     for row in rows:
-        value = row["value_s"]
-        timing = "-"
-        if _finite(value):
-            lo, hi = row["ci_low_s"], row["ci_high_s"]
-            ci = f"{lo * 1e3:.2f}-{hi * 1e3:.2f}" if _finite(lo) and _finite(hi) else "no CI"
-            timing = f"{value * 1e3:.2f} [{ci}]"
-        share = row["ceiling_share"]
+        timing = fmt_ci(ms(row["value_s"]), ms(row["ci_low_s"]), ms(row["ci_high_s"]))
         flags = [f for f in ("unstable", "throttled") if row[f] is True]
         reason = row["reason"] or (row["unstable_reason"] if row["unstable"] is True else "")
         table.add_row(
-            _case(row),
+            case_label(row, THREADS_LABEL),
             row["status"],
             timing,
-            "-" if row["processes"] is None else str(row["processes"]),
-            _images(row),
-            _num(row["gmacs_per_s"]),
-            _num(None if share is None else share * 100),
+            text(row["processes"]),
+            fmt_images(row),
+            fmt(row["gmacs_per_s"]),
+            fmt_pct(row["ceiling_share"]),
             " ".join(flags),
             reason or "",
         )
     return table
-
-
-def _images(row: Mapping[str, Any]) -> str:
-    """images/s at one sync per step, then with one sync per k steps where that was timed."""
-    k = row.get("pipeline_steps")
-    if k is None or not _finite(row.get("pipelined_images_per_s")):
-        return _num(row["images_per_s"])
-    return f"{_num(row['images_per_s'])} (pipelined {_num(row['pipelined_images_per_s'])}, k={k})"
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def run(args: argparse.Namespace) -> int:
