@@ -40,7 +40,7 @@ from results.format import (
     number,
     text,
 )
-from results.runinfo import FAILED_STATUSES
+from runners.measurement import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
 from suite.case import case_label
 

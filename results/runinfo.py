@@ -16,8 +16,7 @@ from typing import Any
 from results.db import Environment, Machine, Run, utcnow
 from results.format import machine_label
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS
-
-FAILED_STATUSES: tuple[str, ...] = ("oom", "killed", "timeout", "error")
+from runners.measurement import FAILED_STATUSES
 
 STALE_AFTER_S = 3 * 3600.0  # no heartbeat this long from another host: the run is gone
 

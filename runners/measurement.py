@@ -23,6 +23,7 @@ READABLE_VERSIONS = (1, 2)
 # killed: by a signal with no evidence of memory (oom needs the allocator's error or the
 # kernel's OOM-kill count).
 STATUSES: tuple[str, ...] = ("ok", "oom", "killed", "timeout", "error", "skipped")
+FAILED_STATUSES: tuple[str, ...] = ("oom", "killed", "timeout", "error")  # not ok, not skipped
 
 
 @dataclass
