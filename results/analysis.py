@@ -85,17 +85,17 @@ DEPTH_GROUP: tuple[str, ...] = (
 # ---------------------------------------------------------------------------- helpers
 
 
-def run_key(value: Any) -> str:
-    """Run ids compared as text, so '3' from a command line matches 3 from the database."""
-    return str(value)
-
-
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["status"] == "ok") & df["value_s"].notna()]
 
 
-def of_run(df: pd.DataFrame, run_id: Any) -> pd.DataFrame:
-    return df[df["run_id"].map(run_key) == run_key(run_id)]
+def of_runs(df: pd.DataFrame, run_ids: Iterable[int]) -> pd.DataFrame:
+    """The rows of these runs (run ids are integers everywhere, as the store gives them)."""
+    return df[df["run_id"].isin([int(r) for r in run_ids]).to_numpy(dtype=bool, na_value=False)]
+
+
+def of_run(df: pd.DataFrame, run_id: int) -> pd.DataFrame:
+    return of_runs(df, [run_id])
 
 
 def _ms(series: pd.Series) -> pd.Series:
@@ -189,9 +189,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 def _sorted_cases(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.reset_index(drop=True)
-    order = sorted(
-        range(len(df)), key=lambda i: (run_key(df["run_id"].iloc[i]), *_case_rank(df, i))
-    )
+    order = sorted(range(len(df)), key=lambda i: (int(df["run_id"].iloc[i]), *_case_rank(df, i)))
     return df.iloc[order].reset_index(drop=True)
 
 
@@ -303,7 +301,6 @@ def framework_comparison(
     out = pd.DataFrame(rows, columns=[*keys, *label_cols, *pair_cols])
     return out.sort_values(
         ["run_id", "device", "mode", "precision", "image_size", "depth", "batch_size"],
-        key=lambda s: s.map(run_key) if s.name == "run_id" else s,
         kind="stable",
     ).reset_index(drop=True)
 

@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
-from results.analysis import FASTER_THRESHOLD, process_values, run_key
+from results.analysis import FASTER_THRESHOLD, of_run, process_values
 from results.figures import (
     MAX_CASES_PER_CHART,
     RC,
@@ -374,20 +374,20 @@ def all_charts(
     scaling: pd.DataFrame,
     depth: pd.DataFrame,
     samples: pd.DataFrame | None,
-    run_id: Any,
+    run_id: int,
     faster_threshold: float = FASTER_THRESHOLD,
 ) -> list[Chart]:
     """Every chart for one run, in report order."""
 
-    def of_run(df: pd.DataFrame) -> pd.DataFrame:
-        return df[df["run_id"].map(run_key) == run_key(run_id)]
+    def this_run(df: pd.DataFrame) -> pd.DataFrame:
+        return of_run(df, run_id)
 
-    run_samples = None if samples is None else of_run(samples)
+    run_samples = None if samples is None else this_run(samples)
     charts = [
-        *throughput_charts(of_run(scaling)),
-        *ratio_charts(of_run(comparison), faster_threshold),
-        *latency_charts(of_run(summary), run_samples),
-        *ceiling_charts(of_run(summary)),
-        *depth_charts(of_run(depth)),
+        *throughput_charts(this_run(scaling)),
+        *ratio_charts(this_run(comparison), faster_threshold),
+        *latency_charts(this_run(summary), run_samples),
+        *ceiling_charts(this_run(summary)),
+        *depth_charts(this_run(depth)),
     ]
     return charts

@@ -25,7 +25,6 @@ from results.analysis import (
     of_run,
     process_values,
     ratio_test,
-    run_key,
 )
 from results.format import is_missing, number
 from runners.stats import RatioTest, benjamini_hochberg
@@ -105,8 +104,8 @@ def _match_keys(base: pd.DataFrame, cand: pd.DataFrame) -> list[str]:
 def compare_runs(
     df: pd.DataFrame,
     samples: pd.DataFrame | None,
-    base_run: Any,
-    cand_run: Any,
+    base_run: int,
+    cand_run: int,
     threshold: float = DEFAULT_THRESHOLD,
     floors: Mapping[tuple[Any, ...], float] | None = None,
 ) -> pd.DataFrame:
@@ -263,14 +262,14 @@ def _json_obj(value: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def run_settings(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
-    """Every setting of each run as text: index = setting, one column per run id (as text).
+def run_settings(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
+    """Every setting of each run as text: index = setting, one column per run id.
 
     Per-result settings list each distinct value of the run, joined by ', '. Environment
     variables appear as 'env:NAME', framework build facts as 'build:FRAMEWORK:KEY'.
     A run that lacks a setting has None.
     """
-    columns: dict[str, dict[str, str | None]] = {}
+    columns: dict[int, dict[str, str | None]] = {}
     for rid in run_ids:
         rows = of_run(df, rid)
         values: dict[str, set[str]] = {}
@@ -295,7 +294,7 @@ def run_settings(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
                 add(f"env:{name}", value)
             for name, value in _json_obj(rec.get("framework_build")).items():
                 add(f"build:{rec['framework']}:{name}", value)
-        columns[run_key(rid)] = {
+        columns[int(rid)] = {
             name: ", ".join(sorted(vals, key=natural_key)) for name, vals in values.items()
         }
     names = sorted({n for col in columns.values() for n in col}, key=_setting_order)
@@ -340,7 +339,7 @@ def _setting_order(name: str) -> tuple[int, int, str]:
     return next((g for p, g in group.items() if name.startswith(p)), 3), 0, name
 
 
-def settings_differences(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFrame:
+def settings_differences(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
     """The rows of `run_settings` whose values are not all equal across the runs."""
     table = run_settings(df, run_ids)
     if table.empty or len(table.columns) < 2:
@@ -349,16 +348,16 @@ def settings_differences(df: pd.DataFrame, run_ids: Sequence[Any]) -> pd.DataFra
     return table[differs.astype(bool)]
 
 
-def environment_diff(df: pd.DataFrame, base_run: Any, cand_run: Any) -> pd.DataFrame:
+def environment_diff(df: pd.DataFrame, base_run: int, cand_run: int) -> pd.DataFrame:
     """Settings that differ between two runs: columns setting, base, cand (None = unset)."""
-    if run_key(base_run) == run_key(cand_run):
+    if base_run == cand_run:
         return pd.DataFrame(columns=["setting", "base", "cand"])
     table = settings_differences(df, [base_run, cand_run])
     return pd.DataFrame(
         {
             "setting": table.index.to_list(),
-            "base": table[run_key(base_run)].to_list(),
-            "cand": table[run_key(cand_run)].to_list(),
+            "base": table[base_run].to_list(),
+            "cand": table[cand_run].to_list(),
         },
         dtype=object,  # keep None for unset, which a string column would turn into NaN
     )

@@ -50,10 +50,10 @@ TEMPLATE = "report.html.j2"
 # ------------------------------------------------------------------------ view model
 
 
-def _runs_table(df: pd.DataFrame, order: Sequence[str], primary: str) -> list[dict[str, Any]]:
+def _runs_table(df: pd.DataFrame, order: Sequence[int], primary: int) -> list[dict[str, Any]]:
     rows = []
     for rid in order:
-        r = df[df["run_id"].map(analysis.run_key) == rid]
+        r = analysis.of_run(df, rid)
         first = r.iloc[0]
         start, end = pd.Timestamp(first["run_started_at"]), pd.Timestamp(first["run_finished_at"])
         duration = (end - start).total_seconds() if not (pd.isna(start) or pd.isna(end)) else None
@@ -248,13 +248,13 @@ def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any
     return rows
 
 
-def _history(summary: pd.DataFrame, order: Sequence[str]) -> dict[str, Any]:
+def _history(summary: pd.DataFrame, order: Sequence[int]) -> dict[str, Any]:
     """ms/step (the case value) per case (rows) and run (columns); a failed case shows its
     status."""
-    cells: dict[str, dict[str, str]] = {}
+    cells: dict[str, dict[int, str]] = {}
     for _, r in summary.iterrows():
         value = fmt_outcome(r["status"], r["value_ms"])
-        cells.setdefault(str(r["case"]), {})[analysis.run_key(r["run_id"])] = value
+        cells.setdefault(str(r["case"]), {})[int(r["run_id"])] = value
     rows = [
         {"case": case, "cells": [by_run.get(rid, "") for rid in order]}
         for case, by_run in cells.items()
@@ -283,21 +283,17 @@ def _start_key(value: Any) -> float:
     return -math.inf if pd.isna(ts) else float(ts.value)
 
 
-def order_runs(df: pd.DataFrame, run_ids: Sequence[Any]) -> list[str]:
-    """Run ids (as text) that have results, oldest first: by start time, then id."""
-    keys = {analysis.run_key(r) for r in run_ids}
-    first = df[df["run_id"].map(analysis.run_key).isin(keys)].drop_duplicates("run_id")
-    found = sorted(
-        (_start_key(r["run_started_at"]), compare.natural_key(analysis.run_key(r["run_id"])))
-        for _, r in first.iterrows()
-    )
-    return [rid for _start, (_n, _x, rid) in found]
+def order_runs(df: pd.DataFrame, run_ids: Sequence[int]) -> list[int]:
+    """Run ids that have results, oldest first: by start time, then id."""
+    first = analysis.of_runs(df, run_ids).drop_duplicates("run_id")
+    found = sorted((_start_key(r["run_started_at"]), int(r["run_id"])) for _, r in first.iterrows())
+    return [rid for _start, rid in found]
 
 
 def report_context(
     df: pd.DataFrame,
     samples: pd.DataFrame | None,
-    run_ids: Sequence[Any],
+    run_ids: Sequence[int],
     generated_at: datetime | None = None,
     floors: Mapping[tuple[Any, ...], float] | None = None,
     faster_threshold: float | None = None,
@@ -308,16 +304,16 @@ def report_context(
     raise a case's threshold in the comparison with the previous run; none: the default.
     `faster_threshold`: how far beyond 1 the CI of a framework ratio must lie for "faster"."""
     order = order_runs(df, run_ids)
-    missing = sorted({analysis.run_key(r) for r in run_ids} - set(order))
+    missing = sorted({int(r) for r in run_ids} - set(order))
     if missing:
-        raise ValueError(f"no results for run(s) {', '.join(missing)}")
-    df = df[df["run_id"].map(analysis.run_key).isin(order)]
+        raise ValueError(f"no results for run(s) {', '.join(map(str, missing))}")
+    df = analysis.of_runs(df, order)
     if samples is not None:
-        samples = samples[samples["run_id"].map(analysis.run_key).isin(order)]
+        samples = analysis.of_runs(samples, order)
     primary = order[-1]
-    prim = df[df["run_id"].map(analysis.run_key) == primary]
+    prim = analysis.of_run(df, primary)
     summary = analysis.summary(df)
-    prim_summary = summary[summary["run_id"].map(analysis.run_key) == primary]
+    prim_summary = analysis.of_run(summary, primary)
     faster = analysis.FASTER_THRESHOLD if faster_threshold is None else faster_threshold
     comparison = analysis.framework_comparison(prim, samples, threshold=faster)
     depth = analysis.depth_scaling(prim)
@@ -393,7 +389,7 @@ def _environment() -> jinja2.Environment:
 def render_report(
     df: pd.DataFrame,
     samples: pd.DataFrame | None,
-    run_ids: Sequence[Any],
+    run_ids: Sequence[int],
     generated_at: datetime | None = None,
     floors: Mapping[tuple[Any, ...], float] | None = None,
     faster_threshold: float | None = None,

@@ -162,3 +162,12 @@ def test_ratio_test_without_processes_claims_nothing() -> None:
     assert math.isnan(t.ci_low) and not t.beyond
     # Old results (before replication) carry median_s only: it stands in for value_s.
     assert analysis.ratio_test({"median_s": 2.0}, {"median_s": 1.0}, None, None, 0.05).ratio == 0.5
+
+
+def test_run_ids_are_integers_in_numeric_order() -> None:
+    f = Frames().run(9).run(10)
+    f.result(10, "torch", 50, 1, steps(0.01, seed=1))
+    f.result(9, "torch", 50, 1, steps(0.01, seed=2))
+    out = analysis.summary(f.results())
+    assert out["run_id"].tolist() == [9, 10]  # as text, "10" would sort first
+    assert analysis.of_run(f.results(), 10)["run_id"].tolist() == [10]

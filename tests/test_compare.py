@@ -152,4 +152,4 @@ def test_run_settings_reads_framework_builds() -> None:
     f = Frames().run(1)
     f.result(1, "torch", 50, 1, steps(0.01), framework_build=json.dumps({"mkldnn": True}))
     table = compare.run_settings(f.results(), [1])
-    assert table.loc["build:torch:mkldnn", "1"] == "true"
+    assert table.loc["build:torch:mkldnn", 1] == "true"
