@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from results.format import number
-from runners.stats import CONFIDENCE, RatioTest, log_ratio_test
+from results.frames import samples_by_result
+from runners import stats
+from runners.stats import CONFIDENCE
 from suite.case import EXECUTIONS, FRAMEWORKS, case_label
 
 ALPHA = 1.0 - CONFIDENCE  # CI level of every ratio, and the false discovery rate of compare
@@ -102,15 +103,9 @@ def _ms(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce") * 1000.0
 
 
-def process_values(samples: pd.DataFrame | None) -> dict[Any, np.ndarray]:
+def process_values(samples: pd.DataFrame | None) -> dict[int, np.ndarray]:
     """result_id -> its per-process values (median of each process's steps), seconds."""
-    if samples is None or samples.empty:
-        return {}
-    medians = samples.groupby(["result_id", "process"], sort=False)["seconds"].median()
-    return {
-        rid: grp.to_numpy(dtype=float)
-        for rid, grp in medians.groupby(level="result_id", sort=False)
-    }
+    return {rid: s.process_values() for rid, s in samples_by_result(samples).items()}
 
 
 def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
@@ -121,32 +116,8 @@ def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
     return fw, ex, framework, execution
 
 
-# ------------------------------------------------------------------ ratio statistics
-
-
-def ratio_test(
-    base_row: Mapping[Any, Any],
-    cand_row: Mapping[Any, Any],
-    base_values: np.ndarray | None,
-    cand_values: np.ndarray | None,
-    threshold: float,
-) -> RatioTest:
-    """cand/base from per-process values; without them, the ratio of the stored values and
-    no CI (nothing can be claimed)."""
-    if (
-        base_values is not None
-        and cand_values is not None
-        and len(base_values)
-        and len(cand_values)
-    ):
-        return log_ratio_test(base_values, cand_values, threshold)
-    b, c = _value(base_row), _value(cand_row)
-    ratio = c / b if b > 0 else math.nan
-    return RatioTest(ratio, math.nan, math.nan, math.nan, math.nan, threshold)
-
-
-def _value(row: Mapping[Any, Any]) -> float:
-    """A result's time per step: value_s, or median_s for rows without one."""
+def case_value(row: Mapping[Any, Any]) -> float:
+    """A result's time per step: value_s, or median_s for rows stored without one."""
     value = number(row.get("value_s"))
     return value if not math.isnan(value) else number(row.get("median_s"))
 
@@ -266,7 +237,7 @@ def framework_comparison(
         by_label = {f"{r['framework']}/{r['execution']}": r for r in grp.to_dict("records")}
         for col in label_cols:
             r = by_label.get(col)
-            base[col] = _value(r) * 1000.0 if r is not None else math.nan
+            base[col] = case_value(r) * 1000.0 if r is not None else math.nan
         present = sorted(set(grp["framework"]), key=lambda f: execution_rank(f, ""))
         reps = {
             fw: f"{fw}/{compared_execution(fw, grp[grp['framework'] == fw]['execution'])}"
@@ -279,8 +250,12 @@ def framework_comparison(
         for fw in present[1:]:
             o_label = reps[fw]
             b_row, o_row = by_label[b_label], by_label[o_label]
-            t = ratio_test(
-                b_row, o_row, raw.get(b_row["result_id"]), raw.get(o_row["result_id"]), threshold
+            t = stats.ratio_test(
+                raw.get(b_row["result_id"]),
+                raw.get(o_row["result_id"]),
+                threshold,
+                case_value(b_row),
+                case_value(o_row),
             )
             faster = None
             if t.beyond:
@@ -363,8 +338,7 @@ def depth_scaling(df: pd.DataFrame) -> pd.DataFrame:
         x = grp["gmacs_per_image"].to_numpy(dtype=float)
         y = grp["ms_per_image"].to_numpy(dtype=float)
         if len(grp) >= DEPTH_FIT_MIN_POINTS and np.ptp(x) > 0:
-            fit = sps.siegelslopes(y, x)
-            slope, intercept = float(fit.slope), float(fit.intercept)
+            slope, intercept = stats.robust_line(x, y)
             fitted = slope * x + intercept
             resid = np.divide(y, fitted, out=np.full_like(y, np.nan), where=fitted > 0) - 1.0
             grp["fit_ms_per_image"] = fitted

@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
-from results.analysis import FASTER_THRESHOLD, of_run, process_values
+from results.analysis import FASTER_THRESHOLD, of_run
 from results.figures import (
     MAX_CASES_PER_CHART,
     RC,
@@ -33,6 +33,7 @@ from results.figures import (
     panel_grid,
     plain_log_axis,
 )
+from results.frames import samples_by_result
 
 if TYPE_CHECKING:
     pass
@@ -190,11 +191,9 @@ def latency_charts(summary: pd.DataFrame, samples: pd.DataFrame | None) -> list[
     ok = summary[(summary["status"] == "ok") & summary["result_id"].isin(samples["result_id"])]
     if ok.empty:
         return charts
-    by_result = {
-        rid: g.to_numpy(dtype=float) * 1000.0
-        for rid, g in samples.groupby("result_id", sort=False)["seconds"]
-    }
-    per_process = {rid: v * 1000.0 for rid, v in process_values(samples).items()}
+    grouped = samples_by_result(samples)
+    by_result = {rid: np.asarray(g.seconds) * 1000.0 for rid, g in grouped.items()}
+    per_process = {rid: g.process_values() * 1000.0 for rid, g in grouped.items()}
     colors = label_colors(
         [f"{f}/{e}" for f, e in zip(ok["framework"], ok["execution"], strict=True)]
     )

@@ -21,12 +21,12 @@ import pandas as pd
 from results.analysis import (
     ALPHA,
     _case_rank,
-    _value,
+    case_value,
     of_run,
     process_values,
-    ratio_test,
 )
 from results.format import is_missing, number
+from runners import stats
 from runners.stats import RatioTest, benjamini_hochberg
 
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement
@@ -149,8 +149,8 @@ def compare_runs(
             cand_result_id=rec["result_id_cand"],
             base_status=rec["status_base"],
             cand_status=rec["status_cand"],
-            base_ms=_value(side["base"]) * 1000.0,
-            cand_ms=_value(side["cand"]) * 1000.0,
+            base_ms=case_value(side["base"]) * 1000.0,
+            cand_ms=case_value(side["cand"]) * 1000.0,
             base_processes=len(raw.get(rec["result_id_base"], ())),
             cand_processes=len(raw.get(rec["result_id_cand"], ())),
             ratio=math.nan,
@@ -171,12 +171,12 @@ def compare_runs(
         elif not (_is_ok(rec, "_base") and _is_ok(rec, "_cand")):
             row["verdict"] = "not comparable"
         else:
-            t = ratio_test(
-                side["base"],
-                side["cand"],
+            t = stats.ratio_test(
                 raw.get(rec["result_id_base"]),
                 raw.get(rec["result_id_cand"]),
                 row["threshold_used"],
+                case_value(side["base"]),
+                case_value(side["cand"]),
             )
             row.update(
                 ratio=t.ratio,

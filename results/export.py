@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from results.files import FileWriteError, atomic_write
 from results.format import plain
-from results.frames import RESULT_COLUMNS, load, load_samples, samples_by_result
+from results.frames import RESULT_COLUMNS, ResultSamples, load, load_samples, samples_by_result
 from results.store import Store, open_store
 from suite.case import CASE_FIELDS
 
@@ -72,9 +72,10 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _with_sample_lists(frame: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
     by_result = samples_by_result(samples)
+    none = ResultSamples()
     frame = frame.copy()
-    frame["samples_s"] = [by_result.get(int(r), ([], []))[0] for r in frame["result_id"]]
-    frame["samples_process"] = [by_result.get(int(r), ([], []))[1] for r in frame["result_id"]]
+    frame["samples_s"] = [by_result.get(int(r), none).seconds for r in frame["result_id"]]
+    frame["samples_process"] = [by_result.get(int(r), none).process for r in frame["result_id"]]
     return frame
 
 

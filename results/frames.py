@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import select
 
 from results.db import STAT_COLUMNS, Environment, Machine, Process, Result, Run, Sample
 from results.format import gpu_label
 from results.store import Store, open_store
+from runners import stats
 from suite.case import CASE_FIELDS
 
 if TYPE_CHECKING:
@@ -348,12 +351,26 @@ def load_processes(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.
     return _frame(records, PROCESS_COLUMNS)
 
 
-def samples_by_result(samples: pd.DataFrame) -> Mapping[int, tuple[list[float], list[int]]]:
-    """result_id -> (seconds, process) lists, from a load_samples() frame."""
-    out: dict[int, tuple[list[float], list[int]]] = {}
+@dataclass(frozen=True)
+class ResultSamples:
+    """One result's raw steps, in step order, each with the process that took it."""
+
+    seconds: list[float] = field(default_factory=list)
+    process: list[int] = field(default_factory=list)
+
+    def process_values(self) -> np.ndarray:
+        """Its per-process values (the median of each process's steps), in process order."""
+        return np.array(list(stats.process_values(self.seconds, self.process).values()))
+
+
+def samples_by_result(samples: pd.DataFrame | None) -> dict[int, ResultSamples]:
+    """result_id -> its samples, from a load_samples() frame (None: no samples)."""
+    out: dict[int, ResultSamples] = {}
+    if samples is None:
+        return out
     columns = (samples[c].tolist() for c in ("result_id", "seconds", "process"))
     for result_id, seconds, process in zip(*columns, strict=True):
-        lists = out.setdefault(int(result_id), ([], []))
-        lists[0].append(float(seconds))
-        lists[1].append(int(process))
+        found = out.setdefault(int(result_id), ResultSamples())
+        found.seconds.append(float(seconds))
+        found.process.append(int(process))
     return out

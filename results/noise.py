@@ -14,12 +14,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from results.analysis import of_run
 from results.compare import MATCH_KEYS
-from runners.stats import noise_floor
+from runners.stats import noise_floor, sd_log
 from suite.case import case_label
 
 MIN_RUNS = 2
@@ -34,7 +33,7 @@ def learn_floors(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
         values = grp["value_s"].to_numpy(dtype=float)
         if len(values) < MIN_RUNS:
             continue
-        sd = float(np.log(values).std(ddof=1))
+        sd = sd_log(values)
         row = dict(zip(MATCH_KEYS, key, strict=True))
         rows.append(
             {

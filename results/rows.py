@@ -64,15 +64,10 @@ def _epoch(ns: int | None) -> datetime | None:
 
 def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
     """The Process rows of a measurement: each worker process's costs and its value."""
-    from runners.stats import batch_means_rel, drift_rel
-
-    values = m.process_values_s()
-    by_process: dict[int, list[int]] = {}
-    for ns, p in zip(m.samples_ns, m.sample_process, strict=True):
-        by_process.setdefault(p, []).append(ns)
+    stats = {p.index: p for p in m.process_stats()}
     rows = []
     for rec in m.process_records:
-        steps = [ns / 1e9 for ns in by_process.get(rec.index, [])]
+        p = stats.get(rec.index)
         rows.append(
             {
                 "result_id": result_id,
@@ -87,11 +82,11 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
                 "warmup_s": _seconds(rec.warmup_ns),
                 "warmup_stable": rec.warmup_stable,
                 "first_step_s": _seconds(rec.first_step_ns),
-                "n_samples": len(steps),
-                "value_s": values.get(rec.index),
+                "n_samples": 0 if p is None else p.n,
+                "value_s": None if p is None else p.value_s,
                 "pipelined_s": _seconds(rec.pipelined_ns),
-                "batch_means_rel": plain(batch_means_rel(steps)) if steps else None,
-                "drift_rel": plain(drift_rel(steps)) if steps else None,
+                "batch_means_rel": None if p is None else plain(p.batch_means_rel),
+                "drift_rel": None if p is None else plain(p.drift_rel),
                 "peak_memory_bytes": rec.peak_memory_bytes,
                 "throttled": rec.throttled,
                 "gpu_before": rec.gpu_before,

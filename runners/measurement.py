@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from runners.stats import CI_TARGET_REL, Stats, summarize
+from runners.stats import (
+    CI_TARGET_REL,
+    ProcessStats,
+    Stats,
+    geometric_interval,
+    per_process,
+    summarize,
+)
 from suite.case import Case
 
 # Bump when the JSON shape changes; readers refuse versions they do not know.
@@ -24,6 +30,15 @@ READABLE_VERSIONS = (1, 2)
 # kernel's OOM-kill count).
 STATUSES: tuple[str, ...] = ("ok", "oom", "killed", "timeout", "error", "skipped")
 FAILED_STATUSES: tuple[str, ...] = ("oom", "killed", "timeout", "error")  # not ok, not skipped
+
+
+# Where a Measurement keeps its statistics (outside its fields: not compared, not
+# serialised), and the fields they are derived from.
+_CACHE = "_statistics"
+_STAT_INPUTS = frozenset(
+    {"case", "status", "samples_ns", "sample_process", "process_records", "ci_target",
+     "gmacs_per_image"}
+)  # fmt: skip
 
 
 @dataclass
@@ -99,26 +114,49 @@ class Measurement:
         ]
 
     # --- statistics (derived, never stored alone) ---------------------------------------
+    # Computed once, on first use (torch.utils.benchmark's Measurement is lazy the same way):
+    # the store, the summary table and `run --json` share them. Assigning any field they
+    # derive from drops them; the sample lists are not changed in place once measured.
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _STAT_INPUTS:
+            self.__dict__.pop(_CACHE, None)
+        super().__setattr__(name, value)
+
+    def _cached(self) -> dict[str, Any]:
+        cache: dict[str, Any] = self.__dict__.setdefault(_CACHE, {})
+        return cache
+
+    def process_stats(self) -> list[ProcessStats]:
+        """Each process's value (the median of its steps) and diagnostics, in order."""
+        cache = self._cached()
+        if "processes" not in cache:
+            seconds = [s / 1e9 for s in self.samples_ns]
+            cache["processes"] = per_process(seconds, self.sample_process)
+        result: list[ProcessStats] = cache["processes"]
+        return result
 
     def process_values_s(self) -> dict[int, float]:
         """Process index -> the median of its steps, seconds."""
-        from runners.stats import process_values
-
-        return process_values([s / 1e9 for s in self.samples_ns], self.sample_process)
+        return {p.index: p.value_s for p in self.process_stats()}
 
     def stats(self) -> Stats | None:
         """The case's statistics; None unless ok with samples."""
         if self.status != "ok" or not self.samples_ns:
             return None
-        return summarize(
-            [s / 1e9 for s in self.samples_ns],
-            self.case.batch_size,
-            self.gmacs_per_image,
-            self.case.mode,
-            process_ids=self.sample_process,
-            ci_target=self.ci_target,
-            warmup_unstable=[p.index for p in self.process_records if not p.warmup_stable],
-        )
+        cache = self._cached()
+        if "stats" not in cache:
+            cache["stats"] = summarize(
+                [s / 1e9 for s in self.samples_ns],
+                self.case.batch_size,
+                self.gmacs_per_image,
+                self.case.mode,
+                ci_target=self.ci_target,
+                warmup_unstable=[p.index for p in self.process_records if not p.warmup_stable],
+                processes=self.process_stats(),
+            )
+        result: Stats = cache["stats"]
+        return result
 
     def pipelined_s(self) -> float | None:
         """Seconds per step with one sync per `pipeline_steps`: the geometric mean of the
@@ -126,7 +164,7 @@ class Measurement:
         values = [p.pipelined_ns / 1e9 for p in self.process_records if p.pipelined_ns]
         if self.status != "ok" or not values:
             return None
-        return math.exp(sum(math.log(v) for v in values) / len(values))
+        return geometric_interval(values).value
 
     @property
     def measured_s(self) -> float:

@@ -15,8 +15,12 @@ interval come from the spread between its processes:
 
 Within a process, a batch-means CI of the mean stays as a diagnostic (`batch_means_rel`),
 and `drift_rel` tests the ordered steps for a trend or a step change (last third against
-first third). Comparisons (`log_ratio_test`, `benjamini_hochberg`) work on per-process
-values only, never on raw steps.
+first third). Comparisons (`log_ratio_test`, `ratio_test`, `benjamini_hochberg`) work on
+per-process values only, never on raw steps; `noise_floor` turns the spread between runs
+into the change two identical runs exceed, and `robust_line` fits time against MACs.
+
+Every statistic of the suite lives here (asv's `statistics.py`), below the store and the
+reports; `runners.measurement.Measurement` gives a case's as lazy methods.
 """
 
 from __future__ import annotations
@@ -38,16 +42,43 @@ BATCH_MEANS_BATCHES = 5  # within-process diagnostic: CI of the mean from 5 batc
 TRAINING_MAC_FACTOR = 3.0  # forward + backward (2x forward) per training step
 
 
-def process_values(samples: Samples, process_ids: Sequence[int]) -> dict[int, float]:
-    """Process index -> median of its steps, in order of first appearance."""
+def by_process(samples: Samples, process_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """Process index -> its steps in order, processes in order of first appearance."""
     xs = np.asarray(samples, dtype=float)
     ids = np.asarray(process_ids)
     if len(xs) != len(ids):
         raise ValueError("process_ids must tag every sample")
-    out: dict[int, float] = {}
-    for p in dict.fromkeys(ids.tolist()):
-        out[int(p)] = float(np.median(xs[ids == p]))
-    return out
+    return {int(p): xs[ids == p] for p in dict.fromkeys(ids.tolist())}
+
+
+def process_values(samples: Samples, process_ids: Sequence[int]) -> dict[int, float]:
+    """Process index -> median of its steps, in order of first appearance."""
+    return {p: float(np.median(s)) for p, s in by_process(samples, process_ids).items()}
+
+
+@dataclass(frozen=True)
+class ProcessStats:
+    """One worker process's part of a case: its value and its within-process diagnostics."""
+
+    index: int
+    n: int  # steps
+    value_s: float  # median of its steps: the process's one value
+    drift_rel: float  # drift_rel of its ordered steps (NaN: too few)
+    batch_means_rel: float  # batch-means CI half-width / mean (inf: too few)
+
+
+def per_process(samples: Samples, process_ids: Sequence[int]) -> list[ProcessStats]:
+    """Each process's statistics, in order of first appearance."""
+    return [
+        ProcessStats(p, len(s), float(np.median(s)), drift_rel(s), batch_means_rel(s))
+        for p, s in by_process(samples, process_ids).items()
+    ]
+
+
+def sd_log(values: Samples) -> float:
+    """Sample sd of the logs of positive `values` (NaN below 2): a spread in ratio terms."""
+    logs = np.log(np.asarray(values, dtype=float))
+    return float(logs.std(ddof=1)) if len(logs) > 1 else math.nan
 
 
 @dataclass(frozen=True)
@@ -87,7 +118,7 @@ def geometric_interval(values: Samples, confidence: float = CONFIDENCE) -> Inter
     centre = float(logs.mean())
     if n < 2:
         return Interval(math.exp(centre), math.nan, math.nan, 1, math.nan)
-    sd = float(logs.std(ddof=1))
+    sd = sd_log(values)
     half = t_quantile(n - 1, confidence) * sd / math.sqrt(n)
     return Interval(math.exp(centre), math.exp(centre - half), math.exp(centre + half), n, sd)
 
@@ -192,16 +223,17 @@ def summarize(
     process_ids: Sequence[int] | None = None,
     ci_target: float = CI_TARGET_REL,
     warmup_unstable: Sequence[int] = (),
+    processes: Sequence[ProcessStats] | None = None,
 ) -> Stats:
-    """All statistics of one case from its raw step times in seconds, tagged by process."""
+    """All statistics of one case from its raw step times in seconds, tagged by process
+    (`processes`: their per_process statistics, when the caller has them already)."""
     xs = np.asarray(samples_s, dtype=float)
     if len(xs) == 0:
         raise ValueError("no samples to summarize")
-    ids = [0] * len(xs) if process_ids is None else list(process_ids)
-    values = process_values(xs, ids)
-    interval = geometric_interval(list(values.values()))
-    ids_arr = np.asarray(ids)
-    drift = case_drift([drift_rel(xs[ids_arr == p]) for p in values])
+    if processes is None:
+        processes = per_process(xs, [0] * len(xs) if process_ids is None else process_ids)
+    interval = geometric_interval([p.value_s for p in processes])
+    drift = case_drift([p.drift_rel for p in processes])
     med = float(np.median(xs))
     p5, p25, p75, p95, p99 = (float(v) for v in np.percentile(xs, [5, 25, 75, 95, 99]))
     macs = None
@@ -303,6 +335,27 @@ def log_ratio_test(
     return RatioTest(math.exp(d), math.exp(d - half), math.exp(d + half), p, df, threshold)
 
 
+def ratio_test(
+    base_values: Samples | None,
+    cand_values: Samples | None,
+    threshold: float,
+    base_value: float = math.nan,
+    cand_value: float = math.nan,
+) -> RatioTest:
+    """cand/base from per-process values; without them on either side (results stored
+    before replication), the ratio of the stored case values and no CI: nothing can be
+    claimed."""
+    if (
+        base_values is not None
+        and cand_values is not None
+        and len(base_values)
+        and len(cand_values)
+    ):
+        return log_ratio_test(base_values, cand_values, threshold)
+    ratio = cand_value / base_value if base_value > 0 else math.nan
+    return RatioTest(ratio, math.nan, math.nan, math.nan, math.nan, threshold)
+
+
 def benjamini_hochberg(p_values: Sequence[float], q: float = 1.0 - CONFIDENCE) -> list[bool]:
     """Which hypotheses to reject with the false discovery rate held at q (NaN: never)."""
     ps = np.asarray(p_values, dtype=float)
@@ -324,3 +377,11 @@ def noise_floor(sd_log_between_runs: float) -> float:
     """The change two runs of identical code exceed 5% of the time, given the sd of a case's
     log value between runs: exp(z_0.975 * sqrt(2) * sd) - 1."""
     return math.expm1(float(_sps().norm.ppf(0.975)) * math.sqrt(2.0) * sd_log_between_runs)
+
+
+def robust_line(x: Samples, y: Samples) -> tuple[float, float]:
+    """(slope, intercept) of Siegel's repeated-medians line through the points: one odd
+    point cannot drag it (50% breakdown), where least squares or Theil-Sen would flag its
+    neighbours instead."""
+    fit = _sps().siegelslopes(np.asarray(y, dtype=float), np.asarray(x, dtype=float))
+    return float(fit.slope), float(fit.intercept)

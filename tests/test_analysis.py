@@ -156,12 +156,10 @@ def test_depth_scaling_flags_the_odd_depth_only() -> None:
     assert len(tf) == 1 and not tf["outlier"].iloc[0] and tf["fit_ms_per_image"].isna().all()
 
 
-def test_ratio_test_without_processes_claims_nothing() -> None:
-    t = analysis.ratio_test({"value_s": 1.0}, {"value_s": 1.5}, None, None, 0.05)
-    assert t.ratio == pytest.approx(1.5)
-    assert math.isnan(t.ci_low) and not t.beyond
+def test_case_value_falls_back_to_the_pooled_median() -> None:
+    assert analysis.case_value({"value_s": 1.5, "median_s": 1.0}) == 1.5
     # Old results (before replication) carry median_s only: it stands in for value_s.
-    assert analysis.ratio_test({"median_s": 2.0}, {"median_s": 1.0}, None, None, 0.05).ratio == 0.5
+    assert analysis.case_value({"value_s": None, "median_s": 2.0}) == 2.0
 
 
 def test_run_ids_are_integers_in_numeric_order() -> None:

@@ -16,7 +16,11 @@ from runners.stats import (
     geometric_interval,
     log_ratio_test,
     noise_floor,
+    per_process,
     process_values,
+    ratio_test,
+    robust_line,
+    sd_log,
     summarize,
 )
 
@@ -156,3 +160,49 @@ def test_benjamini_hochberg_against_hand_computed() -> None:
 def test_noise_floor_is_the_a_a_95th_percentile_change() -> None:
     assert noise_floor(0.0) == 0.0
     assert noise_floor(0.01) == pytest.approx(math.expm1(1.959964 * math.sqrt(2) * 0.01))
+
+
+def test_ratio_test_without_processes_claims_nothing() -> None:
+    t = ratio_test(None, None, 0.05, base_value=1.0, cand_value=1.5)
+    assert t.ratio == pytest.approx(1.5)
+    assert math.isnan(t.ci_low) and not t.beyond
+    with_values = ratio_test([1.0, 1.01, 0.99], [1.5, 1.52, 1.49], 0.05, 9.0, 9.0)
+    assert with_values.ratio == pytest.approx(1.5, rel=0.01) and with_values.beyond
+
+
+def test_per_process_statistics() -> None:
+    steps = [1.0] * 9 + [2.0, 2.0, 2.2]
+    ids = [0] * 9 + [1] * 3
+    first, second = per_process(steps, ids)
+    assert (first.index, first.n, first.value_s) == (0, 9, 1.0)
+    assert first.drift_rel == 0.0 and math.isinf(first.batch_means_rel)  # 9 < 10 steps
+    assert (second.index, second.n, second.value_s) == (1, 3, 2.0)
+    assert math.isnan(second.drift_rel)
+    assert sd_log([1.0, math.e]) == pytest.approx(math.sqrt(0.5)) and math.isnan(sd_log([2.0]))
+
+
+def test_robust_line_ignores_one_odd_point() -> None:
+    x = [1.0, 2.0, 3.0, 4.0]
+    slope, intercept = robust_line(x, [2.0, 4.0, 6.0, 30.0])
+    assert (slope, intercept) == (pytest.approx(2.0), pytest.approx(0.0))
+
+
+def test_a_measurements_statistics_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store on write, the summary table and `run --json` share one computation; a
+    change to what they derive from drops it."""
+    from runners import measurement as mod
+    from runners.measurement import Measurement
+    from suite.case import Case
+
+    calls = []
+    real = mod.summarize
+    monkeypatch.setattr(mod, "summarize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    m = Measurement(Case("torch", 50, 1), samples_ns=[10**7] * 20, sample_process=[0] * 20)
+    first = m.stats()
+    assert m.stats() is first and m.process_stats() is m.process_stats() and len(calls) == 1
+    m.samples_ns = [2 * 10**7] * 20
+    second = m.stats()
+    assert second is not None and second.value_s == pytest.approx(0.02) and len(calls) == 2
+    m.stop_reason = "ci target met"  # not an input of the statistics
+    assert m.stats() is second and len(calls) == 2
+    assert m.to_dict()["samples_ns"] == m.samples_ns and "_statistics" not in m.to_dict()
