@@ -28,58 +28,29 @@ from results.format import number
 from results.frames import samples_by_result
 from runners import stats
 from runners.stats import CONFIDENCE
-from suite.case import EXECUTIONS, FRAMEWORKS, case_label
+from suite.case import EXECUTIONS, FRAMEWORKS, case_fields_without, case_label
 
 ALPHA = 1.0 - CONFIDENCE  # CI level of every ratio, and the false discovery rate of compare
 FASTER_THRESHOLD = 0.03  # minimum framework time ratio - 1 for "faster"
 DEPTH_OUTLIER_THRESHOLD = 0.25  # |measured / fitted - 1| above this flags a depth
 DEPTH_FIT_MIN_POINTS = 3  # a line through two points has no residual to judge
 
-# What makes a case, in display order.
+# The keys below come from the case's fields (suite.case.CASE_FIELDS), so a new field of the
+# case is a new key everywhere at once.
+# What makes a case, in display order: framework and execution first.
 CASE_COLUMNS: tuple[str, ...] = (
     "framework",
     "execution",
-    "depth",
-    "batch_size",
-    "device",
-    "mode",
-    "precision",
-    "image_size",
-    "num_classes",
-    "threads",
-    "interop_threads",
+    *case_fields_without("framework", "execution"),
 )
 # One framework-comparison row per run and per these; the frameworks share the thread counts.
-COMPARISON_KEYS: tuple[str, ...] = (
-    "depth",
-    "batch_size",
-    "device",
-    "mode",
-    "precision",
-    "image_size",
-    "num_classes",
-    "threads",
-    "interop_threads",
+COMPARISON_KEYS: tuple[str, ...] = case_fields_without("framework", "execution")
+# Throughput against batch size, and time per image against depth, per group of these.
+SCALING_GROUP: tuple[str, ...] = case_fields_without(
+    "batch_size", "num_classes", "interop_threads", fields=CASE_COLUMNS
 )
-SCALING_GROUP: tuple[str, ...] = (
-    "framework",
-    "execution",
-    "depth",
-    "device",
-    "mode",
-    "precision",
-    "image_size",
-    "threads",
-)
-DEPTH_GROUP: tuple[str, ...] = (
-    "framework",
-    "execution",
-    "batch_size",
-    "device",
-    "mode",
-    "precision",
-    "image_size",
-    "threads",
+DEPTH_GROUP: tuple[str, ...] = case_fields_without(
+    "depth", "num_classes", "interop_threads", fields=CASE_COLUMNS
 )
 
 

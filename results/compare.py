@@ -28,21 +28,13 @@ from results.analysis import (
 from results.format import is_missing, number
 from runners import stats
 from runners.stats import RatioTest, benjamini_hochberg
+from suite.case import case_fields_without
 
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement
 # Runs are matched on these; thread counts are added only when a run holds several results
 # per key (a thread sweep), since threads may legitimately differ between two machines.
-MATCH_KEYS: tuple[str, ...] = (
-    "framework",
-    "depth",
-    "batch_size",
-    "device",
-    "mode",
-    "precision",
-    "execution",
-    "image_size",
-)
 SWEEP_KEYS: tuple[str, ...] = ("num_classes", "threads", "interop_threads")
+MATCH_KEYS: tuple[str, ...] = case_fields_without(*SWEEP_KEYS)  # NoiseFloor.case_key order
 
 # Settings compared between runs: the same for every result of a run...
 RUN_SETTINGS: tuple[str, ...] = (

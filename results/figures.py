@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from results.analysis import execution_rank
 from results.format import CHART_LABEL
-from suite.case import case_label
+from suite.case import case_fields_without, case_label
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -49,7 +49,10 @@ RC: dict[RcKeyType, Any] = {
 
 # The same colour for a framework/execution on every chart.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
-GROUP_KEYS: tuple[str, ...] = ("device", "mode", "precision", "image_size", "threads")
+# One chart per group of these (its title); inside it, one mark per framework/depth/batch.
+GROUP_KEYS: tuple[str, ...] = case_fields_without(
+    "framework", "execution", "depth", "batch_size", "num_classes", "interop_threads"
+)
 
 
 @dataclass(frozen=True)

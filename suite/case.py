@@ -129,6 +129,15 @@ class Case:
 
 CASE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Case))
 
+
+def case_fields_without(*names: str, fields: Sequence[str] = CASE_FIELDS) -> tuple[str, ...]:
+    """`fields` (the case's, in order) less `names`: the keys that group or match results."""
+    unknown = set(names) - set(CASE_FIELDS)
+    if unknown:
+        raise ValueError(f"not case fields: {', '.join(sorted(unknown))}")
+    return tuple(f for f in fields if f not in names)
+
+
 # How each field reads in a case's label; framework and execution go together.
 LABEL_PARTS: dict[str, str] = {
     "framework": "{framework}/{execution}",

@@ -153,3 +153,13 @@ def test_run_settings_reads_framework_builds() -> None:
     f.result(1, "torch", 50, 1, steps(0.01), framework_build=json.dumps({"mkldnn": True}))
     table = compare.run_settings(f.results(), [1])
     assert table.loc["build:torch:mkldnn", 1] == "true"
+
+
+def test_match_keys_keep_the_stored_order() -> None:
+    """Noise floors are stored as lists of MATCH_KEYS values (derived from the case's
+    fields): a new case field may add keys, but these must keep their order."""
+    assert compare.MATCH_KEYS[:8] == (
+        "framework", "depth", "batch_size", "device", "mode", "precision", "execution",
+        "image_size",
+    )  # fmt: skip
+    assert set(compare.MATCH_KEYS).isdisjoint(compare.SWEEP_KEYS)
