@@ -401,7 +401,7 @@ def render_report(
     return _environment().get_template(TEMPLATE).render(**context)
 
 
-def write_report(path: str | os.PathLike[str], html: str) -> Path:
+def write_html(path: str | os.PathLike[str], html: str) -> Path:
     """Write atomically: a reader never sees half a report, a failure leaves the old one
     (results.files; raises FileWriteError with one line)."""
     return atomic_write(path, lambda p: p.write_text(html, encoding="utf-8"))

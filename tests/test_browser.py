@@ -53,7 +53,7 @@ def page_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
     f = report_frames()
     path = tmp_path_factory.mktemp("report") / "report.html"
-    html.write_report(path, html.render_report(f.results(), f.samples(), [1, 2]))
+    html.write_html(path, html.render_report(f.results(), f.samples(), [1, 2]))
 
     seen: dict[str, Any] = {"console": [], "errors": [], "requests": [], "dialogs": []}
     with sync_api.sync_playwright() as pw:

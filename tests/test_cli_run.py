@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -44,7 +45,7 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 def test_bad_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
 ) -> None:
-    db = tmp_path / "r.sqlite"
+    db = tmp_path / "results.sqlite"  # the default database in --output
     with pytest.raises(SystemExit) as exit_info:
         code = main(["run", "--db", f"sqlite:///{db}", *flags])
         raise SystemExit(code)
@@ -85,7 +86,7 @@ def test_resume_of_unknown_run(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_smoke_json_has_a_measurement_per_case(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "r.sqlite"
+    db = tmp_path / "results.sqlite"  # the default database in --output
     code = main(
         [
             "run",
@@ -155,7 +156,7 @@ def _count(db: Path, table: str) -> int:
 def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "r.sqlite"
+    db = tmp_path / "results.sqlite"  # the default database in --output
     url = f"sqlite:///{db}"
     args = [
         "--profile",
@@ -225,7 +226,7 @@ def _alive(pids: list[int]) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Signals) -> None:
-    db = tmp_path / "r.sqlite"
+    db = tmp_path / "results.sqlite"  # the default database in --output
     url = f"sqlite:///{db}"
     args = ["--profile", "smoke", "--frameworks", "torch", "--modes", "inference"]
     proc = subprocess.Popen(
@@ -270,3 +271,37 @@ def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Si
         assert code == 130 and status == "interrupted"
     else:
         assert status == "running"  # nobody could mark it; --resume still finishes it
+
+
+def test_report_after_the_run_shows_that_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run --report` writes the report of the run it made (earlier runs as context),
+    through results.report like `resnet-bench report`, and prints its path."""
+    from results.store import open_store
+    from suite import session
+    from tests.support.store import begin, measurement
+
+    db = tmp_path / "results.sqlite"  # the default database in --output
+    with open_store(f"sqlite:///{db}") as store:
+        earlier = begin(store, label="earlier")
+        store.add_result(earlier, measurement())
+        store.finish_run(earlier)
+
+    def measured(store: Any, plan: session.Plan, ui: Any, resume: int | None = None) -> Any:
+        run_id = begin(store, label="this run")
+        store.add_result(run_id, measurement())
+        store.finish_run(run_id)
+        later = begin(store, label="another writer's")  # the report stays on this run
+        store.add_result(later, measurement())
+        return run_id, []
+
+    monkeypatch.setattr(session, "execute", measured)
+    args = ["run", "--report", "--output", str(tmp_path), "--depths", "50", "--batch-sizes", "1"]
+    assert main(args) == 0
+    report = tmp_path / "report.html"
+    assert str(report.resolve()) in capsys.readouterr().out.splitlines()
+    html = report.read_text()
+    title = html[html.index("<title>") : html.index("</title>")]
+    assert title.endswith("run 2 (this run)"), title
+    assert ">earlier<" in html  # the run before it, as context

@@ -280,13 +280,13 @@ def test_single_run_report_has_no_history(report: str) -> None:
         html.render_report(f.results(), f.samples(), [7])
 
 
-def test_write_report_is_atomic(tmp_path: Path) -> None:
+def test_write_html_is_atomic(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "report.html"
-    assert html.write_report(target, "<p>old</p>") == target
-    html.write_report(target, "<p>new</p>")
+    assert html.write_html(target, "<p>old</p>") == target
+    html.write_html(target, "<p>new</p>")
     assert target.read_text(encoding="utf-8") == "<p>new</p>"
     with pytest.raises(TypeError):
-        html.write_report(target, None)  # type: ignore[arg-type]
+        html.write_html(target, None)  # type: ignore[arg-type]
     assert target.read_text(encoding="utf-8") == "<p>new</p>"
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
 

@@ -1,8 +1,9 @@
 """The `resnet-bench` command line: one module per subcommand, registered in COMMANDS.
 
 Each subcommand module exposes `HELP: str`, `add_arguments(parser)` and
-`run(args) -> int`. Bad input raises UsageError (or a ValueError subclass the module turns
-into one): main() prints one line on stderr and exits 2, without a traceback.
+`run(args) -> int`. Bad input raises UsageError, or one of the domain errors (an unusable
+database, a bad case, profile or export, a file that cannot be written, nothing to
+report): main() prints its one line on stderr and exits 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -67,12 +68,26 @@ def _terminate(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: marked interrupted, resumable
 
 
+def usage_errors() -> tuple[type[Exception], ...]:
+    """What bad input or an unusable database raises below the CLI; each says what is
+    wrong in one line (the password of a URL masked)."""
+    from results.engine import StoreError
+    from results.export import ExportError
+    from results.files import FileWriteError
+    from results.report import ReportError
+    from suite.case import CaseError
+    from suite.profiles import ProfileError
+
+    return (UsageError, StoreError, CaseError, ProfileError, ExportError, FileWriteError,
+            ReportError)  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 with one usage line
     try:
         code: int = args._module.run(args)
-    except UsageError as exc:
+    except usage_errors() as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

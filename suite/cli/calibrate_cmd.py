@@ -58,7 +58,6 @@ def _run_ids(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     import results
-    from results.engine import StoreError
     from results.noise import learn_floors
     from results.store import open_store
     from suite import session
@@ -74,39 +73,32 @@ def run(args: argparse.Namespace) -> int:
     plan = None if ids is not None else run_cmd.make_plan(args)  # bad input: before the DB
     if plan is not None:
         run_cmd.refuse_memory_database(db_url(args))
-    try:
-        store = open_store(db_url(args), create=ids is None)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-    with store:
-        try:
-            if ids is None:
-                assert plan is not None
-                ids = []
-                ui = run_cmd.RichProgress(Console(stderr=True))
-                for k in range(args.repeats):
-                    label = f"calibrate {k + 1}/{args.repeats}" + (
-                        f" {plan.label}" if plan.label else ""
-                    )
-                    one = dataclasses.replace(plan, label=label, seed=plan.seed + k)
-                    run_id, _ = session.execute(store, one, ui)
-                    if run_id is None:
-                        raise UsageError("the plan has no cases to run")
-                    ids.append(run_id)
-            store.check_runs(ids)
-            machines = {store.get_run(r).machine["id"] for r in ids}
-            if len(machines) != 1:
-                raise UsageError(f"runs {ids} were measured on different machines")
-            df = results.load(store, ids)
-            floors = learn_floors(df, ids)
-            if floors.empty:
-                raise UsageError(f"runs {ids} share no case that finished ok in two of them")
-            rows: list[dict[str, Any]] = [
-                {str(k): v for k, v in r.items()} for r in floors.to_dict("records")
-            ]
-            store.add_noise_floors(machines.pop(), ids, rows)
-        except StoreError as exc:
-            raise UsageError(str(exc)) from None
+    with open_store(db_url(args), create=ids is None) as store:
+        if ids is None:
+            assert plan is not None
+            ids = []
+            ui = run_cmd.RichProgress(Console(stderr=True))
+            for k in range(args.repeats):
+                label = f"calibrate {k + 1}/{args.repeats}" + (
+                    f" {plan.label}" if plan.label else ""
+                )
+                one = dataclasses.replace(plan, label=label, seed=plan.seed + k)
+                run_id, _ = session.execute(store, one, ui)
+                if run_id is None:
+                    raise UsageError("the plan has no cases to run")
+                ids.append(run_id)
+        store.check_runs(ids)
+        machines = {store.get_run(r).machine["id"] for r in ids}
+        if len(machines) != 1:
+            raise UsageError(f"runs {ids} were measured on different machines")
+        df = results.load(store, ids)
+        floors = learn_floors(df, ids)
+        if floors.empty:
+            raise UsageError(f"runs {ids} share no case that finished ok in two of them")
+        rows: list[dict[str, Any]] = [
+            {str(k): v for k, v in r.items()} for r in floors.to_dict("records")
+        ]
+        store.add_noise_floors(machines.pop(), ids, rows)
     console().print(_table(rows, ids))
     return 0
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from results.export import FORMATS, ExportError, default_filename, export
-from suite.cli.common import UsageError, add_storage_options, output_dir
+from results.export import FORMATS, check_format, default_filename, export
+from suite.cli.common import add_storage_options, output_dir
 from suite.cli.storage import reading_store
 
 HELP = "write results as CSV, JSON or Parquet (--samples adds every raw sample)"
@@ -45,8 +45,7 @@ def _format(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     fmt = _format(args)
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format {args.format!r}; allowed: {', '.join(FORMATS)}")
+    check_format(fmt)
     if args.out == "-":
         dest = None
     elif args.out:
@@ -54,10 +53,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         dest = output_dir(args) / default_filename(fmt, args.run, args.samples)
     with reading_store(args) as store:
-        try:
-            rows = export(store, fmt, dest, run_ids=args.run, samples=args.samples)
-        except ExportError as exc:
-            raise UsageError(str(exc)) from None
+        rows = export(store, fmt, dest, run_ids=args.run, samples=args.samples)
     if dest is not None:
         what = "samples" if args.samples and fmt == "csv" else "results"
         print(f"wrote {rows} {what} to {dest}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
@@ -37,11 +36,10 @@ from suite.case import (
     MODES,
     PRECISIONS,
     Case,
-    CaseError,
 )
 from suite.cli import storage
-from suite.cli.common import UsageError, add_storage_options, db_url
-from suite.profiles import DEFAULT_EXECUTION, ProfileError, load_profile, profile_names
+from suite.cli.common import UsageError, add_storage_options, db_url, output_dir
+from suite.profiles import DEFAULT_EXECUTION, load_profile, profile_names
 from suite.session import Plan
 
 if TYPE_CHECKING:
@@ -214,27 +212,25 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
+    """The plan of the profile and flags (ProfileError / CaseError on bad input)."""
     search = BatchSearch() if args.batch_sizes == "auto" else None
-    try:
-        profile = load_profile(args.profile or default_profile())
-        profile = profile.with_overrides(
-            frameworks=args.frameworks,
-            depths=args.depths,
-            batch_sizes=None if search else args.batch_sizes,
-            devices=args.devices,
-            modes=args.modes,
-            precisions=args.precisions,
-            executions=args.executions,
-            image_size=args.image_size,
-            threads=args.threads,
-            min_processes=args.processes,
-            max_processes=args.max_processes,
-            max_time_s=args.max_time,
-            timeout_s=args.timeout,
-        )
-        cases = profile.cases()
-    except (ProfileError, CaseError) as exc:
-        raise UsageError(str(exc)) from None
+    profile = load_profile(args.profile or default_profile())
+    profile = profile.with_overrides(
+        frameworks=args.frameworks,
+        depths=args.depths,
+        batch_sizes=None if search else args.batch_sizes,
+        devices=args.devices,
+        modes=args.modes,
+        precisions=args.precisions,
+        executions=args.executions,
+        image_size=args.image_size,
+        threads=args.threads,
+        min_processes=args.processes,
+        max_processes=args.max_processes,
+        max_time_s=args.max_time,
+        timeout_s=args.timeout,
+    )
+    cases = profile.cases()
     if search is not None:
         cases = search.first_cases(cases)
     return Plan(
@@ -323,8 +319,9 @@ def memory_warnings(cases: list[Case]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from results.engine import StoreError
+    from results.report import write_report
     from results.store import open_store
+    from suite.cli.report_cmd import REPORT_FILENAME, print_path
 
     plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
     if args.dry_run:
@@ -335,11 +332,7 @@ def run(args: argparse.Namespace) -> int:
     if plan is not None:
         for line in memory_warnings(plan.cases):
             print(line, file=sys.stderr)
-    try:
-        store = open_store(db_url(args), create=args.resume is None)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-    try:
+    with open_store(db_url(args), create=args.resume is None) as store:
         if plan is None:
             plan = session.resume_plan(store, args.resume)
         if args.max_time is not None:
@@ -353,27 +346,15 @@ def run(args: argparse.Namespace) -> int:
         run_id, measurements = session.execute(
             store, plan, resume=args.resume, ui=RichProgress(console)
         )
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-    if args.json:
-        json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        storage.console().print(summary_table(measurements))
-    if args.report and run_id is not None:
-        from suite.cli import report_cmd
-
-        # This run in detail, earlier runs on this machine as context.
-        report_args = argparse.Namespace(
-            db=args.db,
-            output=args.output,
-            runs=None,
-            anchor=run_id,
-            out_file=None,
-            faster_threshold="3%",
-        )
-        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
-            return report_cmd.run(report_args)
+        if args.json:
+            json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            storage.console().print(summary_table(measurements))
+        if args.report and run_id is not None:
+            # This run in detail, earlier runs on this machine as context.
+            path = write_report(store, output_dir(args) / REPORT_FILENAME, anchor=run_id)
+            print_path(path, sys.stderr if args.json else sys.stdout)
     return 0
 
 

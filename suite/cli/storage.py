@@ -12,7 +12,6 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from results.engine import StoreError
 from results.store import Store, open_store
 from suite.cli.common import UsageError, db_url
 
@@ -21,13 +20,9 @@ LATEST = ("latest", "last")
 
 @contextmanager
 def reading_store(args: argparse.Namespace) -> Iterator[Store]:
-    """The store named by --db/--output, never created; closed after the block. A
-    StoreError (bad URL, unknown run, database gone) inside becomes a UsageError."""
-    try:
-        with open_store(db_url(args), create=False) as store:
-            yield store
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
+    """The store named by --db/--output, never created; closed after the block."""
+    with open_store(db_url(args), create=False) as store:
+        yield store
 
 
 def resolve_run(store: Store, text: str) -> int:
@@ -41,7 +36,7 @@ def resolve_run(store: Store, text: str) -> int:
         run_id = int(text)
     except ValueError:
         raise UsageError(f"bad run {text!r}; give a run id (a number) or 'latest'") from None
-    store.check_runs([run_id])  # UnknownRunError: a UsageError through reading_store
+    store.check_runs([run_id])  # UnknownRunError: one line and exit 2 (suite.cli.main)
     return run_id
 
 
