@@ -18,7 +18,7 @@ from runners.measurement import Measurement
 from suite import session
 from suite.batch_search import BatchSearch
 from suite.case import Case
-from tests.store_support import begin
+from tests.support.store import begin
 from tests.test_session import POLICY, FakeWorkers, Silent, _context
 
 BASE = Case("torch", 50, 1, image_size=32, threads=1)
