@@ -189,17 +189,6 @@ class Store:
             session.commit()
             return run.id
 
-    def add_ceilings(self, run_id: int, ceilings: Sequence[Mapping[str, Any]]) -> None:
-        """Record ceilings measured after begin_run (a device pair already stored is replaced)."""
-        rows = [_ceiling(c) for c in ceilings]
-        with self._write() as session:
-            run = self._run(session, run_id)
-            keep = {(r.device, r.precision) for r in rows}
-            run.ceilings = [c for c in run.ceilings if (c.device, c.precision) not in keep]
-            session.flush()
-            run.ceilings.extend(rows)
-            session.commit()
-
     def add_result(self, run_id: int, measurement: Measurement) -> int:
         """Store one case's result and all its samples in one transaction; return its id.
 

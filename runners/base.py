@@ -22,9 +22,6 @@ class Runner(Protocol):
     name: str
     sync_method: str  # recorded with the result: how a step was made to end on the device
 
-    def available(self) -> str | None:
-        """None if the framework can be imported here, else the reason it cannot."""
-
     def unsupported(self, case: Case) -> str | None:
         """Why this machine/framework cannot run the case (-> status 'skipped'), or None."""
 

@@ -33,9 +33,6 @@ class TFRunner:
         self._case: Case | None = None
         self._details: dict[str, Any] = {}
 
-    def available(self) -> str | None:
-        return None
-
     def version(self) -> str:
         return str(self.tf.__version__)
 

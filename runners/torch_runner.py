@@ -32,9 +32,6 @@ class TorchRunner:
         self._details: dict[str, Any] = {}
 
     # -- facts -------------------------------------------------------------------------
-    def available(self) -> str | None:
-        return None  # importing torch in __init__ already succeeded
-
     def version(self) -> str:
         return str(self.torch.__version__)
 

@@ -130,8 +130,9 @@ def test_ceiling_falls_back_to_fp32(db_url: str) -> None:
         {"device": "cuda:0", "precision": "bf16", "gflops": 400_000.0},
     ]
     with open_store(db_url) as store:
-        run_id = begin(store, ceilings=ceilings)
-        store.add_ceilings(run_id, [{"device": "cpu", "precision": "fp32", "gflops": 900.0}])
+        run_id = begin(
+            store, ceilings=[*ceilings, {"device": "cpu", "precision": "fp32", "gflops": 900.0}]
+        )
         for precision in ("bf16", "fp16"):
             c = case(8, device="cuda", precision=precision)
             store.add_result(
