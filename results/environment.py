@@ -14,10 +14,28 @@ import platform
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from results.metadata import ENVIRONMENT_KEYS, validate
 from results.redact import redact_env
+
+
+class EnvironmentInfo(TypedDict):
+    """The software environment, one entry per results.metadata.ENVIRONMENT_KEYS."""
+
+    python_version: str | None
+    python_implementation: str | None
+    numpy_version: str | None
+    scipy_version: str | None
+    pandas_version: str | None
+    torch_version: str | None
+    tensorflow_version: str | None
+    tensorflow_distribution: str | None
+    suite_version: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+    env_vars: dict[str, str] | None
+    framework_info: dict[str, dict[str, Any]] | None
+
 
 ENV_VAR_NAMES: frozenset[str] = frozenset(
     {"LD_PRELOAD", "NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_NUM_THREADS"}
@@ -98,7 +116,7 @@ def environment_info(
     framework_info: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     env: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> EnvironmentInfo:
     """The software environment, one value per ENVIRONMENT_KEYS entry.
 
     `framework_info`: per framework, the build info a worker probed (torch.__config__,
@@ -107,7 +125,7 @@ def environment_info(
     """
     commit, dirty = git_state()
     tf_version, tf_dist = _tensorflow()
-    info: dict[str, Any] = {
+    return {
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "numpy_version": _version("numpy"),
@@ -122,5 +140,3 @@ def environment_info(
         "env_vars": relevant_env_vars(env),
         "framework_info": {name: dict(v) for name, v in (framework_info or {}).items()},
     }
-    validate(info, ENVIRONMENT_KEYS)
-    return info

@@ -11,12 +11,15 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from results.db import Environment, Machine, Run, utcnow
+from results.environment import EnvironmentInfo
 from results.format import machine_label
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS
+from runners.host import MachineInfo, SystemState
 from runners.measurement import FAILED_STATUSES
+from runners.probe import CeilingInfo
 
 STALE_AFTER_S = 3 * 3600.0  # no heartbeat this long from another host: the run is gone
 
@@ -38,6 +41,16 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+class StoredMachine(MachineInfo):
+    id: int
+    fingerprint: str
+
+
+class StoredEnvironment(EnvironmentInfo):
+    id: int
+    fingerprint: str
+
+
 @dataclass(frozen=True)
 class RunInfo:
     id: int
@@ -48,10 +61,10 @@ class RunInfo:
     profile: str | None
     source: str
     status: str
-    machine: dict[str, Any]  # MACHINE_KEYS plus id and fingerprint
-    environment: dict[str, Any]  # ENVIRONMENT_KEYS plus id and fingerprint
-    system: dict[str, Any] | None
-    ceilings: list[dict[str, Any]]  # device, precision, gflops, details
+    machine: StoredMachine  # MACHINE_KEYS plus id and fingerprint
+    environment: StoredEnvironment  # ENVIRONMENT_KEYS plus id and fingerprint
+    system: SystemState | None
+    ceilings: list[CeilingInfo]
     counts: dict[str, int] = field(default_factory=dict)  # result status -> results
     owner_host: str | None = None
     owner_pid: int | None = None
@@ -88,11 +101,20 @@ class RunInfo:
         return machine_label(self.machine)
 
 
-def key_values(obj: Machine | Environment) -> dict[str, Any]:
+def _values(obj: Machine | Environment) -> dict[str, Any]:
     keys = MACHINE_KEYS if isinstance(obj, Machine) else ENVIRONMENT_KEYS
     out: dict[str, Any] = {"id": obj.id, "fingerprint": obj.fingerprint}
     out.update({k.name: getattr(obj, k.name) for k in keys})
     return out
+
+
+def stored_machine(machine: Machine) -> StoredMachine:
+    """A machine row as its key table says (results.db mirrors MACHINE_KEYS, tested)."""
+    return cast(StoredMachine, _values(machine))
+
+
+def stored_environment(environment: Environment) -> StoredEnvironment:
+    return cast(StoredEnvironment, _values(environment))
 
 
 def run_info(run: Run, counts: dict[str, int]) -> RunInfo:
@@ -105,9 +127,9 @@ def run_info(run: Run, counts: dict[str, int]) -> RunInfo:
         profile=run.profile,
         source=run.source,
         status=run.status,
-        machine=key_values(run.machine),
-        environment=key_values(run.environment),
-        system=run.system,
+        machine=stored_machine(run.machine),
+        environment=stored_environment(run.environment),
+        system=cast("SystemState | None", run.system),
         ceilings=[
             {"device": c.device, "precision": c.precision, "gflops": c.gflops, "details": c.details}
             for c in run.ceilings

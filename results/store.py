@@ -34,6 +34,7 @@ from results.db import (
     utcnow,
 )
 from results.engine import StoreError, first_line, open_engine, writer
+from results.environment import EnvironmentInfo
 from results.format import machine_label
 from results.metadata import (
     ENVIRONMENT_KEYS,
@@ -43,8 +44,10 @@ from results.metadata import (
     validate,
 )
 from results.rows import case_key_text, process_rows, result_values
-from results.runinfo import RunInfo, host_id, key_values, run_info
+from results.runinfo import RunInfo, host_id, run_info, stored_machine
+from runners.host import MachineInfo, SystemState
 from runners.measurement import Measurement
+from runners.probe import CeilingInfo
 from suite.case import CASE_FIELDS
 
 MAX_ID = 2**63 - 1  # the largest id any backend stores (BIGINT / SQLite INTEGER)
@@ -145,10 +148,10 @@ class Store:
         command: str | None,
         profile: str | None,
         source: str,
-        machine: Mapping[str, Any],
-        environment: Mapping[str, Any],
-        ceilings: Sequence[Mapping[str, Any]] = (),
-        system: Mapping[str, Any] | None = None,
+        machine: MachineInfo,
+        environment: EnvironmentInfo,
+        ceilings: Sequence[CeilingInfo] = (),
+        system: SystemState | None = None,
         plan: Mapping[str, Any] | None = None,
     ) -> int:
         """Record a new run (status 'running') and return its id.
@@ -306,7 +309,7 @@ class Store:
         with self._write() as session:
             run = self._run(session, run_id)
             if machine is not None and run.machine.fingerprint != machine_fingerprint(machine):
-                other = machine_label(key_values(run.machine))
+                other = machine_label(stored_machine(run.machine))
                 raise StoreError(
                     f"run {run_id} was measured on another machine ({other}); "
                     "resume it there, or start a new run"

@@ -21,9 +21,9 @@ import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from runners.nvml import gpu_devices
+from runners.nvml import GpuDevice, GpuIdentity, gpu_devices
 
 HASH_HOSTNAME_ENV = "RESNET_BENCH_HASH_HOSTNAME"
 BUSY_LOAD_SHARE = 0.5  # 1-min load average above this share of logical cores -> busy
@@ -44,6 +44,58 @@ VM_DMI_MARKERS: tuple[str, ...] = (
 )  # fmt: skip
 
 PathLike = str | os.PathLike[str]
+
+
+class MachineInfo(TypedDict):
+    """This machine, one entry per results.metadata.MACHINE_KEYS (None where unknown)."""
+
+    cpu_model: str | None
+    cpu_vendor: str | None
+    arch: str | None
+    cores_physical: int | None
+    cores_logical: int | None
+    freq_base_mhz: float | None
+    freq_max_mhz: float | None
+    l2_cache_bytes: int | None
+    l3_cache_bytes: int | None
+    isa_flags: list[str] | None
+    memory_bytes: int | None
+    os: str | None
+    kernel: str | None
+    hostname: str | None
+    hostname_hashed: bool | None
+    gpu_count: int | None
+    gpu_name: str | None
+    gpu_driver: str | None
+    gpu_cuda_driver: str | None
+    gpus: list[GpuIdentity] | None
+
+
+class Virtualization(TypedDict):
+    virtualized: bool | None
+    dmi_sys_vendor: str | None
+    dmi_product_name: str | None
+
+
+class SystemState(Virtualization):
+    """What may disturb a run, one entry per results.metadata.SYSTEM_KEYS."""
+
+    cpu_governor: str | None
+    cpu_scaling_driver: str | None
+    turbo: bool | None
+    smt_control: str | None
+    smt_active: bool | None
+    thp_enabled: str | None
+    thp_defrag: str | None
+    aslr: int | None
+    cgroup_cpu_limit: float | None
+    cpu_steal_share: float | None
+    load_avg_1m: float | None
+    load_avg_5m: float | None
+    load_avg_15m: float | None
+    cores_logical: int | None
+    memory_available_bytes: int | None
+    gpus: list[GpuDevice]
 
 
 def _read(path: Path) -> str | None:
@@ -179,7 +231,7 @@ def _cpu_flags(root: Path) -> set[str] | None:
     return set(found.group(1).split()) if found else None
 
 
-def virtualization(root: PathLike = "/") -> dict[str, Any]:
+def virtualization(root: PathLike = "/") -> Virtualization:
     """virtualized (hypervisor CPUID flag, or DMI naming a hypervisor), dmi_sys_vendor,
     dmi_product_name. virtualized is None when neither source says anything."""
     base = Path(root)
@@ -221,7 +273,7 @@ def steal_share(interval_s: float = STEAL_INTERVAL_S) -> float | None:
 
 def system_state(
     root: PathLike = "/", *, steal_interval_s: float = STEAL_INTERVAL_S
-) -> dict[str, Any]:
+) -> SystemState:
     """What may disturb a run now, one value per results.metadata.SYSTEM_KEYS entry.
 
     `root`: where sysfs and procfs are found (a fake tree in tests). Takes about
@@ -233,6 +285,7 @@ def system_state(
     cpu = base / "sys/devices/system/cpu"
     thp = base / "sys/kernel/mm/transparent_hugepage"
     load1, load5, load15 = psutil.getloadavg()
+    virt = virtualization(base)
     return {
         "cpu_governor": _per_cpu(base, "scaling_governor"),
         "cpu_scaling_driver": _per_cpu(base, "scaling_driver"),
@@ -243,7 +296,9 @@ def system_state(
         "thp_defrag": _bracketed(_read(thp / "defrag")),
         "aslr": _int(_read(base / "proc/sys/kernel/randomize_va_space")),
         "cgroup_cpu_limit": cgroup_cpu_limit(base),
-        **virtualization(base),
+        "virtualized": virt["virtualized"],
+        "dmi_sys_vendor": virt["dmi_sys_vendor"],
+        "dmi_product_name": virt["dmi_product_name"],
         "cpu_steal_share": steal_share(steal_interval_s),
         "load_avg_1m": load1,
         "load_avg_5m": load5,
@@ -288,7 +343,7 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def machine_info(*, hash_hostname: bool | None = None) -> dict[str, Any]:
+def machine_info(*, hash_hostname: bool | None = None) -> MachineInfo:
     """This machine, one value per MACHINE_KEYS entry (None where unknown)."""
     import psutil
 
@@ -302,7 +357,8 @@ def machine_info(*, hash_hostname: bool | None = None) -> dict[str, Any]:
     advertised = cpu.get("hz_advertised")
     flags = set(cpu.get("flags") or ())
     gpus = gpu_devices()
-    info: dict[str, Any] = {
+    first = gpus[0] if gpus else None
+    return {
         "cpu_model": cpu.get("brand_raw") or platform.processor() or None,
         "cpu_vendor": cpu.get("vendor_id_raw") or None,
         "arch": cpu.get("arch_string_raw") or platform.machine() or None,
@@ -318,20 +374,18 @@ def machine_info(*, hash_hostname: bool | None = None) -> dict[str, Any]:
         "kernel": platform.release() or None,
         "hostname": hostname,
         "hostname_hashed": hash_hostname,
-        **_gpu_summary(gpus),
-    }
-    return info
-
-
-def _gpu_summary(gpus: list[dict[str, Any]]) -> dict[str, Any]:
-    first = gpus[0] if gpus else {}
-    return {
         "gpu_count": len(gpus),
-        "gpu_name": first.get("name"),
-        "gpu_driver": first.get("driver"),
-        "gpu_cuda_driver": first.get("cuda_driver"),
+        "gpu_name": None if first is None else first["name"],
+        "gpu_driver": None if first is None else first["driver"],
+        "gpu_cuda_driver": None if first is None else first["cuda_driver"],
         "gpus": [
-            {k: g[k] for k in ("index", "name", "memory_bytes", "compute_capability")} for g in gpus
+            {
+                "index": g["index"],
+                "name": g["name"],
+                "memory_bytes": g["memory_bytes"],
+                "compute_capability": g["compute_capability"],
+            }
+            for g in gpus
         ],
     }
 

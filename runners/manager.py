@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from runners.host import oom_kills
 from runners.measurement import Measurement, ProcessRecord
+from runners.probe import ProbeResult, empty_result
 from runners.timing import SamplingPolicy
 from runners.worker import TEMP_PREFIX  # a worker left alone removes its folder
 from suite.case import Case
@@ -272,7 +273,7 @@ def probe(
     interop_threads: int,
     ceiling: bool,
     timeout_s: float = 300.0,
-) -> dict[str, Any]:
+) -> ProbeResult:
     """Framework version/build info and (optionally) matmul ceilings, from a fresh process."""
     request = {
         "framework": framework,
@@ -283,14 +284,8 @@ def probe(
     }
     outcome = spawn("runners.probe", request, worker_env(threads, interop_threads), timeout_s)
     if outcome.data is None:
-        return {
-            "framework": framework,
-            "version": None,
-            "info": {},
-            "ceilings": [],
-            "error": _failure_reason(outcome, timeout_s),
-        }
-    return outcome.data
+        return empty_result(framework, _failure_reason(outcome, timeout_s))
+    return cast(ProbeResult, outcome.data)  # runners.probe wrote every key
 
 
 def _failure_reason(outcome: Outcome, timeout_s: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypedDict
 
 # NVML clock-event ("throttle") reason bits; values are NVML's ABI (nvml.h).
 THROTTLE_REASONS: dict[int, str] = {
@@ -59,6 +59,33 @@ COMPUTE_MODES: dict[int, str] = {
 }
 # NVML enum values (nvml.h ABI), so that a fake or old binding without the constants works.
 _NVML_CLOCK_GRAPHICS, _NVML_CLOCK_SM, _NVML_CLOCK_MEM, _NVML_TEMPERATURE_GPU = 0, 1, 2, 0
+
+
+class GpuIdentity(TypedDict):
+    """What a machine records of each GPU (results.metadata.MACHINE_KEYS `gpus`)."""
+
+    index: int
+    name: str | None
+    memory_bytes: int | None
+    compute_capability: str | None
+
+
+class GpuDevice(GpuIdentity):
+    """Facts and settings of one GPU that hold for a run (results.metadata.GPU_KEYS)."""
+
+    driver: str | None
+    cuda_driver: str | None
+    persistence_mode: bool | None
+    app_clock_graphics_mhz: int | None
+    app_clock_memory_mhz: int | None
+    power_limit_w: float | None
+    ecc_mode: bool | None
+    mig_mode: bool | None
+    compute_mode: str | None
+    pcie_link_gen: int | None
+    pcie_link_width: int | None
+    pcie_link_gen_max: int | None
+    pcie_link_width_max: int | None
 
 
 def decode_throttle_reasons(mask: int) -> list[str]:
@@ -124,7 +151,7 @@ def _watts(milliwatts: Any) -> float | None:
     return milliwatts / 1000.0 if isinstance(milliwatts, (int, float)) else None
 
 
-def gpu_devices() -> list[dict[str, Any]]:
+def gpu_devices() -> list[GpuDevice]:
     """Facts per NVIDIA GPU that hold for a run (identity, driver, settings); [] w/o NVML.
 
     Per GPU: index, name, memory_bytes, compute_capability, driver, cuda_driver,
@@ -140,7 +167,7 @@ def gpu_devices() -> list[dict[str, Any]]:
         driver = _text(_query(nv, "nvmlSystemGetDriverVersion"))
         cuda = _query(nv, "nvmlSystemGetCudaDriverVersion")
         cuda_text = f"{cuda // 1000}.{cuda % 1000 // 10}" if isinstance(cuda, int) else None
-        out = []
+        out: list[GpuDevice] = []
         for index in range(count):
             handle = nv.nvmlDeviceGetHandleByIndex(index)
             memory = _query(nv, "nvmlDeviceGetMemoryInfo", handle)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from runners.registry import get_runner
 from runners.worker import one_line
@@ -19,9 +19,42 @@ from suite.spec import DEPTHS
 CEILING_PRECISIONS = ("fp32", "bf16")
 
 
-def probe(request: dict[str, Any]) -> dict[str, Any]:
+class CeilingInfo(TypedDict):
+    """What the machine can do: a measured matmul rate for one device and precision."""
+
+    device: str
+    precision: str
+    gflops: float
+    details: dict[str, Any] | None  # how it was measured
+
+
+class ProbeResult(TypedDict):
+    """What a probe process found out about one framework on this machine."""
+
+    framework: str
+    version: str | None
+    info: dict[str, Any]  # build info (CUDA, cuDNN, oneDNN/MKL, XLA, ...)
+    ceilings: list[CeilingInfo]
+    device_skips: dict[str, str]  # device -> why the framework cannot run there
+    error: str | None  # the probe failed (not installed, crashed, timed out)
+    ceiling_errors: list[str]
+
+
+def empty_result(framework: str, error: str | None = None) -> ProbeResult:
+    return {
+        "framework": framework,
+        "version": None,
+        "info": {},
+        "ceilings": [],
+        "device_skips": {},
+        "error": error,
+        "ceiling_errors": [],
+    }
+
+
+def probe(request: dict[str, Any]) -> ProbeResult:
     framework = request["framework"]
-    out: dict[str, Any] = {"framework": framework, "version": None, "info": {}, "ceilings": []}
+    out = empty_result(framework)
     try:
         runner = get_runner(framework)
     except ImportError as exc:
@@ -40,9 +73,7 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
                 try:
                     rate = runner.matmul_gflops(device, precision)
                 except Exception as exc:  # a device the machine lacks, say
-                    out.setdefault("ceiling_errors", []).append(
-                        f"{device} {precision}: {one_line(exc)}"
-                    )
+                    out["ceiling_errors"].append(f"{device} {precision}: {one_line(exc)}")
                     continue
                 if rate is not None:
                     out["ceilings"].append(

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from results.engine import StoreError
-from results.environment import environment_info
+from results.environment import EnvironmentInfo, environment_info
 from results.format import plain
 from results.store import Store
 from runners import host
+from runners.host import MachineInfo, SystemState
 from runners.manager import probe, run_round, worker_env, worker_key
 from runners.measurement import Measurement
+from runners.probe import CeilingInfo
 from runners.timing import SamplingPolicy, stop_reason
 from suite.batch_search import BatchSearch, stored_rates, throughput
 from suite.case import Case
@@ -52,10 +54,10 @@ class Plan:
 
 @dataclass
 class Context:
-    machine: dict[str, Any]
-    environment: dict[str, Any]
-    ceilings: list[dict[str, Any]]
-    system: dict[str, Any] = field(default_factory=dict)  # governor, load: may disturb a run
+    machine: MachineInfo
+    environment: EnvironmentInfo
+    ceilings: list[CeilingInfo]
+    system: SystemState | None = None  # governor, load: may disturb a run
     device_skips: dict[tuple[str, str], str] = field(default_factory=dict)  # (fw, device)
     warnings: list[str] = field(default_factory=list)
 
@@ -67,7 +69,7 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
     threads = max(c.threads for c in cases)
     interop = max(c.interop_threads for c in cases)
     framework_info: dict[str, dict[str, Any]] = {}
-    ceilings: list[dict[str, Any]] = []
+    ceilings: list[CeilingInfo] = []
     skips: dict[tuple[str, str], str] = {}
     warnings: list[str] = []
     # Before the probes: their matmuls would raise the load average we look at.
@@ -78,11 +80,11 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
     for fw in frameworks:
         log(f"probing {fw} ({', '.join(devices)})")
         found = probe(fw, devices, threads, interop, ceiling=not ceilings)
-        framework_info[fw] = {"version": found.get("version"), **found.get("info", {})}
-        ceilings.extend(found.get("ceilings", []))
-        for device, reason in (found.get("device_skips") or {}).items():
+        framework_info[fw] = {"version": found["version"], **found["info"]}
+        ceilings.extend(found["ceilings"])
+        for device, reason in found["device_skips"].items():
             skips[(fw, device)] = reason
-        if found.get("error"):
+        if found["error"]:
             warnings.append(f"{fw}: {found['error']}")
     # The variables the workers get (thread counts included), not just the parent's.
     environment = environment_info(framework_info=framework_info, env=worker_env(threads, interop))

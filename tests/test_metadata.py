@@ -168,3 +168,30 @@ def test_system_state_and_busy_warning() -> None:
     assert busy_warning({"load_avg_1m": 0.4, "cores_logical": 8}) is None
     warning = busy_warning({"load_avg_1m": 6.0, "cores_logical": 8})
     assert warning is not None and "6.00" in warning and "8 logical cores" in warning
+
+
+@pytest.mark.parametrize(
+    ("typed", "keys"),
+    [
+        ("runners.host.MachineInfo", MACHINE_KEYS),
+        ("results.environment.EnvironmentInfo", ENVIRONMENT_KEYS),
+        ("runners.host.SystemState", SYSTEM_KEYS),
+        ("runners.nvml.GpuDevice", GPU_KEYS),
+    ],
+)
+def test_typed_dicts_follow_the_key_tables(typed: str, keys: tuple[metadata.Key, ...]) -> None:
+    """What mypy checks the capture against is what the store validates: the same keys,
+    each of the table's type (or None)."""
+    import importlib
+    import types
+    import typing
+
+    def kinds(hint: object) -> set[object]:
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        return {typing.get_origin(a) or a for a in (typing.get_args(hint) if union else [hint])}
+
+    module, _, name = typed.rpartition(".")
+    hints = typing.get_type_hints(getattr(importlib.import_module(module), name))
+    assert set(hints) == {k.name for k in keys}
+    for key in keys:
+        assert key.type in kinds(hints[key.name]), key.name

@@ -50,7 +50,7 @@ def _run_facts(info: RunInfo) -> Table:
     duration = None
     if info.finished_at is not None:
         duration = f"{(info.finished_at - info.started_at).total_seconds():.0f} s"
-    system = info.system or {}
+    system: Mapping[str, Any] = info.system or {}  # runs stored before a key have no value
     load_avg = system.get("load_avg_1m")
     quota, steal = system.get("cgroup_cpu_limit"), system.get("cpu_steal_share")
     return _facts(
