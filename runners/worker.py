@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from runners.base import Runner, reset_peak_rss
 from runners.measurement import Measurement, ProcessRecord
+from runners.stats import CI_TARGET_REL
 from runners.timing import SamplingPolicy, time_steps
 from suite.case import Case
 
@@ -51,6 +52,39 @@ def _gpu_state(case: Case) -> dict[str, Any] | None:
     return None if snapshot is None else {"gpus": snapshot}
 
 
+def new_measurement(
+    runner: Runner,
+    case: Case,
+    threads: tuple[int, int] | None,
+    ci_target: float = CI_TARGET_REL,
+    record: ProcessRecord | None = None,
+) -> Measurement:
+    """A case's Measurement with what holds before any step: its MACs from the spec, the
+    framework version and the threads read back (`threads`; None where the framework would
+    not say). The worker and the pytest plugin start here."""
+    from suite.spec import gmacs
+
+    result = Measurement(
+        case=case,
+        gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes),
+        ci_target=ci_target,
+        process_records=[] if record is None else [record],
+        framework_version=runner.version(),
+    )
+    if threads is not None:
+        result.threads_intra, result.threads_inter = threads
+    return result
+
+
+def add_peak_memory(result: Measurement, runner: Runner, record: ProcessRecord | None) -> None:
+    """The case's peak memory, as the runner measures it (device allocator or RSS)."""
+    peak = runner.peak_memory()
+    if peak is not None:
+        result.peak_memory_bytes, result.memory_kind = peak
+        if record is not None:
+            record.peak_memory_bytes = peak[0]
+
+
 def measure(
     runner: Runner,
     case: Case,
@@ -60,16 +94,7 @@ def measure(
 ) -> Measurement:
     """One case with an already imported runner whose threads are set (`threads`: read
     back from the framework)."""
-    from suite.spec import gmacs
-
-    result = Measurement(
-        case=case,
-        gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes),
-        ci_target=policy.ci_target,
-        process_records=[record],
-    )
-    result.framework_version = runner.version()
-    result.threads_intra, result.threads_inter = threads
+    result = new_measurement(runner, case, threads, policy.ci_target, record)
     reason = runner.unsupported(case)
     if reason is not None:
         result.status, result.reason = "skipped", reason
@@ -109,10 +134,7 @@ def measure(
         result.reason = one_line(exc)
         result.details = {**result.details, "traceback": traceback.format_exc(limit=20)}
         result.samples_ns, result.sample_process, result.sample_start_ns = [], [], []
-    peak = runner.peak_memory()
-    if peak is not None:
-        result.peak_memory_bytes, result.memory_kind = peak
-        record.peak_memory_bytes = peak[0]
+    add_peak_memory(result, runner, record)
     return result
 
 

@@ -11,15 +11,17 @@ Without --benchmark-only these benchmarks are skipped (the unit tests stay fast)
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
 
 import pytest
 
+from runners.base import Runner
+from runners.measurement import Measurement
 from runners.timing import SamplingPolicy, timed_step, warm_up
 from suite.case import Case, CaseError
 from suite.profiles import ProfileError, load_profile
@@ -34,7 +36,8 @@ DEFAULT_AXES: dict[str, Any] = {
     "precisions": ["fp32"],
 }
 
-_MEASURED: list[Any] = []  # Measurements of this session, stored at its end
+CASES = pytest.StashKey[list[Case]]()  # the session's cases, from --resnet-* options
+MEASURED = pytest.StashKey[list[Measurement]]()  # its results, stored at the session's end
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,13 +65,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-CASES = pytest.StashKey[list[Case]]()
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARK}: a resnet-bench case timed by pytest-benchmark")
     # Checked here, so a bad --resnet-* value is a usage error (exit 4), not a collection error.
     config.stash[CASES] = selected_cases(config)
+    config.stash[MEASURED] = []
 
 
 def _split(text: str | None, kind: Callable[[str], Any]) -> list[Any] | None:
@@ -129,8 +130,35 @@ def pytest_benchmark_update_machine_info(
     machine_info["resnet_bench"] = capture()
 
 
+@dataclass
+class ResnetStep:
+    """One case's step + sync, built in this process and warmed up: what pytest-benchmark
+    calls, and what the stored result says about how it ran."""
+
+    case: Case
+    runner: Runner
+    threads: tuple[int, int] | None  # read back; None where the framework would not set them
+    warmup_steps: int
+
+    def __call__(self) -> None:
+        self.runner.sync(self.runner.step())
+
+    def measurement(self, rounds_s: list[float]) -> Measurement:
+        """pytest-benchmark's rounds as the case's result, started as a worker starts it."""
+        from runners.worker import add_peak_memory, new_measurement
+
+        m = new_measurement(self.runner, self.case, self.threads)
+        m.samples_ns = [int(t * 1e9) for t in rounds_s]
+        m.sample_process = [0] * len(m.samples_ns)
+        m.warmup_steps = self.warmup_steps
+        m.sync = self.runner.sync_method
+        m.details = {**self.runner.details(), "harness": "pytest-benchmark"}
+        add_peak_memory(m, self.runner, None)
+        return m
+
+
 @pytest.fixture
-def resnet_step(resnet_case: Case) -> Iterator[Callable[[], None]]:
+def resnet_step(resnet_case: Case) -> Iterator[ResnetStep]:
     """The runner's step + sync for the case, built in this process and warmed up."""
     from runners.registry import get_runner
 
@@ -147,26 +175,19 @@ def resnet_step(resnet_case: Case) -> Iterator[Callable[[], None]]:
     if reason is not None:
         pytest.skip(reason)
     runner.build(resnet_case)
-
-    def step() -> None:
-        runner.sync(runner.step())
-
     # The runners' own warm-up rule: tracing/compilation/autotuning is over before timing.
     warmup, _stable = warm_up(
         timed_step(runner.step, runner.sync), SamplingPolicy(), perf_counter_ns
     )
-    step.runner = runner  # type: ignore[attr-defined]
-    step.threads = threads  # type: ignore[attr-defined]
-    step.warmup_steps = len(warmup)  # type: ignore[attr-defined]
-    yield step
+    yield ResnetStep(resnet_case, runner, threads, len(warmup))
 
 
 @pytest.fixture
 def resnet_benchmark(
-    benchmark: Any, resnet_case: Case, resnet_step: Callable[[], None]
+    request: pytest.FixtureRequest, benchmark: Any, resnet_step: ResnetStep
 ) -> Iterator[Callable[[], Any]]:
     """Run pytest-benchmark on the case's step and keep the raw rounds for the store."""
-    benchmark.extra_info.update(resnet_case.to_dict())
+    benchmark.extra_info.update(resnet_step.case.to_dict())
 
     def go() -> Any:
         return benchmark(resnet_step)
@@ -174,59 +195,36 @@ def resnet_benchmark(
     yield go
     stats = getattr(benchmark, "stats", None)
     if stats is not None and getattr(stats, "stats", None) is not None:
-        _MEASURED.append(_measurement(resnet_case, resnet_step, list(stats.stats.data)))
-
-
-def _measurement(case: Case, step: Callable[[], None], rounds_s: list[float]) -> Any:
-    from runners.measurement import Measurement
-    from suite.spec import gmacs
-
-    runner = step.runner  # type: ignore[attr-defined]
-    peak = runner.peak_memory()
-    return Measurement(
-        case=case,
-        samples_ns=[int(t * 1e9) for t in rounds_s],
-        warmup_steps=step.warmup_steps,  # type: ignore[attr-defined]
-        sync=runner.sync_method,
-        threads_intra=None if step.threads is None else step.threads[0],  # type: ignore[attr-defined]
-        threads_inter=None if step.threads is None else step.threads[1],  # type: ignore[attr-defined]
-        peak_memory_bytes=None if peak is None else peak[0],
-        memory_kind=None if peak is None else peak[1],
-        gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes),
-        framework_version=runner.version(),
-        details={**runner.details(), "harness": "pytest-benchmark"},
-    )
+        measured = request.config.stash[MEASURED]
+        measured.append(resnet_step.measurement(list(stats.stats.data)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session's results stored as one run (source 'pytest'), like `resnet-bench run`
+    stores its own: the same database rule (--resnet-db, $RESNET_BENCH_DB,
+    $RESNET_BENCH_OUTPUT) and the same run context."""
     config = session.config
-    if not _MEASURED or config.getoption("--resnet-no-store"):
+    measured = config.stash.get(MEASURED, [])
+    if not measured or config.getoption("--resnet-no-store"):
         return
     from results.engine import StoreError
     from results.redact import redact
     from results.store import open_store
-    from suite.cli.common import DB_ENV, DB_FILENAME, DEFAULT_OUTPUT
-    from suite.session import Plan, gather_context, recorded_run
+    from suite.cli.common import default_db_url
+    from suite.session import store_measured
 
-    url = config.getoption("--resnet-db") or os.environ.get(DB_ENV)
-    url = url or f"sqlite:///{os.path.join(DEFAULT_OUTPUT, DB_FILENAME)}"
-    measured = list(_MEASURED)
-    _MEASURED.clear()
+    url = default_db_url(config.getoption("--resnet-db"))
     try:
-        store = open_store(url)
+        with open_store(url) as store:
+            run_id = store_measured(
+                store,
+                measured,
+                profile=config.getoption("--resnet-profile") or "pytest-default",
+                command=redact(shlex.join(["pytest", *config.invocation_params.args])),
+                source="pytest",
+                log=lambda _msg: None,
+            )
     except StoreError as exc:
         sys.stderr.write(f"resnet-bench: results not stored: {exc}\n")
         return
-    plan = Plan(
-        cases=[m.case for m in measured],
-        policy=SamplingPolicy(),
-        timeout_s=0.0,
-        profile=config.getoption("--resnet-profile") or "pytest-default",
-        command=redact(shlex.join(["pytest", *config.invocation_params.args])),
-        source="pytest",
-    )
-    context = gather_context(plan.cases, lambda _msg: None)
-    with recorded_run(store, plan, context) as run_id:
-        for m in measured:
-            store.add_result(run_id, m)
     sys.stderr.write(f"\nresnet-bench: stored {len(measured)} result(s) as run {run_id} in {url}\n")

@@ -98,21 +98,60 @@ def recorded_run(
     """A new run (or `resume`, reopened) that ends 'finished', or 'interrupted' / 'failed'
     if the body raises; each result inside was committed on its own already."""
     if resume is None:
-        run_id = store.begin_run(
-            label=plan.label,
-            command=plan.command,
-            profile=plan.profile,
-            source=plan.source,
-            machine=context.machine,
-            environment=context.environment,
-            ceilings=context.ceilings,
-            system=context.system,
-            plan=plan_record(plan),
-        )
+        run_id = _begin(store, context, plan.label, plan.command, plan.profile, plan.source, plan)
     else:
         run_id = store.reopen_run(resume, machine=context.machine).id
-    try:
+    with _finishing(store, run_id):
         yield run_id
+
+
+def store_measured(
+    store: Store,
+    measurements: Sequence[Measurement],
+    *,
+    profile: str,
+    command: str,
+    source: str,
+    log: Callable[[str], None],
+) -> int:
+    """Measurements taken outside a plan (pytest-benchmark's rounds) stored as one run,
+    with the context gathered as for a planned run. No plan is stored: such a run cannot
+    be resumed."""
+    context = gather_context([m.case for m in measurements], log)
+    run_id = _begin(store, context, None, command, profile, source, None)
+    with _finishing(store, run_id):
+        for m in measurements:
+            store.add_result(run_id, m)
+    return run_id
+
+
+def _begin(
+    store: Store,
+    context: Context,
+    label: str | None,
+    command: str,
+    profile: str,
+    source: str,
+    plan: Plan | None,
+) -> int:
+    return store.begin_run(
+        label=label,
+        command=command,
+        profile=profile,
+        source=source,
+        machine=context.machine,
+        environment=context.environment,
+        ceilings=context.ceilings,
+        system=context.system,
+        plan=None if plan is None else plan_record(plan),
+    )
+
+
+@contextmanager
+def _finishing(store: Store, run_id: int) -> Iterator[None]:
+    """Mark the run 'finished' after the block, 'interrupted' or 'failed' if it raises."""
+    try:
+        yield
     except KeyboardInterrupt:
         store.finish_run(run_id, "interrupted")
         raise

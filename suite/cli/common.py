@@ -31,11 +31,22 @@ def add_storage_options(parser: argparse.ArgumentParser) -> None:
 
 
 def output_dir(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "output", None) or os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT)
+    return output_folder(getattr(args, "output", None))
+
+
+def output_folder(output: str | None = None) -> Path:
+    """--output, else $RESNET_BENCH_OUTPUT, else ./out."""
+    return Path(output or os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT)
 
 
 def db_url(args: argparse.Namespace) -> str:
-    url = getattr(args, "db", None) or os.environ.get(DB_ENV)
+    return default_db_url(getattr(args, "db", None), getattr(args, "output", None))
+
+
+def default_db_url(db: str | None = None, output: str | None = None) -> str:
+    """--db, else $RESNET_BENCH_DB, else OUTPUT/results.sqlite with OUTPUT from --output,
+    else $RESNET_BENCH_OUTPUT, else ./out: the CLI's rule, and the pytest plugin's."""
+    url = db or os.environ.get(DB_ENV)
     if url:
         return str(url)
-    return f"sqlite:///{output_dir(args) / DB_FILENAME}"
+    return f"sqlite:///{output_folder(output) / DB_FILENAME}"
