@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
-from runners.registry import get_runner
+from runners.registry import get_runner, missing
 from runners.worker import one_line
 from suite.case import Case
 from suite.spec import DEPTHS
@@ -58,7 +58,7 @@ def probe(request: dict[str, Any]) -> ProbeResult:
     try:
         runner = get_runner(framework)
     except ImportError as exc:
-        out["error"] = f"{framework} not installed: {exc}"
+        out["error"] = missing(framework) or f"{framework} cannot be imported: {exc}"
         return out
     runner.set_threads(int(request["threads"]), int(request.get("interop_threads", 1)))
     out["version"] = runner.version()

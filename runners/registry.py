@@ -1,8 +1,10 @@
-"""Framework name -> runner class. Adding a framework = one module plus one line here."""
+"""Framework name -> runner class, and what installs it. Adding a framework = one module
+plus one line in each table here (and its extra in pyproject.toml)."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from runners.base import Runner
 from suite.case import FRAMEWORKS
@@ -12,7 +14,23 @@ RUNNERS: dict[str, str] = {
     "torch": "runners.torch_runner:TorchRunner",
     "tensorflow": "runners.tf_runner:TFRunner",
 }
+# The package each runner imports, and the resnet-bench extra that installs it: the core
+# install (store, reports, CLI) has no framework.
+PACKAGES: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "torch"),
+    "tensorflow": ("tensorflow", "tensorflow"),
+}
 assert set(RUNNERS) == set(FRAMEWORKS), "runner registry and suite.case.EXECUTIONS disagree"
+assert set(PACKAGES) == set(RUNNERS), "every runner names its package and extra"
+
+
+def missing(framework: str) -> str | None:
+    """Why `framework` cannot run here, naming the extra to install; None when its package
+    is installed (finding it imports nothing)."""
+    package, extra = PACKAGES[framework]
+    if importlib.util.find_spec(package) is not None:
+        return None
+    return f"{framework} is not installed: pip install 'resnet-bench[{extra}]'"
 
 
 def get_runner(framework: str) -> Runner:

@@ -139,7 +139,7 @@ def measure(
 
 
 def run_round(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
-    from runners.registry import get_runner
+    from runners.registry import get_runner, missing
 
     cases = [Case.from_dict(c) for c in request["cases"]]
     policy = SamplingPolicy.from_dict(request.get("policy", {}))
@@ -154,8 +154,9 @@ def run_round(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -
     try:
         runner = get_runner(first.framework)
     except ImportError as exc:
+        reason = missing(first.framework) or f"{first.framework} cannot be imported: {exc}"
         for pos, case in enumerate(cases):
-            m = Measurement.failed(case, "skipped", f"{case.framework} not installed: {exc}")
+            m = Measurement.failed(case, "skipped", reason)
             emit({"event": "done", "position": pos, "measurement": m.to_dict()})
         return
     try:

@@ -160,12 +160,12 @@ class ResnetStep:
 @pytest.fixture
 def resnet_step(resnet_case: Case) -> Iterator[ResnetStep]:
     """The runner's step + sync for the case, built in this process and warmed up."""
-    from runners.registry import get_runner
+    from runners.registry import get_runner, missing
 
     try:
         runner = get_runner(resnet_case.framework)
     except ImportError as exc:
-        pytest.skip(f"{resnet_case.framework} not installed: {exc}")
+        pytest.skip(missing(resnet_case.framework) or f"{resnet_case.framework}: {exc}")
     # Both frameworks share this process; a pool already started keeps its size, so the
     # counts stored are the ones read back (None if the framework refused to say).
     threads: tuple[int, int] | None = None

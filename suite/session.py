@@ -31,6 +31,7 @@ from runners.host import MachineInfo, SystemState
 from runners.manager import probe, run_round, worker_env, worker_key
 from runners.measurement import Measurement
 from runners.probe import CeilingInfo
+from runners.registry import missing
 from runners.timing import SamplingPolicy, stop_reason
 from suite.batch_search import BatchSearch, stored_rates, throughput
 from suite.case import Case
@@ -78,6 +79,11 @@ def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context
     if busy:
         warnings.append(busy)
     for fw in frameworks:
+        absent = missing(fw)
+        if absent is not None:  # its cases are skipped, naming the extra; no worker starts
+            skips.update({(fw, device): absent for device in devices})
+            warnings.append(absent)
+            continue
         log(f"probing {fw} ({', '.join(devices)})")
         found = probe(fw, devices, threads, interop, ceiling=not ceilings)
         framework_info[fw] = {"version": found["version"], **found["info"]}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runners.manager import Outcome, _failure, run_case, run_round, spawn, worker_env
+from runners.measurement import Measurement
 from runners.timing import SamplingPolicy
 from runners.torch_runner import GRAPH_WARMUP
 from suite.case import Case
@@ -419,3 +420,20 @@ def test_torch_prepare_moves_the_dynamo_import_out_of_the_first_training_build()
         "assert 'torch._dynamo' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_worker_without_the_framework_skips_its_cases_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from runners import registry
+    from runners.worker import run_round as worker_round
+
+    monkeypatch.setitem(registry.RUNNERS, "tensorflow", "no_such_runner_module:Runner")
+    monkeypatch.setitem(registry.PACKAGES, "tensorflow", ("no_such_package_here", "tensorflow"))
+    events: list[dict[str, Any]] = []
+    cases = [Case("tensorflow", 50, b, image_size=32, threads=1).to_dict() for b in (1, 2)]
+    worker_round({"cases": cases}, events.append)
+    done = [Measurement.from_dict(e["measurement"]) for e in events if e["event"] == "done"]
+    assert [(m.status, m.reason) for m in done] == [
+        ("skipped", "tensorflow is not installed: pip install 'resnet-bench[tensorflow]'")
+    ] * 2

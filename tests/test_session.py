@@ -207,3 +207,32 @@ def test_the_parent_process_never_imports_a_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_framework_not_installed_is_skipped_naming_its_extra(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The core install has no framework: its cases end 'skipped' with the extra to install,
+    without a probe or a worker; the other framework runs."""
+    from runners import registry
+
+    monkeypatch.setitem(registry.PACKAGES, "tensorflow", ("no_such_package_here", "tensorflow"))
+    probed: list[str] = []
+
+    def fake_probe(fw: str, *_a: Any, **_k: Any) -> Any:
+        from runners.probe import empty_result
+
+        probed.append(fw)
+        return empty_result(fw)
+
+    monkeypatch.setattr(session, "probe", fake_probe)
+    context = session.gather_context([A, C], lambda _m: None)
+    reason = "tensorflow is not installed: pip install 'resnet-bench[tensorflow]'"
+    assert probed == ["torch"] and context.device_skips == {("tensorflow", "cpu"): reason}
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log: context)
+    workers = FakeWorkers(lambda case, index: 0.01)
+    monkeypatch.setattr(session, "run_round", workers)
+    _, ms = session.execute(store, session.Plan([A, C], POLICY, 60.0, "test", seed=1), Silent())
+    by_case = {m.case: m for m in ms}
+    assert (by_case[C].status, by_case[C].reason) == ("skipped", reason)
+    assert by_case[A].status == "ok" and all(C not in group for _r, group in workers.calls)
