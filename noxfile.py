@@ -16,17 +16,18 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
-# CPU hosts: torch==2.13.0 (pip takes the CPU build lying on this machine's disk) and
-# tensorflow-cpu. GPU hosts: RESNET_BENCH_CUDA=1 selects TensorFlow's CUDA build, and torch
-# comes from RESNET_BENCH_TORCH_INDEX (default PyPI, whose Linux wheel is the CUDA build).
+# The frameworks this host gets (pyproject extras, one per framework): torch and
+# tensorflow-cpu; RESNET_BENCH_CUDA=1 selects TensorFlow's CUDA build. torch comes from
+# RESNET_BENCH_TORCH_INDEX where set (README "GPU hosts": which wheel a host gets).
 CUDA = os.environ.get("RESNET_BENCH_CUDA", "") not in ("", "0")
-FLAVOUR = "cuda" if CUDA else "cpu"
+FRAMEWORKS = ("torch", "tensorflow-cuda") if CUDA else ("torch", "tensorflow")
 
 
 def install(session: nox.Session, *extras: str) -> None:
-    args = ["-e", f".[{','.join((FLAVOUR, *extras))}]"]
+    """The project with these extras (none: the core, no framework)."""
+    args = ["-e", f".[{','.join(extras)}]" if extras else "."]
     index = os.environ.get("RESNET_BENCH_TORCH_INDEX")
-    if index:
+    if index and "torch" in extras:
         args += ["--extra-index-url", index]
     session.install(*args)
 
@@ -34,7 +35,7 @@ def install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite; pytest-benchmark benchmarks are skipped (see `pytest --benchmark-only`)."""
-    install(session, "test")
+    install(session, *FRAMEWORKS, "postgres", "test")
     # pytest exit 5 (nothing collected) fails the session like any other non-zero status.
     session.run("pytest", "--benchmark-skip", *session.posargs)
 
@@ -42,13 +43,13 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the default profile for this machine, store it, write the HTML report."""
-    install(session)
+    install(session, *FRAMEWORKS)
     session.run("resnet-bench", "run", "--report", *session.posargs)
 
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """Rebuild the HTML report from the existing result database."""
+    """Rebuild the HTML report from the existing result database (the core: no framework)."""
     install(session)
     session.run("resnet-bench", "report", *session.posargs)
 
@@ -57,7 +58,7 @@ def report(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint + format check), mypy --strict on the packages, and the import layers
     (import-linter: the contract in pyproject.toml)."""
-    install(session, "lint", "test")
+    install(session, *FRAMEWORKS, "lint", "test")  # mypy reads torch's types
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")

@@ -28,9 +28,11 @@ def missing(framework: str) -> str | None:
     """Why `framework` cannot run here, naming the extra to install; None when its package
     is installed (finding it imports nothing)."""
     package, extra = PACKAGES[framework]
-    if importlib.util.find_spec(package) is not None:
-        return None
-    return f"{framework} is not installed: pip install 'resnet-bench[{extra}]'"
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # an import hook refused it; a broken install
+        found = False
+    return None if found else f"{framework} is not installed: pip install 'resnet-bench[{extra}]'"
 
 
 def get_runner(framework: str) -> Runner:

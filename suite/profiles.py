@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +41,6 @@ from suite.case import (
     check_positive_int,
 )
 from suite.spec import DEPTHS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_EXECUTION = "default"  # each framework's first execution in suite.case.EXECUTIONS

@@ -19,6 +19,7 @@ from results import html
 from tests.support.frames import HOSTILE, report_frames
 from tests.support.services import skip_or_fail_in_ci
 
+pytestmark = pytest.mark.browser
 CHROMIUM_ENV = "RESNET_BENCH_CHROMIUM"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # No sandbox: CI containers run as root; the rest keeps the browser from calling home.

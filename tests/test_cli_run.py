@@ -83,6 +83,8 @@ def test_resume_of_unknown_run(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.tensorflow
 def test_smoke_json_has_a_measurement_per_case(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -153,6 +155,7 @@ def _count(db: Path, table: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
     tmp_path: Path,
 ) -> None:
@@ -224,6 +227,7 @@ def _alive(pids: list[int]) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Signals) -> None:
     db = tmp_path / "results.sqlite"  # the default database in --output

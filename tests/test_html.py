@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ EXTERNAL = re.compile(
 def report() -> str:
     f = report_frames()
     return html.render_report(
-        f.results(), f.samples(), [1, 2], generated_at=datetime(2026, 1, 2, tzinfo=timezone.utc)
+        f.results(), f.samples(), [1, 2], generated_at=datetime(2026, 1, 2, tzinfo=UTC)
     )
 
 

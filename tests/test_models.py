@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from runners.registry import missing
 from suite import spec
 from suite.case import FRAMEWORKS
 from suite.modelinfo import REL_TOLERANCE, verify_depth
 from suite.models import BUILDERS, build_model, builder, transfer
+from tests.support.frameworks import framework_param
 from tests.support.published import PUBLISHED
 
 SMALL = 64  # image size for shape-dependent checks: 64 px -> 2x2 final feature map
@@ -32,6 +34,9 @@ COMBOS = [(fw, depth) for fw in BUILDERS for depth in spec.DEPTHS]
 def one_torch_thread() -> Any:
     """Small inputs gain nothing from more threads, and torch's spin-waiting OpenMP threads
     slow down 10x or more when the cores are shared with other processes."""
+    if missing("torch"):
+        yield
+        return
     import torch
 
     threads = torch.get_num_threads()
@@ -56,10 +61,8 @@ def built(request: pytest.FixtureRequest) -> Built:
 
 
 def combos(depths: Any = spec.DEPTHS) -> pytest.MarkDecorator:
-    ids = [f"{fw}-{d}" for fw, d in COMBOS if d in depths]
-    return pytest.mark.parametrize(
-        "built", [c for c in COMBOS if c[1] in depths], indirect=True, ids=ids
-    )
+    params = [framework_param(fw, d, id=f"{fw}-{d}") for fw, d in COMBOS if d in depths]
+    return pytest.mark.parametrize("built", params, indirect=True)
 
 
 @combos()
@@ -92,7 +95,7 @@ def test_unknown_framework_names_allowed(bad: Any) -> None:
         build_model(bad, 50)
 
 
-@pytest.mark.parametrize("framework", list(BUILDERS))
+@pytest.mark.parametrize("framework", [framework_param(f) for f in BUILDERS])
 @pytest.mark.parametrize("bad", [34, 0, "50"])
 def test_unknown_depth_names_allowed(framework: str, bad: Any) -> None:
     with pytest.raises(ValueError, match=r"unknown depth .*allowed: 50, 101, 152, 200"):
@@ -112,6 +115,7 @@ def test_suite_imports_no_framework() -> None:
 # --- torch ---------------------------------------------------------------------------------
 
 
+@pytest.mark.torch
 def test_torch_bn_momentum_and_eps() -> None:
     from torch import nn
 
@@ -121,6 +125,7 @@ def test_torch_bn_momentum_and_eps() -> None:
     assert {(m.momentum, m.eps) for m in bns} == {(0.003, 1e-5)}
 
 
+@pytest.mark.torch
 def test_torch_channels_last_computes_the_same() -> None:
     import torch
 
@@ -135,6 +140,7 @@ def test_torch_channels_last_computes_the_same() -> None:
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
 
 
+@pytest.mark.torch
 def test_torch_inference_with_folded_biases_computes_the_same() -> None:
     """Without gradients, the conv biases are folded into the BNs' running means: the same
     logits as the unfolded forward (which runs whenever gradients are on), and the folding
@@ -163,6 +169,7 @@ def test_torch_inference_with_folded_biases_computes_the_same() -> None:
     assert not torch.allclose(again, folded)
 
 
+@pytest.mark.torch
 def test_torch_subsample_is_a_one_by_one_max_pool() -> None:
     import torch
 
@@ -172,6 +179,8 @@ def test_torch_subsample_is_a_one_by_one_max_pool() -> None:
     torch.testing.assert_close(unit.subsample(x), x[:, :, ::2, ::2])
 
 
+@pytest.mark.torch
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("size", [1, 2, 5, 6, 7, 8])
 def test_torch_same_max_pool_matches_tf(size: int) -> None:
     import tensorflow as tf
@@ -189,7 +198,9 @@ def test_torch_same_max_pool_matches_tf(size: int) -> None:
 # --- tensorflow ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("built", [("tensorflow", 50)], indirect=True, ids=["tensorflow-50"])
+@pytest.mark.parametrize(
+    "built", [framework_param("tensorflow", 50, id="tensorflow-50")], indirect=True
+)
 def test_tf_bn_momentum_and_eps(built: Built) -> None:
     import keras
 
@@ -198,6 +209,7 @@ def test_tf_bn_momentum_and_eps(built: Built) -> None:
     assert {(x.momentum, x.epsilon) for x in bns} == {(0.997, 1e-5)}
 
 
+@pytest.mark.tensorflow
 def test_tf_mixed_precision_and_training_flag() -> None:
     model = build_model("tensorflow", 50, num_classes=10, precision="bf16", image_size=32)
     conv = model.get_layer("block1_unit1_conv2")
@@ -214,6 +226,8 @@ def test_tf_mixed_precision_and_training_flag() -> None:
 # --- both: the same function ---------------------------------------------------------------
 
 
+@pytest.mark.torch
+@pytest.mark.tensorflow
 def test_logits_agree_with_transferred_weights() -> None:
     result = verify_depth(50, SMALL)
     assert result["max_rel_diff"] <= REL_TOLERANCE
@@ -222,7 +236,10 @@ def test_logits_agree_with_transferred_weights() -> None:
         assert result[fw]["macs"] == spec.macs(50, SMALL)
 
 
-@pytest.mark.parametrize("built", [("tensorflow", 50)], indirect=True, ids=["tensorflow-50"])
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    "built", [framework_param("tensorflow", 50, id="tensorflow-50")], indirect=True
+)
 def test_transfer_round_trip(built: Built) -> None:
     import torch
 

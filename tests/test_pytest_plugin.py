@@ -32,6 +32,7 @@ def child_pytest(
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 def test_benchmark_only_times_the_case_and_stores_a_run(tmp_path: Path) -> None:
     """...in the database the CLI would use: here $RESNET_BENCH_OUTPUT's."""
     db = tmp_path / "bench-out" / "results.sqlite"

@@ -276,6 +276,7 @@ def test_oom_kills_read_from_the_cgroup(tmp_path: Path) -> None:
     assert oom_kills(tmp_path / "nowhere") is None
 
 
+@pytest.mark.torch
 def test_allocation_failures_are_oom() -> None:
     from runners.torch_runner import TorchRunner
 

@@ -16,7 +16,8 @@ from runners.manager import Outcome, _failure, run_case, run_round, spawn, worke
 from runners.measurement import Measurement
 from runners.timing import SamplingPolicy
 from runners.torch_runner import GRAPH_WARMUP
-from suite.case import Case
+from suite.case import FRAMEWORKS, Case
+from tests.support.frameworks import framework_param
 
 TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup=4)
 
@@ -95,6 +96,7 @@ def test_one_worker_refuses_mixed_frameworks() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
     a = Case("torch", 50, 1, image_size=32, threads=1)
     b = Case("torch", 50, 2, image_size=32, threads=1)
@@ -123,6 +125,7 @@ def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_tensorflow_xla_training_case() -> None:
     case = Case("tensorflow", 50, 2, mode="training", execution="xla", image_size=32, threads=1)
     m = run_case(case, TINY, timeout_s=300)
@@ -134,7 +137,7 @@ def test_tensorflow_xla_training_case() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+@pytest.mark.parametrize("framework", [framework_param(f) for f in FRAMEWORKS])
 def test_cuda_on_a_machine_without_it_is_skipped_never_run_on_cpu(framework: str) -> None:
     m = run_case(Case(framework, 50, 1, device="cuda", image_size=32), TINY, timeout_s=300)
     assert m.status == "skipped"
@@ -227,6 +230,7 @@ def fake_torch() -> Any:
     return runner
 
 
+@pytest.mark.torch
 def test_fake_cuda_sync_waits_on_the_case_device(fake_torch: Any) -> None:
     fake_torch._case = Case("torch", 50, 1, device="cuda:0")
     fake_torch.sync(object())
@@ -234,6 +238,7 @@ def test_fake_cuda_sync_waits_on_the_case_device(fake_torch: Any) -> None:
     assert fake_torch.peak_memory() == (123, "device")
 
 
+@pytest.mark.torch
 def test_cudagraph_warms_up_on_a_side_stream_then_captures_the_whole_step(
     fake_torch: Any,
 ) -> None:
@@ -253,6 +258,7 @@ def test_cudagraph_warms_up_on_a_side_stream_then_captures_the_whole_step(
     assert graph.replays == 2 and cuda.log.count("step") == GRAPH_WARMUP + 1
 
 
+@pytest.mark.torch
 def test_cudagraph_needs_cuda_and_refuses_fp16_training(fake_torch: Any) -> None:
     from runners.torch_runner import TorchRunner
 
@@ -264,6 +270,7 @@ def test_cudagraph_needs_cuda_and_refuses_fp16_training(fake_torch: Any) -> None
     assert fake_torch.unsupported(dataclasses.replace(fp16, mode="inference")) is None
 
 
+@pytest.mark.torch
 def test_fake_cuda_records_cudnn_benchmark_and_tf32(fake_torch: Any) -> None:
     details = fake_torch._configure_cuda(Case("torch", 50, 1, device="cuda"))
     assert details == {
@@ -274,6 +281,7 @@ def test_fake_cuda_records_cudnn_benchmark_and_tf32(fake_torch: Any) -> None:
     }
 
 
+@pytest.mark.torch
 def test_torch_details_record_flush_denormal_and_tf32() -> None:
     import torch
 
@@ -310,6 +318,7 @@ def test_tf_details_record_tf32() -> None:
     assert runner.details()["tensor_float_32_execution"] is None  # no getter: unknown
 
 
+@pytest.mark.torch
 def test_fake_cuda_oom_and_unsupported(fake_torch: Any) -> None:
     assert fake_torch.is_oom(FakeCuda.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
     assert not fake_torch.is_oom(ValueError("shape mismatch"))

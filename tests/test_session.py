@@ -217,6 +217,7 @@ def test_a_framework_not_installed_is_skipped_naming_its_extra(
     from runners import registry
 
     monkeypatch.setitem(registry.PACKAGES, "tensorflow", ("no_such_package_here", "tensorflow"))
+    monkeypatch.setitem(registry.PACKAGES, "torch", ("pytest", "torch"))  # here, installed
     probed: list[str] = []
 
     def fake_probe(fw: str, *_a: Any, **_k: Any) -> Any:

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -48,7 +48,7 @@ def test_round_trip(db_url: str) -> None:
     assert (info.label, info.status, info.source, info.profile) == (
         "round trip", "finished", "cli", "quick",
     )  # fmt: skip
-    assert info.started_at.tzinfo == timezone.utc
+    assert info.started_at.tzinfo == UTC
     assert info.finished_at is not None and info.finished_at >= info.started_at
     assert info.machine["gpus"] == fake_machine()["gpus"]
     assert info.environment["framework_info"] == fake_environment()["framework_info"]

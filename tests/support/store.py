@@ -24,7 +24,7 @@ from tests.support.services import skip_or_fail_in_ci
 
 PG_ENV = "RESNET_BENCH_TEST_PG_URL"
 PG_SKIP = f"{PG_ENV} is not set: start a server with scripts/start-postgres.sh and export it"
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
 
 
 def fake_machine(**overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,17 @@
+"""Markers that need something installed: a test marked with a framework (torch,
+tensorflow) skips where that framework is not installed, saying which extra to install;
+in CI (CI=true) it fails, because CI installs everything."""
+
+from __future__ import annotations
+
+import pytest
+
+from runners.registry import PACKAGES, missing
+from tests.support.services import skip_or_fail_in_ci
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for framework in PACKAGES:
+        reason = missing(framework) if item.get_closest_marker(framework) else None
+        if reason is not None:
+            skip_or_fail_in_ci(reason)
