@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -329,9 +329,7 @@ def report_context(
     }
     context: dict[str, Any] = {
         "title": f"resnet-bench report: run {primary} ({text(prim['run_label'].iloc[0])})",
-        "generated_at": (generated_at or datetime.now(timezone.utc)).strftime(
-            "%Y-%m-%d %H:%M:%S %Z"
-        ),
+        "generated_at": (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S %Z"),
         "primary": primary,
         "runs": _runs_table(df, order, primary),
         "machines": _machines(df),

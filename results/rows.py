@@ -4,7 +4,7 @@ and one Process row per worker process."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from results.db import STAT_COLUMNS
@@ -59,7 +59,7 @@ def result_values(m: Measurement) -> dict[str, Any]:
 
 
 def _epoch(ns: int | None) -> datetime | None:
-    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
 def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
