@@ -61,7 +61,13 @@ def built(request: pytest.FixtureRequest) -> Built:
 
 
 def combos(depths: Any = spec.DEPTHS) -> pytest.MarkDecorator:
-    params = [framework_param(fw, d, id=f"{fw}-{d}") for fw, d in COMBOS if d in depths]
+    """Every framework and depth; beyond depth 50 the builds are `slow` (seconds each in
+    TensorFlow): the inner loop checks one depth per framework, CI all of them."""
+    params = [
+        framework_param(fw, d, id=f"{fw}-{d}", slow=d != min(spec.DEPTHS))
+        for fw, d in COMBOS
+        if d in depths
+    ]
     return pytest.mark.parametrize("built", params, indirect=True)
 
 

@@ -9,7 +9,11 @@ import pytest
 from _pytest.mark.structures import ParameterSet
 
 
-def framework_param(framework: str, *values: Any, id: str | None = None) -> ParameterSet:
-    """`framework` (with `values`, as one tuple) as a parameter marked `framework`."""
+def framework_param(
+    framework: str, *values: Any, id: str | None = None, slow: bool = False
+) -> ParameterSet:
+    """`framework` (with `values`, as one tuple) as a parameter marked `framework` (and
+    `slow` if asked)."""
     value = (framework, *values) if values else framework
-    return pytest.param(value, marks=getattr(pytest.mark, framework), id=id or framework)
+    marks = [getattr(pytest.mark, framework), *([pytest.mark.slow] if slow else [])]
+    return pytest.param(value, marks=marks, id=id or framework)
