@@ -194,7 +194,7 @@ def test_user_profile_file(tmp_path: Path) -> None:
 def test_the_default_profile_is_gpu_where_a_gpu_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
     from suite.cli.run_cmd import default_profile
 
-    monkeypatch.setattr("results.metadata.gpu_devices", lambda: [{"index": 0}])
+    monkeypatch.setattr("runners.nvml.gpu_devices", lambda: [{"index": 0}])
     assert default_profile() == "gpu"
-    monkeypatch.setattr("results.metadata.gpu_devices", lambda: [])
+    monkeypatch.setattr("runners.nvml.gpu_devices", lambda: [])
     assert default_profile() == "quick"
