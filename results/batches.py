@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 
 from results.analysis import SCALING_GROUP
+from results.format import BATCHLESS_LABEL
+from suite.case import case_label
 
 BEST_COLUMNS = (
     "run_id", *SCALING_GROUP, "group", "batches", "best_batch", "images_per_s",
@@ -23,10 +25,7 @@ BEST_COLUMNS = (
 
 def group_label(row: Mapping[Any, Any]) -> str:
     """A case label without its batch."""
-    return (
-        f"{row['framework']}/{row['execution']} r{row['depth']} {row['device']} "
-        f"{row['mode']} {row['precision']} {row['image_size']}px"
-    )
+    return case_label(row, BATCHLESS_LABEL)
 
 
 def throughput(row: Mapping[Any, Any]) -> float:

@@ -26,6 +26,7 @@ SHARE_DIGITS = 2
 # Which fields name a case where its context says the rest (suite.case.case_label):
 CHART_LABEL: tuple[str, ...] = ("framework", "depth", "batch_size")  # a chart's title: the rest
 PAIR_LABEL: tuple[str, ...] = LABEL_FIELDS[1:]  # both frameworks of a comparison row
+BATCHLESS_LABEL: tuple[str, ...] = tuple(f for f in LABEL_FIELDS if f != "batch_size")
 THREADS_LABEL: tuple[str, ...] = (*LABEL_FIELDS, "threads")  # a run may sweep thread counts
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from results.analysis import of_run
 from results.compare import MATCH_KEYS
+from results.format import plain
 from runners.stats import noise_floor, sd_log
 from suite.case import case_label
 
@@ -39,14 +40,10 @@ def learn_floors(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
             {
                 **row,
                 "case": case_label(row),
-                "key": [_plain(v) for v in key],
+                "key": [plain(v) for v in key],
                 "n_runs": len(values),
                 "sd_log": sd,
                 "floor": noise_floor(sd) if math.isfinite(sd) else math.nan,
             }
         )
     return pd.DataFrame(rows, columns=[*MATCH_KEYS, "case", "key", "n_runs", "sd_log", "floor"])
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
