@@ -6,74 +6,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from results.store import Store, open_store
-from runners.measurement import Measurement, ProcessRecord
-from runners.timing import SamplingPolicy
+from runners.measurement import Measurement
 from suite import session
 from suite.case import Case
+from tests.support.session import POLICY, FakeWorkers, Silent, fake_context
 
-POLICY = SamplingPolicy(min_processes=3, max_processes=6, ci_target=0.02, max_time_s=1e6)
 A = Case("torch", 50, 1, image_size=32, threads=1)
 B = Case("torch", 50, 2, image_size=32, threads=1)
 C = Case("tensorflow", 50, 1, image_size=32, threads=1)
-
-
-class Silent:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, message: str) -> None:
-        self.lines.append(message)
-
-    def start(self, total: int) -> None: ...
-    def case_started(self, case: Case) -> None: ...
-    def case_done(self, m: Measurement) -> None: ...
-    def add_cases(self, count: int) -> None: ...
-    def stop(self) -> None: ...
-
-
-def _context(**kw: Any) -> session.Context:
-    from results.environment import environment_info
-    from runners.host import machine_info
-
-    return session.Context(machine_info(), environment_info(), ceilings=[], **kw)
-
-
-class FakeWorkers:
-    """run_round stand-in: value(case, process index) seconds per step, 10 steps."""
-
-    def __init__(self, value: Callable[[Case, int], float | str]) -> None:
-        self.value = value
-        self.calls: list[tuple[int, list[Case]]] = []
-
-    def __call__(
-        self, group: list[Case], policy: SamplingPolicy, round_: int, indices: list[int], _t: float
-    ) -> list[Measurement]:
-        self.calls.append((round_, list(group)))
-        out = []
-        for case, index in zip(group, indices, strict=True):
-            v = self.value(case, index)
-            rec = ProcessRecord(index=index, round=round_, pid=1000 + round_, startup_ns=10**9)
-            if isinstance(v, str):
-                m = Measurement(case=case, status="error", reason=v, process_records=[rec])
-            else:
-                ns = [int(v * 1e9)] * 10
-                rec.measured_ns = sum(ns)
-                m = Measurement(
-                    case=case,
-                    samples_ns=ns,
-                    sample_process=[index] * 10,
-                    process_records=[rec],
-                    ci_target=policy.ci_target,
-                )
-            out.append(m)
-        return out
 
 
 @pytest.fixture
@@ -90,7 +36,7 @@ def _run(
     **ctx: Any,
 ) -> tuple[int | None, list[Measurement]]:
     monkeypatch.setattr(session, "run_round", workers)
-    monkeypatch.setattr(session, "gather_context", lambda _c, _log: _context(**ctx))
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log: fake_context(**ctx))
     plan = session.Plan(cases, POLICY, 60.0, "test", seed=seed)
     return session.execute(store, plan, Silent())
 
@@ -187,7 +133,7 @@ def test_resume_continues_pending_processes(store: Store, monkeypatch: pytest.Mo
 def test_the_run_summary_shows_the_overhead(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     ui = Silent()
     monkeypatch.setattr(session, "run_round", FakeWorkers(lambda _c, _i: 0.1))
-    monkeypatch.setattr(session, "gather_context", lambda _c, _log: _context())
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log: fake_context())
     session.execute(store, session.Plan([A, C], POLICY, 60.0, "test", seed=1), ui)
     line = ui.lines[-1]
     # 3 rounds x 2 frameworks = 6 workers of 1 s start-up each; 2 cases x 3 x 10 x 0.1 s.
