@@ -412,6 +412,8 @@ def test_the_worker_takes_no_gpu_snapshot_on_cpu(monkeypatch: pytest.MonkeyPatch
     assert m.status == "ok" and m.gpu_before is None and m.throttled is None
 
 
+@pytest.mark.slow  # a child process imports torch and its compiler (seconds)
+@pytest.mark.torch
 def test_torch_prepare_moves_the_dynamo_import_out_of_the_first_training_build() -> None:
     """torch.optim's constructors import torch._dynamo on first use (seconds): a worker
     with training cases imports it at start-up, so no case's build pays it."""
