@@ -46,6 +46,7 @@ def test_report_and_friends_work_without_any_framework(tmp_path: Path) -> None:
         f"compare 1 2 {db}",
         f"export {db} -o {tmp_path / 'results.csv'}",
         "models --depths 50",
+        f"run --dry-run --depths 50 --batch-sizes 1 {db}",  # profile, plan, machine capture
     ]
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.without_frameworks", *commands],
