@@ -205,6 +205,7 @@ class Result(Base):
     num_classes: Mapped[int]
     threads: Mapped[int]
     interop_threads: Mapped[int]
+    replicas: Mapped[int] = mapped_column(server_default="1")
     # what happened
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)

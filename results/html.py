@@ -40,6 +40,8 @@ from results.format import (
     number,
     text,
 )
+from results.replica_chart import replica_charts
+from results.scaling import STRAGGLER_THRESHOLD, replica_scaling
 from runners.measurement import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
 from suite.case import case_label
@@ -348,6 +350,11 @@ def report_context(
             kind: [{"title": c.title, "svg": Markup(c.svg)} for c in chart_list if c.kind == kind]
             for kind in ("throughput", "ratio", "latency", "ceiling", "depth")
         },
+        "replicas": _replica_rows(replica_scaling(prim)),
+        "replica_charts": [
+            {"title": c.title, "svg": Markup(c.svg)} for c in replica_charts(replica_scaling(prim))
+        ],
+        "straggler_threshold": fmt_pct(STRAGGLER_THRESHOLD, 2),
         "depth_outliers": _depth_outliers(depth),
         "depth_threshold": fmt_pct(analysis.DEPTH_OUTLIER_THRESHOLD, 2),
         "confidence": fmt_pct(1.0 - analysis.ALPHA),
@@ -372,6 +379,26 @@ def report_context(
             differences=_settings_rows(compare.settings_differences(df, order)),
         )
     return context
+
+
+def _replica_rows(scaling: pd.DataFrame) -> list[dict[str, Any]]:
+    def ms(values: Any) -> str:
+        return ", ".join(f"{v:.1f}" for v in values) if values else MISSING
+
+    return [
+        {
+            "case": f"{r['framework']}/{r['execution']} r{r['depth']} b{r['batch_size']} "
+            f"{r['device']} {r['precision']} {r['image_size']}px, {r['threads']} threads",
+            "replicas": int(r["replicas"]),
+            "global_batch": int(r["global_batch"]),
+            "images": fmt(r["images_per_s"]),
+            "efficiency": MISSING if math.isnan(r["efficiency"]) else f"{r['efficiency']:.0%}",
+            "rank_ms": ms(r["rank_median_ms"]),
+            "forward_ms": ms(r["rank_forward_ms"]),
+            "straggler": r["straggler"] or "",
+        }
+        for _, r in scaling.iterrows()
+    ]
 
 
 def _environment() -> jinja2.Environment:

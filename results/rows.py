@@ -53,7 +53,7 @@ def result_values(m: Measurement) -> dict[str, Any]:
         values.update(
             pipeline_steps=m.pipeline_steps,
             pipelined_s=pipelined,
-            pipelined_images_per_s=m.case.batch_size / pipelined,
+            pipelined_images_per_s=m.case.global_batch / pipelined,
         )
     return values
 

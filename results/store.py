@@ -292,7 +292,7 @@ class Store:
                 .where(NoiseFloor.machine_id == machine_id)
                 .order_by(NoiseFloor.created_at, NoiseFloor.id)
             )
-            return {tuple(json.loads(key)): float(floor) for key, floor in rows}
+            return {_match_key(json.loads(key)): float(floor) for key, floor in rows}
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         if status not in RUN_STATUSES or status == "running":
@@ -407,3 +407,13 @@ def _ceiling(values: Mapping[str, Any]) -> Ceiling:
         )
     except KeyError as exc:
         raise ValueError(f"a ceiling needs device, precision and gflops; {exc} missing") from None
+
+
+# Floors learnt before issue 14 have 8 match-key values: replicas (now the last) was 1.
+MATCH_KEY_LEN_BEFORE_REPLICAS = 8
+
+
+def _match_key(values: list[Any]) -> tuple[Any, ...]:
+    if len(values) == MATCH_KEY_LEN_BEFORE_REPLICAS:
+        return (*values, 1)
+    return tuple(values)

@@ -14,11 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 from typing import IO, Any, cast
 
+from runners.distributed import behind
 from runners.host import oom_kills
 from runners.measurement import Measurement, ProcessRecord
 from runners.probe import ProbeResult, empty_result
@@ -55,6 +56,7 @@ class Outcome:
     data: dict[str, Any] | None
     stderr_tail: str
     oom_killed: bool = False  # the cgroup's OOM-kill count rose while the worker ran
+    progress: dict[int, str] = field(default_factory=dict)  # a replicated case's ranks
 
 
 def _start(module: str, path: Path, env: dict[str, str], err: IO[bytes]) -> Popen[bytes]:
@@ -97,8 +99,12 @@ def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
     rc = outcome.returncode
     last = f"; last output: {outcome.stderr_tail}" if outcome.stderr_tail else ""
     if rc is None:
+        late = behind(outcome.progress) if case.replicas > 1 else None
         return Measurement.failed(
-            case, "timeout", f"no result within {timeout_s:g} s; worker killed"
+            case,
+            "timeout",
+            f"no result within {timeout_s:g} s; worker killed"
+            + (f" with its ranks; {late}" if late else ""),
         )
     if rc < 0:
         name = signal.Signals(-rc).name
@@ -192,8 +198,17 @@ def spawn_round(
                 raise
         kills_after = oom_kills()
         oom = kills_before is not None and kills_after is not None and kills_after > kills_before
-        ended = Outcome(returncode, None, _tail(log), oom)
+        ended = Outcome(returncode, None, _tail(log), oom, _progress(Path(tmp)))
         return RoundOutcome(_read_events(events_path), ended)
+
+
+def _progress(folder: Path) -> dict[int, str]:
+    """The ranks' last progress lines (runners.distributed.report_progress)."""
+    out = {}
+    for path in folder.glob("rank*.progress"):
+        with contextlib.suppress(OSError, ValueError):
+            out[int(path.stem.removeprefix("rank"))] = path.read_text()
+    return out
 
 
 def worker_key(case: Case) -> tuple[str, str, int, int]:
@@ -209,6 +224,7 @@ def run_round(
     indices: list[int],
     timeout_s: float = DEFAULT_TIMEOUT_S,
     module: str = "runners.worker",
+    nodes: dict[str, Any] | None = None,
 ) -> list[Measurement]:
     """One round of `cases` (one framework, device and thread setting) in fresh workers.
 
@@ -228,6 +244,8 @@ def run_round(
             "round": round_,
             "policy": policy.to_dict(),
         }
+        if nodes:
+            request["nodes"] = nodes
         outcome = spawn_round(request, env, timeout_s, module)
         done = {
             int(e["position"]): Measurement.from_dict(e["measurement"])

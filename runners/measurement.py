@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,22 @@ _STAT_INPUTS = frozenset(
     {"case", "status", "samples_ns", "sample_process", "process_records", "ci_target",
      "gmacs_per_image"}
 )  # fmt: skip
+
+
+# Per-rank values of a replicated case (runners.ddp), one list per process.
+PER_RANK_KEYS = ("rank_median_s", "rank_forward_median_s")
+
+
+def _merge_per_rank(details: dict[str, Any], key: str, values: list[Any]) -> None:
+    """details[key]: each rank's geometric mean over the processes (the case value's rule);
+    details[key + '_by_process']: every process's list."""
+    lists = [v for v in values if v]
+    if not lists or len({len(v) for v in lists}) != 1:
+        return
+    details[key] = [
+        math.exp(sum(math.log(v[r]) for v in lists) / len(lists)) for r in range(len(lists[0]))
+    ]
+    details[f"{key}_by_process"] = lists
 
 
 @dataclass
@@ -148,7 +165,7 @@ class Measurement:
         if "stats" not in cache:
             cache["stats"] = summarize(
                 [s / 1e9 for s in self.samples_ns],
-                self.case.batch_size,
+                self.case.global_batch,  # every replica's images count in images/s
                 self.gmacs_per_image,
                 self.case.mode,
                 ci_target=self.ci_target,
@@ -193,6 +210,8 @@ class Measurement:
                 merged.reason = (
                     f"process {parts.index(failed) + 1} of {len(parts)}: {failed.reason}"
                 )
+        for key in PER_RANK_KEYS:
+            _merge_per_rank(merged.details, key, [p.details.get(key) for p in parts])
         peaks = [p.peak_memory_bytes for p in parts if p.peak_memory_bytes is not None]
         merged.peak_memory_bytes = max(peaks) if peaks else None
         merged.gpu_before = first.gpu_before

@@ -146,7 +146,9 @@ class TorchRunner:
             torch.set_num_interop_threads(inter)
         return torch.get_num_threads(), torch.get_num_interop_threads()
 
-    def build(self, case: Case) -> None:
+    def build(self, case: Case, wrap: Callable[[Any], Any] | None = None) -> None:
+        """`wrap`: applied to the model on its device (runners.ddp: DistributedDataParallel);
+        the step calls the wrapped model, the optimizer holds the model's parameters."""
         torch = self.torch
         from suite.models import build_model
 
@@ -174,9 +176,9 @@ class TorchRunner:
             # A captured graph must not keep autocast's cast cache (torch's CUDA graph notes).
             return torch.autocast(device_type=kind, dtype=dtype, cache_enabled=not graphed)
 
-        net: Callable[[Any], Any] = model
+        net: Callable[[Any], Any] = model if wrap is None else wrap(model)
         if case.execution == "compile":
-            net = torch.compile(model)
+            net = torch.compile(net)
 
         if case.mode == "inference":
             model.eval()

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from runners import ddp, distributed
 from runners.base import Runner, reset_peak_rss
 from runners.measurement import Measurement, ProcessRecord
 from runners.stats import CI_TARGET_REL
@@ -91,14 +92,23 @@ def measure(
     policy: SamplingPolicy,
     record: ProcessRecord,
     threads: tuple[int, int],
+    nodes: dict[str, Any] | None = None,
 ) -> Measurement:
     """One case with an already imported runner whose threads are set (`threads`: read
-    back from the framework)."""
+    back from the framework). `nodes`: runners.ddp.Launch fields, where a replicated torch
+    case spans several nodes (this one is node 0)."""
     result = new_measurement(runner, case, threads, policy.ci_target, record)
-    reason = runner.unsupported(case)
+    reason = distributed.unsupported(case) or runner.unsupported(case)
     if reason is not None:
         result.status, result.reason = "skipped", reason
         return result
+    if case.replicas > 1:  # the ranks build and time it; this process launches them
+        if case.framework == "tensorflow":
+            from runners.tf_multiworker import measure_replicated_tf
+
+            return measure_replicated_tf(case, policy, record, result)
+        where = ddp.Launch.node0(nodes) if nodes else None
+        return ddp.measure_replicated(case, policy, record, result, where)
     gc.collect()  # the previous case's model must not count in this one's memory
     reset_peak_rss()
     try:
@@ -175,7 +185,7 @@ def run_round(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -
         record.startup_ns = startup
         record.started_ns = time.time_ns()
         emit({"event": "start", "position": pos, "t": record.started_ns})
-        m = measure(runner, case, policy, record, threads)
+        m = measure(runner, case, policy, record, threads, request.get("nodes"))
         emit({"event": "done", "position": pos, "measurement": m.to_dict()})
 
 
@@ -217,6 +227,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m runners.worker EVENTS.jsonl < request.json", file=sys.stderr)
         return 2
     die_with_parent(Path(argv[0]))
+    # A replicated case's ranks inherit it and keep their progress there.
+    os.environ[distributed.PROGRESS_DIR_ENV] = str(Path(argv[0]).resolve().parent)
     request: dict[str, Any] = json.load(sys.stdin)
     with Path(argv[0]).open("a") as out:
         run_round(request, _emitter(out))

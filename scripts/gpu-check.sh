@@ -2,7 +2,8 @@
 # The GPU proof of issue 10, for a lent one-GPU machine (about 4 minutes on one H100):
 #   1. a short `resnet-bench run` of torch on cuda (depth 50, batch 1/32/256, inference and
 #      training, bf16, and cudagraph at batch 1; 2 processes per case) into a SQLite file;
-#   2. benchmarks/gpu_check.py: every stored case ok, step time growing with the batch, the
+#   2. one DistributedDataParallel replica on cuda:0 with NCCL, through the elastic launcher;
+#   3. benchmarks/gpu_check.py: every stored case ok, step time growing with the batch, the
 #      suite within 3% of torch's Timer, the suite's torch ResNet-V2-50 at least 1.0x timm's
 #      resnetv2_50 (batch 256, bf16, channels-last, both modes), cudagraph >= 3x eager at b1.
 #
@@ -59,6 +60,8 @@ echo "== resnet-bench run"
 status=0
 python3 -m suite run --profile "$OUT/gpu-check.toml" --db "$DB" || status=$?
 python3 -m suite report --db "$DB" -o "$OUT/report.html" || status=$?
+echo "== one DDP replica (issue 14): NCCL on cuda:0 (gloo on the CPU with --cpu)"
+python3 -m runners.nodes check "$DEVICE" "$SIZE" || status=$?
 echo "== benchmarks/gpu_check.py"
 python3 benchmarks/gpu_check.py --device "$DEVICE" --db "$DB" || status=$?
 exit "$status"

@@ -78,6 +78,9 @@ class Case:
     num_classes: int = 1000
     threads: int = 0  # intra-op threads; 0 -> the cores this process may use
     interop_threads: int = 1
+    # Data-parallel training: this many processes, each with `batch_size` images (the
+    # global batch is replicas x batch_size) and threads // replicas intra-op threads.
+    replicas: int = 1
 
     def __post_init__(self) -> None:
         check_choice("framework", self.framework, FRAMEWORKS)
@@ -101,6 +104,7 @@ class Case:
             object.__setattr__(self, "threads", default_threads())
         check_positive_int("threads", self.threads)
         check_positive_int("inter-op threads", self.interop_threads)
+        check_positive_int("replicas", self.replicas)
 
     @property
     def is_cuda(self) -> bool:
@@ -112,6 +116,10 @@ class Case:
     def label(self) -> str:
         """Short human label, e.g. 'torch/eager r50 b8 cpu inference fp32 224px'."""
         return case_label(self.to_dict())
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.replicas
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -157,4 +165,7 @@ LABEL_FIELDS: tuple[str, ...] = (
 def case_label(values: Mapping[Any, Any], fields: Sequence[str] = LABEL_FIELDS) -> str:
     """The one way a case is named, from its fields (a Case's to_dict(), a result row, a
     frame row): 'torch/eager r50 b8 cpu inference fp32 224px'; `fields` picks the parts."""
-    return " ".join(LABEL_PARTS[f].format_map(values) for f in fields)
+    label = " ".join(LABEL_PARTS[f].format_map(values) for f in fields)
+    replicas = values.get("replicas", 1)
+    # Several replicas (data-parallel training) are named; one, the default, is not.
+    return f"{label} x{replicas}" if isinstance(replicas, int) and replicas > 1 else label

@@ -4,7 +4,7 @@ A profile is a name of a file in suite/profiles/ (smoke, quick, full) or a path 
 user's own TOML of the same shape:
 
     [cases]    lists per axis (frameworks, depths, batch_sizes, devices, modes, precisions,
-               executions) and scalars (image_size, num_classes, threads, interop_threads)
+               executions, replicas) and scalars (image_size, num_classes, threads, interop_threads)
     [sampling] runners.timing.SamplingPolicy fields (min_processes, max_processes, ...),
                plus timeout_s (per case in a worker); `processes` is an old name for
                min_processes
@@ -44,7 +44,10 @@ from suite.spec import DEPTHS
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_EXECUTION = "default"  # each framework's first execution in suite.case.EXECUTIONS
-LIST_AXES = ("frameworks", "depths", "batch_sizes", "devices", "modes", "precisions", "executions")
+LIST_AXES = (
+    "frameworks", "depths", "batch_sizes", "devices", "modes", "precisions", "executions",
+    "replicas",
+)  # fmt: skip
 SCALAR_AXES = ("image_size", "num_classes", "threads", "interop_threads")
 RUN_KEYS = ("timeout_s",)
 POLICY_OVERRIDES = ("min_processes", "max_processes", "max_time_s")
@@ -209,6 +212,7 @@ def _check_axes(axes: dict[str, Any], name: str) -> None:
         "modes": lambda v: check_choice("mode", v, MODES),
         "precisions": lambda v: check_choice("precision", v, PRECISIONS),
         "executions": lambda v: check_choice("execution", v, (DEFAULT_EXECUTION, *ALL_EXECUTIONS)),
+        "replicas": lambda v: check_positive_int("replicas", v),
     }
     try:
         for key, check in checks.items():
@@ -253,15 +257,18 @@ def expand(axes: dict[str, Any], strict: bool = True) -> list[Case]:
             for e in executions
             if e == DEFAULT_EXECUTION or e in EXECUTIONS[fw]
         ]
-        for depth, batch, device, mode, precision, execution in itertools.product(
+        for depth, batch, device, mode, precision, execution, replicas in itertools.product(
             axes["depths"],
             axes["batch_sizes"],
             axes.get("devices", ["cpu"]),
             axes.get("modes", ["inference"]),
             axes.get("precisions", ["fp32"]),
             fw_executions,
+            axes.get("replicas", [1]),
         ):
-            case = Case(fw, depth, batch, device, mode, precision, execution, **scalars)
+            case = Case(
+                fw, depth, batch, device, mode, precision, execution, replicas=replicas, **scalars
+            )
             if case not in seen:
                 seen.add(case)
                 cases.append(case)

@@ -51,6 +51,8 @@ class Plan:
     source: str = "cli"
     seed: int = field(default_factory=lambda: random.SystemRandom().randrange(2**31))
     batch_search: BatchSearch | None = None  # --batch-sizes auto: cases grow as it doubles
+    # Several nodes (this is node 0): {"nnodes": N, "rdzv_endpoint": "HOST:PORT"}
+    nodes: dict[str, Any] | None = None
 
 
 @dataclass
@@ -347,7 +349,8 @@ def execute(
                 for group in round_order(active, rng):
                     ui.case_started(group[0])
                     indices = [len(parts[c]) for c in group]
-                    got = run_round(group, policy, round_, indices, plan.timeout_s)
+                    several: dict[str, Any] = {"nodes": plan.nodes} if plan.nodes else {}
+                    got = run_round(group, policy, round_, indices, plan.timeout_s, **several)
                     overhead.add(got)
                     for m in got:
                         parts[m.case].append(m)

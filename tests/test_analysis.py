@@ -95,7 +95,9 @@ def test_framework_comparison_uses_default_execution_else_first_that_finished() 
     f.result(1, "torch", 50, 8, steps(0.040, seed=4), execution="compile")
     f.result(1, "tensorflow", 50, 8, steps(0.080, seed=5))
     cmp = analysis.framework_comparison(f.results(), f.samples())
-    assert list(cmp.columns[10:13]) == ["torch/eager", "torch/compile", "tensorflow/graph"]
+    first = 1 + len(analysis.COMPARISON_KEYS)  # after run_id and the keys
+    labels = ["torch/eager", "torch/compile", "tensorflow/graph"]
+    assert list(cmp.columns[first : first + 3]) == labels
     assert only_row(cmp, batch_size=1)["baseline"] == "torch/eager"
     b8 = only_row(cmp, batch_size=8)
     assert b8["baseline"] == "torch/compile"

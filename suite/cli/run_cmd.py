@@ -37,7 +37,7 @@ from suite.case import (
     PRECISIONS,
     Case,
 )
-from suite.cli import storage
+from suite.cli import nodes, storage
 from suite.cli.common import UsageError, add_storage_options, db_url, output_dir
 from suite.profiles import DEFAULT_EXECUTION, load_profile, profile_names
 from suite.session import Plan
@@ -142,6 +142,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the measurements as JSON on stdout (logs go to stderr)",
     )
+    nodes.add_arguments(p)
     add_storage_options(p)
 
 
@@ -180,6 +181,12 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         "--threads",
         type=_int("threads"),
         help="intra-op threads for both frameworks (default: usable cores)",
+    )
+    axes.add_argument(
+        "--replicas",
+        type=_ints("replicas"),
+        help="data-parallel processes per training case (default 1); the batch size is per "
+        "replica and the threads are split across them",
     )
     run = p.add_argument_group("measurement")
     run.add_argument(
@@ -223,6 +230,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         modes=args.modes,
         precisions=args.precisions,
         executions=args.executions,
+        replicas=args.replicas,
         image_size=args.image_size,
         threads=args.threads,
         min_processes=args.processes,
@@ -323,6 +331,10 @@ def run(args: argparse.Namespace) -> int:
     from results.store import open_store
     from suite.cli.report_cmd import REPORT_FILENAME, print_path
 
+    where = nodes.check(args)
+    if where is not None and where["node_rank"] > 0:
+        # Another node: it runs whatever node 0 announces; node 0 plans and stores.
+        return nodes.command("follow", where["nnodes"], where["node_rank"], args.rdzv_endpoint)
     plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
     if args.dry_run:
         if plan is None:
@@ -337,15 +349,20 @@ def run(args: argparse.Namespace) -> int:
             plan = session.resume_plan(store, args.resume)
         if args.max_time is not None:
             plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
+        plan.nodes = where
         console = Console(stderr=True)
         console.print(_estimate(plan, store).line(), markup=False, highlight=False)
         if plan.batch_search is not None:
             console.print(
                 SEARCH_NOTE.format(gain=plan.batch_search.min_gain), markup=False, highlight=False
             )
-        run_id, measurements = session.execute(
-            store, plan, resume=args.resume, ui=RichProgress(console)
-        )
+        try:
+            run_id, measurements = session.execute(
+                store, plan, resume=args.resume, ui=RichProgress(console)
+            )
+        finally:
+            if where is not None:
+                nodes.command("end", where["nnodes"], args.rdzv_endpoint)
         if args.json:
             json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
             sys.stdout.write("\n")

@@ -104,6 +104,7 @@ class Frames:
             num_classes=1000,
             threads=2,
             interop_threads=1,
+            replicas=1,
             status=status,
             reason=reason,
             threads_intra=2,
