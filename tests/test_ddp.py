@@ -173,7 +173,7 @@ def test_a_hanging_rank_times_out_named_and_leaves_no_rank_behind(
     mark = f"RESNET_BENCH_TEST_MARK={uuid.uuid4().hex}"
     monkeypatch.setenv(*mark.split("=", 1))
     monkeypatch.setenv(distributed.KILL_RANK_ENV, "1:1:hang")  # rank 1 stops at step 1
-    (m,) = run_round([train(2)], TINY, 0, [0], timeout_s=45)
+    (m,) = run_round([train(2)], TINY, 0, [0], timeout_s=30)
     assert m.status == "timeout"
     # rank 1 never began step 1; rank 0 began it and waits in DDP's first collective
     late = "rank 1 at step 0 (finished, waiting for the others); ahead: step 1 (started)"
