@@ -38,11 +38,14 @@ class EnvironmentInfo(TypedDict):
 
 
 ENV_VAR_NAMES: frozenset[str] = frozenset(
-    {"LD_PRELOAD", "NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_NUM_THREADS"}
-)
+    {
+        "LD_PRELOAD", "NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_NUM_THREADS",
+        "NPROC",  # the size of XLA's CPU thread pool (JAX)
+    }
+)  # fmt: skip
 ENV_VAR_PREFIXES: tuple[str, ...] = (
     "OMP_", "MKL_", "KMP_", "GOMP_", "DNNL_", "ONEDNN_", "TF_", "XLA_",
-    "TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_", "CUDA_", "CUDNN_",
+    "TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_", "CUDA_", "CUDNN_", "JAX_", "ORT_",
 )  # fmt: skip
 # Terraform shares the TF_ prefix; its variables say nothing about TensorFlow.
 _ENV_VAR_EXCLUDED_PREFIXES: tuple[str, ...] = (

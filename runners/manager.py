@@ -33,12 +33,15 @@ KILL_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.
 
 
 def thread_env(intra: int, inter: int) -> dict[str, str]:
-    """Thread settings both frameworks read at start-up, passed explicitly to each worker."""
+    """Thread settings the frameworks read at start-up, passed explicitly to each worker
+    (NPROC: the size of XLA's CPU intra-op pool in JAX; ONNX Runtime takes its counts per
+    session)."""
     return {
         "OMP_NUM_THREADS": str(intra),
         "MKL_NUM_THREADS": str(intra),
         "TF_NUM_INTRAOP_THREADS": str(intra),
         "TF_NUM_INTEROP_THREADS": str(inter),
+        "NPROC": str(intra),
     }
 
 

@@ -13,12 +13,16 @@ from suite.case import FRAMEWORKS
 RUNNERS: dict[str, str] = {
     "torch": "runners.torch_runner:TorchRunner",
     "tensorflow": "runners.tf_runner:TFRunner",
+    "jax": "runners.jax_runner:JaxRunner",
+    "onnxruntime": "runners.ort_runner:OrtRunner",
 }
 # The package each runner imports, and the resnet-bench extra that installs it: the core
 # install (store, reports, CLI) has no framework.
 PACKAGES: dict[str, tuple[str, str]] = {
     "torch": ("torch", "torch"),
     "tensorflow": ("tensorflow", "tensorflow"),
+    "jax": ("jax", "jax"),
+    "onnxruntime": ("onnxruntime", "onnxruntime"),
 }
 assert set(RUNNERS) == set(FRAMEWORKS), "runner registry and suite.case.EXECUTIONS disagree"
 assert set(PACKAGES) == set(RUNNERS), "every runner names its package and extra"

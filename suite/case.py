@@ -20,6 +20,8 @@ from suite.spec import DEPTHS
 EXECUTIONS: dict[str, tuple[str, ...]] = {
     "torch": ("eager", "compile", "cudagraph"),
     "tensorflow": ("graph", "xla"),
+    "jax": ("jit",),  # jax.jit of the whole step
+    "onnxruntime": ("session",),  # an InferenceSession at ORT_ENABLE_ALL
 }
 FRAMEWORKS: tuple[str, ...] = tuple(EXECUTIONS)
 ALL_EXECUTIONS: tuple[str, ...] = tuple(e for ex in EXECUTIONS.values() for e in ex)

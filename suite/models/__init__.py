@@ -3,7 +3,10 @@
 Each builder module exposes `build(depth, num_classes=1000, **options)` returning the
 framework's native model, and `count_params(model)`, `count_macs(model, image_size)` and
 `feature_shape(model, image_size)` measuring a built model (the tests hold these against
-suite.spec; TensorFlow needs a model built with a fixed `image_size` for the last two).
+suite.spec; TensorFlow and ONNX need a model built with a fixed `image_size` for the last
+two). For the proof that all compute the same function (suite.modelinfo), each also has
+`from_torch(torch_model, image_size)`, its model with the torch model's weights, and
+`logits(model, images_nchw)`, inference logits as a float32 numpy array.
 
 Adding a framework = one module plus one line in BUILDERS (its name must also be in
 suite.case.FRAMEWORKS).
@@ -22,6 +25,8 @@ from suite.case import FRAMEWORKS
 BUILDERS: dict[str, str] = {
     "torch": "suite.models.torch_resnet",
     "tensorflow": "suite.models.tf_resnet",
+    "jax": "suite.models.jax_resnet",
+    "onnxruntime": "suite.models.onnx_resnet",  # torch model exported (needs torch)
 }
 assert tuple(BUILDERS) == FRAMEWORKS, "BUILDERS and suite.case.FRAMEWORKS must list the same"
 
@@ -38,10 +43,12 @@ def builder(framework: str) -> ModuleType:
 
 
 def build_model(framework: str, depth: int, num_classes: int = 1000, **options: Any) -> Any:
-    """The native model: a torch.nn.Module (NCHW) or a built keras.Model (NHWC).
+    """The native model: a torch.nn.Module (NCHW), a built keras.Model (NHWC), a Flax NNX
+    module (NHWC) or an onnx.ModelProto (NCHW, exported from torch).
 
     Options are the builder's own: torch `channels_last`; tensorflow `precision`,
-    `image_size`. Raises ValueError for an unknown framework or depth.
+    `image_size`; jax `precision`, `seed`; onnxruntime `image_size`, `seed`. Raises
+    ValueError for an unknown framework or depth.
     """
     check_framework(framework)
     spec.check_depth(depth)  # before the (slow) framework import

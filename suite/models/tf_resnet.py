@@ -164,3 +164,19 @@ def count_macs(model: keras.Model, image_size: int) -> int:
             per_output = math.prod(layer.kernel.shape[:-1])
             total += math.prod(layer.output.shape[1:]) * per_output
     return int(total)
+
+
+def from_torch(torch_model: Any, image_size: int) -> keras.Model:
+    """A model of the torch model's depth and classes, with its weights, at `image_size`."""
+    from suite.models.transfer import torch_to_tf
+
+    model = build(torch_model.depth, torch_model.logits.out_channels, image_size=image_size)
+    torch_to_tf(torch_model, model)
+    return model
+
+
+def logits(model: keras.Model, images_nchw: Any) -> Any:
+    """Inference logits as a numpy array for NCHW images (verification; not timed)."""
+    import numpy as np
+
+    return np.asarray(model(images_nchw.transpose(0, 2, 3, 1), training=False))

@@ -7,6 +7,7 @@ suite.models.transfer pairs them with the TensorFlow layers.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -243,3 +244,15 @@ def count_macs(model: nn.Module, image_size: int) -> int:
     with torch.no_grad(), counter:
         model(_zeros(model, image_size))
     return counter.get_total_flops() // 2
+
+
+def from_torch(torch_model: ResNetV2, image_size: int) -> ResNetV2:
+    """The reference itself (the proofs compare every framework with it)."""
+    return torch_model
+
+
+def logits(model: nn.Module, images_nchw: Any) -> Any:
+    """Inference logits as a numpy array (verification; not the timed path)."""
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(images_nchw)).numpy()
