@@ -3,7 +3,7 @@
 nox -s bench                      # default profile for this machine -> DB + HTML report
 nox -s bench -- --depths 50 --batch-sizes 1,32
 nox -s tests                      # the test suite (benchmarks skipped)
-RESNET_BENCH_CUDA=1 nox -s bench  # GPU host: CUDA builds of torch and TensorFlow
+RESNET_BENCH_CUDA=1 nox -s bench  # GPU host: CUDA builds of torch, TensorFlow, jax, ORT
 """
 
 from __future__ import annotations
@@ -16,11 +16,16 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
-# The frameworks this host gets (pyproject extras, one per framework): torch and
-# tensorflow-cpu; RESNET_BENCH_CUDA=1 selects TensorFlow's CUDA build. torch comes from
-# RESNET_BENCH_TORCH_INDEX where set (README "GPU hosts": which wheel a host gets).
+# The frameworks this host gets (pyproject extras, one per framework): torch,
+# tensorflow-cpu, CPU jaxlib and onnxruntime; RESNET_BENCH_CUDA=1 selects the CUDA builds of
+# TensorFlow, jaxlib and ONNX Runtime. torch comes from RESNET_BENCH_TORCH_INDEX where set
+# (README "GPU hosts": which wheel a host gets).
 CUDA = os.environ.get("RESNET_BENCH_CUDA", "") not in ("", "0")
-FRAMEWORKS = ("torch", "tensorflow-cuda") if CUDA else ("torch", "tensorflow")
+FRAMEWORKS = (
+    ("torch", "tensorflow-cuda", "jax-cuda", "onnxruntime-cuda")
+    if CUDA
+    else ("torch", "tensorflow", "jax", "onnxruntime")
+)
 
 
 def install(session: nox.Session, *extras: str) -> None:

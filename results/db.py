@@ -130,6 +130,10 @@ class Environment(Base):
     torch_version: Mapped[str | None] = mapped_column(String(64))
     tensorflow_version: Mapped[str | None] = mapped_column(String(64))
     tensorflow_distribution: Mapped[str | None] = mapped_column(String(64))
+    jax_version: Mapped[str | None] = mapped_column(String(64))
+    jaxlib_version: Mapped[str | None] = mapped_column(String(64))
+    onnxruntime_version: Mapped[str | None] = mapped_column(String(64))
+    onnxruntime_distribution: Mapped[str | None] = mapped_column(String(64))
     suite_version: Mapped[str | None] = mapped_column(String(64))
     git_commit: Mapped[str | None] = mapped_column(String(64))
     git_dirty: Mapped[bool | None]

@@ -30,6 +30,10 @@ class EnvironmentInfo(TypedDict):
     torch_version: str | None
     tensorflow_version: str | None
     tensorflow_distribution: str | None
+    jax_version: str | None
+    jaxlib_version: str | None
+    onnxruntime_version: str | None
+    onnxruntime_distribution: str | None
     suite_version: str | None
     git_commit: str | None
     git_dirty: bool | None
@@ -59,6 +63,7 @@ TENSORFLOW_DISTRIBUTIONS: tuple[str, ...] = (
     "tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos", "tf-nightly",
     "tf-nightly-cpu",
 )  # fmt: skip
+ONNXRUNTIME_DISTRIBUTIONS: tuple[str, ...] = ("onnxruntime", "onnxruntime-gpu")
 
 
 def _version(distribution: str) -> str | None:
@@ -68,8 +73,9 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def _tensorflow() -> tuple[str | None, str | None]:
-    for dist in TENSORFLOW_DISTRIBUTIONS:
+def _installed(distributions: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(version, name) of the first of these distributions that is installed."""
+    for dist in distributions:
         version = _version(dist)
         if version is not None:
             return version, dist
@@ -127,7 +133,8 @@ def environment_info(
     workers get (default: this process's).
     """
     commit, dirty = git_state()
-    tf_version, tf_dist = _tensorflow()
+    tf_version, tf_dist = _installed(TENSORFLOW_DISTRIBUTIONS)
+    ort_version, ort_dist = _installed(ONNXRUNTIME_DISTRIBUTIONS)
     return {
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
@@ -137,6 +144,10 @@ def environment_info(
         "torch_version": _version("torch"),
         "tensorflow_version": tf_version,
         "tensorflow_distribution": tf_dist,
+        "jax_version": _version("jax"),
+        "jaxlib_version": _version("jaxlib"),
+        "onnxruntime_version": ort_version,
+        "onnxruntime_distribution": ort_dist,
         "suite_version": _version("resnet-bench"),
         "git_commit": commit,
         "git_dirty": dirty,

@@ -31,10 +31,11 @@ GUESS_FLOPS = {"cpu": 150e9, "cuda": 100e12}  # sustained FLOP/s of a ResNet ste
 GUESS_BUILD_S = 1.0
 # First step: compilers trace and compile (at depth 50); on a GPU, eager pays cuDNN
 # autotuning (1.2-6.9 s measured on an H100, issue 10).
-GUESS_FIRST_STEP_S = {"compile": 40.0, "xla": 20.0, "cuda": 3.0}
+# JAX's jit: 2 s (inference) to 12 s (training) measured at depth 50 on the 2-core host.
+GUESS_FIRST_STEP_S = {"compile": 40.0, "xla": 20.0, "jit": 5.0, "cuda": 3.0}
 # Later processes of a torch.compile case find its kernels in inductor's on-disk caches.
 GUESS_CACHED_FIRST_STEP_S = {"compile": 10.0}
-GUESS_STARTUP_S = {"torch": 2.0, "tensorflow": 3.5}
+GUESS_STARTUP_S = {"torch": 2.0, "tensorflow": 3.5, "jax": 2.0, "onnxruntime": 1.0}
 PROBES_S = 15.0  # framework probes and the matmul ceiling, once per run
 
 

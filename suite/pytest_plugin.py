@@ -23,7 +23,7 @@ import pytest
 from runners.base import Runner
 from runners.measurement import Measurement
 from runners.timing import SamplingPolicy, timed_step, warm_up
-from suite.case import Case, CaseError
+from suite.case import FRAMEWORKS, Case, CaseError
 from suite.profiles import ProfileError, load_profile
 
 MARK = "resnet_benchmark"
@@ -49,7 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "both frameworks, inference, CPU)",
     )
     group.addoption("--resnet-depths", metavar="LIST", help="comma list, e.g. 50,101")
-    group.addoption("--resnet-frameworks", metavar="LIST", help="comma list: torch,tensorflow")
+    group.addoption(
+        "--resnet-frameworks", metavar="LIST", help=f"comma list of {','.join(FRAMEWORKS)}"
+    )
     group.addoption("--resnet-batch-sizes", metavar="LIST", help="comma list, e.g. 1,8")
     group.addoption("--resnet-device", metavar="DEVICE", help="cpu, cuda or cuda:N")
     group.addoption("--resnet-image-size", metavar="N", type=int, help="pixels per side")
@@ -166,7 +168,7 @@ def resnet_step(resnet_case: Case) -> Iterator[ResnetStep]:
         runner = get_runner(resnet_case.framework)
     except ImportError as exc:
         pytest.skip(missing(resnet_case.framework) or f"{resnet_case.framework}: {exc}")
-    # Both frameworks share this process; a pool already started keeps its size, so the
+    # The frameworks share this process; a pool already started keeps its size, so the
     # counts stored are the ones read back (None if the framework refused to say).
     threads: tuple[int, int] | None = None
     with contextlib.suppress(RuntimeError):

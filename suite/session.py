@@ -34,10 +34,10 @@ from runners.probe import CeilingInfo
 from runners.registry import missing
 from runners.timing import SamplingPolicy, stop_reason
 from suite.batch_search import BatchSearch, stored_rates, throughput
-from suite.case import Case
+from suite.case import FRAMEWORKS, Case
 
-# Prefer torch for the matmul ceiling (it can tell native CPU bf16 from emulated).
-CEILING_FRAMEWORKS = ("torch", "tensorflow")
+# The first framework probed measures the matmul ceiling: in registry order, so torch where
+# it runs (it can tell native CPU bf16 from emulated).
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Context:
 
 def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context:
     """Machine and environment facts; framework build info and ceilings from probes."""
-    frameworks = sorted({c.framework for c in cases}, key=CEILING_FRAMEWORKS.index)
+    frameworks = sorted({c.framework for c in cases}, key=FRAMEWORKS.index)
     devices = sorted({c.device for c in cases})
     threads = max(c.threads for c in cases)
     interop = max(c.interop_threads for c in cases)

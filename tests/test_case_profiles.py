@@ -27,7 +27,10 @@ def test_case_is_frozen_hashable_and_round_trips() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"framework": "jax"}, "unknown framework 'jax'; allowed: torch, tensorflow"),
+        (
+            {"framework": "mxnet"},
+            "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime",
+        ),
         ({"depth": 34}, "unknown depth 34; allowed: 50, 101, 152, 200"),
         ({"batch_size": 0}, "batch size must be a positive integer, got 0"),
         ({"device": "gpu"}, "unknown device 'gpu'; allowed: cpu, cuda, cuda:N"),

@@ -17,7 +17,10 @@ import sqlalchemy as sa
 from suite.cli import main
 
 BAD_FLAGS = [
-    (["--frameworks", "jax"], "unknown framework 'jax'; allowed: torch, tensorflow"),
+    (
+        ["--frameworks", "mxnet"],
+        "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime",
+    ),
     (["--depths", "51"], "unknown depth 51; allowed: 50, 101, 152, 200"),
     (["--depths", "fifty"], "unknown depth 'fifty'; allowed: 50, 101, 152, 200"),
     (["--devices", "gpu"], "unknown device 'gpu'; allowed: cpu, cuda, cuda:N"),

@@ -48,7 +48,10 @@ def test_bad_image_size_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture
     ("args", "message"),
     [
         (["--depths", "50,34"], "unknown depth '34'; allowed: 50, 101, 152, 200"),
-        (["--frameworks", "torch,jax"], "unknown framework 'jax'; allowed: torch, tensorflow"),
+        (
+            ["--frameworks", "torch,mxnet"],
+            "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime",
+        ),
     ],
 )
 def test_bad_lists_name_allowed_values(
@@ -61,9 +64,14 @@ def test_bad_lists_name_allowed_values(
 def _fake_verify(max_rel_diff: float) -> Any:
     """verify_depth with spec-exact counts: the real one is tested in test_models.py."""
 
-    def verify(depth: int, image_size: int, num_classes: int = 1000) -> dict[str, Any]:
+    def verify(
+        depth: int, image_size: int, num_classes: int = 1000, frameworks: Any = BUILDERS
+    ) -> dict[str, Any]:
         counts = {"params": spec.count_params(depth), "macs": spec.macs(depth, image_size)}
-        return {"max_rel_diff": max_rel_diff, **{fw: counts for fw in BUILDERS}}
+        return {
+            fw: {**counts, "max_rel_diff": 0.0 if fw == "torch" else max_rel_diff}
+            for fw in frameworks
+        }
 
     return verify
 
@@ -78,7 +86,8 @@ def test_verify_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     ]
     for r in rows:
         assert list(r) == [*KEYS, "max_rel_diff", "ok"]
-        assert (r["max_rel_diff"], r["ok"]) == (2e-7, True)
+        assert r["ok"] is True
+        assert r["max_rel_diff"] == (0.0 if r["framework"] == "torch" else 2e-7)
     assert "verification OK" in captured.err
 
 
@@ -88,16 +97,18 @@ def test_verify_fails_on_logits(
     monkeypatch.setattr(modelinfo, "verify_depth", _fake_verify(0.5))
     assert main(["models", "--verify", "--depths", "101"]) == 1
     captured = capsys.readouterr()
-    assert captured.out.count("FAIL") == len(BUILDERS)
-    assert "5.00e-01" in captured.out
+    assert captured.out.count("FAIL") == len(BUILDERS) - 1  # torch is the reference
+    assert "5.00e-01" in captured.out and "reference" in captured.out
     assert "verification FAILED" in captured.err
 
 
 def test_verify_fails_on_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     short = list(BUILDERS)[-1]
 
-    def one_param_short(depth: int, image_size: int, num_classes: int = 1000) -> dict[str, Any]:
-        result: dict[str, Any] = _fake_verify(0.0)(depth, image_size, num_classes)
+    def one_param_short(
+        depth: int, image_size: int, num_classes: int = 1000, frameworks: Any = BUILDERS
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = _fake_verify(0.0)(depth, image_size, num_classes, frameworks)
         trainable, total = spec.count_params(depth)
         result[short] = {**result[short], "params": (trainable, total - 1)}
         return result

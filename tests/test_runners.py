@@ -53,9 +53,9 @@ def test_spawn_passes_the_request_and_reads_json_back() -> None:
     assert outcome.data == {"echo": {"behaviour": "ok", "x": 1}}
 
 
-def test_worker_env_sets_threads_for_both_frameworks() -> None:
+def test_worker_env_sets_threads_for_every_framework() -> None:
     env = worker_env(3, 1)
-    assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "3"
+    assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == env["NPROC"] == "3"
     assert env["TF_NUM_INTEROP_THREADS"] == "1"
 
 

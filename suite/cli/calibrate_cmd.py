@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from results.format import fmt_pct
-from suite.cli.common import UsageError, add_storage_options, db_url
+from suite.cli.common import UsageError, add_storage_options, db_url, workers_output
 from suite.cli.storage import console
 
 HELP = "run a plan several times (A/A) and store each case's noise floor for compare"
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
                     f" {plan.label}" if plan.label else ""
                 )
                 one = dataclasses.replace(plan, label=label, seed=plan.seed + k)
-                run_id, _ = session.execute(store, one, ui)
+                with workers_output(args):
+                    run_id, _ = session.execute(store, one, ui)
                 if run_id is None:
                     raise UsageError("the plan has no cases to run")
                 ids.append(run_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DB_ENV = "RESNET_BENCH_DB"
@@ -37,6 +39,21 @@ def output_dir(args: argparse.Namespace) -> Path:
 def output_folder(output: str | None = None) -> Path:
     """--output, else $RESNET_BENCH_OUTPUT, else ./out."""
     return Path(output or os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT)
+
+
+@contextmanager
+def workers_output(args: argparse.Namespace) -> Iterator[None]:
+    """The output folder, for the workers started inside (they inherit the environment):
+    ONNX Runtime's workers cache the exported model there (runners.ort_runner)."""
+    old = os.environ.get(OUTPUT_ENV)
+    os.environ[OUTPUT_ENV] = str(output_dir(args).resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(OUTPUT_ENV, None)
+        else:
+            os.environ[OUTPUT_ENV] = old
 
 
 def db_url(args: argparse.Namespace) -> str:

@@ -38,7 +38,7 @@ from suite.case import (
     Case,
 )
 from suite.cli import nodes, storage
-from suite.cli.common import UsageError, add_storage_options, db_url, output_dir
+from suite.cli.common import UsageError, add_storage_options, db_url, output_dir, workers_output
 from suite.profiles import DEFAULT_EXECUTION, load_profile, profile_names
 from suite.session import Plan
 
@@ -357,9 +357,10 @@ def run(args: argparse.Namespace) -> int:
                 SEARCH_NOTE.format(gain=plan.batch_search.min_gain), markup=False, highlight=False
             )
         try:
-            run_id, measurements = session.execute(
-                store, plan, resume=args.resume, ui=RichProgress(console)
-            )
+            with workers_output(args):
+                run_id, measurements = session.execute(
+                    store, plan, resume=args.resume, ui=RichProgress(console)
+                )
         finally:
             if where is not None:
                 nodes.command("end", where["nnodes"], args.rdzv_endpoint)

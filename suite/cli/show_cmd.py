@@ -117,6 +117,10 @@ def _environment_facts(e: Mapping[str, Any]) -> Table:
         ("torch", e.get("torch_version")),
         ("tensorflow", e.get("tensorflow_version") and
             f"{e.get('tensorflow_version')} ({e.get('tensorflow_distribution')})"),
+        ("jax / jaxlib", e.get("jax_version") and
+            f"{e.get('jax_version')} / {e.get('jaxlib_version')}"),
+        ("onnxruntime", e.get("onnxruntime_version") and
+            f"{e.get('onnxruntime_version')} ({e.get('onnxruntime_distribution')})"),
         ("numpy / scipy / pandas",
             f"{e.get('numpy_version')} / {e.get('scipy_version')} / {e.get('pandas_version')}"),
         ("resnet-bench", e.get("suite_version")),
