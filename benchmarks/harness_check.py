@@ -10,6 +10,10 @@ one JSON line; the parent prints a table of ratios with PASS/FAIL against the ta
   (two clock reads and the step/sync calls, under 1% of a step);
 - tensorflow: the suite's model under the suite's runner vs keras.applications.ResNet50V2
   (weights=None) under tf.function (suite images/s at least Keras');
+- jax: the suite's timing of the runner's jitted step vs a plain `timeit` loop of the same
+  step with `jax.block_until_ready` (medians within 3%);
+- onnxruntime: the suite's timing vs a plain `session.run` loop on the same session
+  (medians within 3%);
 - default executions on CPU: torch channels-last vs NCHW, TF with oneDNN on vs off.
 
 Parts alternate (A, B, A, B) so drift on a shared machine hits both sides alike.
@@ -24,6 +28,8 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
+from collections.abc import Callable
 from typing import Any
 
 from runners.manager import thread_env
@@ -122,6 +128,56 @@ def part_tf_keras(case: Case) -> dict[str, Any]:
     return {"suite_images_per_s": b / s, "keras_images_per_s": b / k, "suite_over_keras": k / s}
 
 
+def _plain_loop(fn: Callable[[], Any]) -> float:
+    """Median of a plain timeit loop, one call per sample, as many samples and seconds as
+    the suite's policy asks of itself."""
+    timer = timeit.Timer(fn)
+    times: list[float] = []
+    while len(times) < POLICY.min_samples or sum(times) < POLICY.min_time_s:
+        times += timer.repeat(repeat=1, number=1)
+    return statistics.median(times)
+
+
+def _against_plain(case: Case, plain: Callable[[Any], Callable[[], Any]]) -> dict[str, Any]:
+    """The suite's timing loop and a plain loop, alternating, on ONE built runner: what is
+    compared is the harness, not two builds. `plain(runner)` gives the plain loop's call."""
+    from runners.registry import get_runner
+
+    runner = get_runner(case.framework)
+    runner.set_threads(case.threads, case.interop_threads)
+    runner.build(case)
+    call = plain(runner)
+    time_steps(runner.step, runner.sync, POLICY)  # warm-up (compilation) for both sides
+    suite, ref = [], []
+    for _ in range(REPEATS):
+        suite.append(statistics.median(time_steps(runner.step, runner.sync, POLICY).samples_ns))
+        ref.append(_plain_loop(call) * 1e9)
+    s, r = statistics.median(suite) / 1e9, statistics.median(ref) / 1e9
+    return {"suite_median_s": s, "plain_median_s": r, "ratio": s / r}
+
+
+def part_jax_timeit(case: Case) -> dict[str, Any]:
+    import jax
+
+    def plain(runner: Any) -> Callable[[], Any]:
+        return lambda: jax.block_until_ready(runner.step())
+
+    return _against_plain(case, plain)
+
+
+def part_ort_run(case: Case) -> dict[str, Any]:
+    import numpy as np
+
+    from suite.models.onnx_resnet import INPUT, OUTPUT
+
+    def plain(runner: Any) -> Callable[[], Any]:
+        shape = (case.batch_size, 3, case.image_size, case.image_size)
+        feeds = {INPUT: np.random.default_rng(1).random(shape, dtype=np.float32)}
+        return lambda: runner.session.run([OUTPUT], feeds)
+
+    return _against_plain(case, plain)
+
+
 def part_tf_median(case: Case) -> dict[str, Any]:
     return {
         "median_s": statistics.median(_suite(case)["median_s"] for _ in range(REPEATS)),
@@ -134,6 +190,8 @@ PARTS = {
     "torch-layout": ("torch", part_torch_layout),
     "tf-keras": ("tensorflow", part_tf_keras),
     "tf-onednn": ("tensorflow", part_tf_median),
+    "jax-timeit": ("jax", part_jax_timeit),
+    "ort-run": ("onnxruntime", part_ort_run),
 }
 
 
@@ -213,6 +271,17 @@ def main() -> int:
         f"{r['keras_images_per_s']:.2f} img/s = {r['suite_over_keras']:.3f}x",
         r["suite_over_keras"] >= 1.0,
     )
+    for part, name, plain in (
+        ("jax-timeit", "jax", "timeit"),
+        ("ort-run", "onnxruntime", "session.run"),
+    ):
+        r = run_part(part, args)
+        line(
+            f"{name} suite median / plain {plain} median",
+            f"{r['suite_median_s'] * 1e3:.1f} / {r['plain_median_s'] * 1e3:.1f} ms "
+            f"= {r['ratio']:.3f}",
+            abs(r["ratio"] - 1) <= 0.03,
+        )
     r = run_part("torch-layout", args)
     line(
         "torch NCHW / channels-last median",

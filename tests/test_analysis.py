@@ -77,6 +77,24 @@ def test_framework_comparison_significant_and_not(two_frameworks: Frames) -> Non
     assert same["faster"] is None or pd.isna(same["faster"])
 
 
+def test_four_frameworks_each_compared_with_torch() -> None:
+    f = Frames().run(1)
+    for fw, scale in (("torch", 1.0), ("tensorflow", 1.2), ("jax", 2.0), ("onnxruntime", 0.8)):
+        for batch in (1, 8):
+            f.result(1, fw, 50, batch, steps(0.010 * batch * scale, seed=batch))
+    cmp = analysis.framework_comparison(f.results(), f.samples())
+    labels = ["torch/eager", "tensorflow/graph", "jax/jit", "onnxruntime/session"]
+    assert [c for c in cmp.columns if "/" in c] == labels
+    assert len(cmp) == 2 * 3  # per case, one row per framework against the baseline
+    assert set(cmp["baseline"]) == {"torch/eager"}
+    for other, scale in (("tensorflow/graph", 1.2), ("jax/jit", 2.0), ("onnxruntime/session", 0.8)):
+        for batch in (1, 8):
+            row = _row(cmp, batch_size=batch, other=other)
+            assert row["ratio"] == pytest.approx(scale, rel=0.02)
+            assert row["ratio_ci_low"] < row["ratio"] < row["ratio_ci_high"]
+            assert row["faster"] == ("onnxruntime/session" if scale < 1 else "torch/eager")
+
+
 def test_framework_comparison_leaves_failed_cases_out(two_frameworks: Frames) -> None:
     cmp = analysis.framework_comparison(two_frameworks.results(), two_frameworks.samples())
     row = only_row(cmp, batch_size=32)

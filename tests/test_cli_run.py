@@ -312,3 +312,20 @@ def test_report_after_the_run_shows_that_run(
     title = html[html.index("<title>") : html.index("</title>")]
     assert title.endswith("run 2 (this run)"), title
     assert ">earlier<" in html  # the run before it, as context
+
+
+def test_workers_see_the_output_folder_during_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from suite.cli.common import OUTPUT_ENV, workers_output
+
+    monkeypatch.delenv(OUTPUT_ENV, raising=False)
+    with workers_output(argparse.Namespace(output=str(tmp_path))):
+        assert os.environ[OUTPUT_ENV] == str(tmp_path.resolve())  # ONNX exports go there
+    assert OUTPUT_ENV not in os.environ
+    monkeypatch.setenv(OUTPUT_ENV, "elsewhere")
+    with workers_output(argparse.Namespace(output=None)):
+        assert os.environ[OUTPUT_ENV] == str(Path("elsewhere").resolve())
+    assert os.environ[OUTPUT_ENV] == "elsewhere"

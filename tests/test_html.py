@@ -271,6 +271,18 @@ def test_framework_verdicts_name_the_band() -> None:
     assert math.isnan(comparison["ratio_ci_low"].iloc[-1])
 
 
+def test_report_compares_four_frameworks_with_torch() -> None:
+    f = Frames().run(1)
+    for fw, scale in (("torch", 1.0), ("tensorflow", 1.2), ("jax", 2.0), ("onnxruntime", 0.8)):
+        f.result(1, fw, 50, 8, steps(0.08 * scale, seed=3))
+    out = html.render_report(f.results(), f.samples(), [1])
+    for other in ("tensorflow/graph", "jax/jit", "onnxruntime/session"):
+        assert f"{other} / torch/eager" in out
+        assert f"{other} vs torch/eager per depth" in out  # its ratio chart
+    assert "torch/eager faster than jax/jit by 100.0%" in out
+    assert "onnxruntime/session faster than torch/eager by 25.0%" in out
+
+
 def test_single_run_report_has_no_history(report: str) -> None:
     f = Frames().run(1)
     f.result(1, "torch", 50, 1, steps(0.01))

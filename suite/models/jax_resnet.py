@@ -265,5 +265,6 @@ def from_torch(torch_model: Any, image_size: int) -> ResNetV2:
 
 def logits(model: ResNetV2, images_nchw: np.ndarray) -> np.ndarray:
     """Inference logits for NCHW float32 images (verification; not the timed path)."""
-    x = jnp.asarray(images_nchw.transpose(0, 2, 3, 1))
-    return np.asarray(inference(model)(x))
+    forward, state = _pure(model)
+    # one compiled program: op by op, JAX would compile each layer's shapes separately
+    return np.asarray(jax.jit(forward)(state, jnp.asarray(images_nchw.transpose(0, 2, 3, 1))))

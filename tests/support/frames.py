@@ -16,6 +16,7 @@ import pandas as pd
 
 from results.frames import RESULT_COLUMNS, SAMPLE_COLUMNS
 from runners.stats import summarize
+from suite.case import default_execution
 
 LOAD_COLUMNS: tuple[str, ...] = tuple(name for name, _kind, _desc in RESULT_COLUMNS)
 SAMPLE_NAMES: tuple[str, ...] = tuple(name for name, _kind, _desc in SAMPLE_COLUMNS)
@@ -88,7 +89,7 @@ class Frames:
         """One result; its samples are split into `processes` consecutive blocks, one per
         worker process (and round), as a run with replication stores them."""
         result_id = len(self._rows) + 1
-        execution = execution or {"torch": "eager", "tensorflow": "graph"}[framework]
+        execution = execution or default_execution(framework)
         row: dict[str, Any] = dict.fromkeys(LOAD_COLUMNS)
         row.update(self._runs[run_id])
         row.update(
