@@ -212,6 +212,13 @@ def _comparison_view(comparison: pd.DataFrame, threshold: float) -> dict[str, An
                 "verdict": verdict,
             }
         )
+    # A case compared with several frameworks: its label and times once, over its pairs.
+    for i, row in enumerate(rows):
+        same = i > 0 and rows[i - 1]["case"] == row["case"] and rows[i - 1]["times"] == row["times"]
+        row["span"] = 0 if same else 1
+        if same:
+            first = next(r for r in reversed(rows[:i]) if r["span"])
+            first["span"] += 1
     return {"labels": label_cols, "rows": rows}
 
 

@@ -279,6 +279,7 @@ def test_report_compares_four_frameworks_with_torch() -> None:
     for other in ("tensorflow/graph", "jax/jit", "onnxruntime/session"):
         assert f"{other} / torch/eager" in out
         assert f"{other} vs torch/eager per depth" in out  # its ratio chart
+    assert out.count('<td class="case" rowspan="3">r50 b8') == 1  # the case once, 3 pairs
     assert "torch/eager faster than jax/jit by 100.0%" in out
     assert "onnxruntime/session faster than torch/eager by 25.0%" in out
 
