@@ -11,9 +11,9 @@ one JSON line; the parent prints a table of ratios with PASS/FAIL against the ta
 - tensorflow: the suite's model under the suite's runner vs keras.applications.ResNet50V2
   (weights=None) under tf.function (suite images/s at least Keras');
 - jax: the suite's timing of the runner's jitted step vs a plain `timeit` loop of the same
-  step with `jax.block_until_ready` (medians within 3%);
+  step with `jax.block_until_ready` (within 3%: the median of 6 paired ratios of medians);
 - onnxruntime: the suite's timing vs a plain `session.run` loop on the same session
-  (medians within 3%);
+  (within 3%, the same way);
 - default executions on CPU: torch channels-last vs NCHW, TF with oneDNN on vs off.
 
 Parts alternate (A, B, A, B) so drift on a shared machine hits both sides alike.
@@ -38,6 +38,10 @@ from suite.case import Case, default_threads
 
 POLICY = SamplingPolicy(min_samples=10, min_time_s=4.0, max_time_s=12.0, max_warmup=10)
 REPEATS = 2
+# Suite vs plain loop on one built runner: shorter blocks, more alternations, and the
+# median of the paired ratios, so that a neighbour's load shifting mid-part cancels.
+PAIRED = SamplingPolicy(min_samples=5, min_time_s=2.0, max_time_s=12.0, max_warmup=10)
+ALTERNATIONS = 6
 
 
 def _suite(case: Case) -> dict[str, Any]:
@@ -133,7 +137,7 @@ def _plain_loop(fn: Callable[[], Any]) -> float:
     the suite's policy asks of itself."""
     timer = timeit.Timer(fn)
     times: list[float] = []
-    while len(times) < POLICY.min_samples or sum(times) < POLICY.min_time_s:
+    while len(times) < PAIRED.min_samples or sum(times) < PAIRED.min_time_s:
         times += timer.repeat(repeat=1, number=1)
     return statistics.median(times)
 
@@ -147,13 +151,17 @@ def _against_plain(case: Case, plain: Callable[[Any], Callable[[], Any]]) -> dic
     runner.set_threads(case.threads, case.interop_threads)
     runner.build(case)
     call = plain(runner)
-    time_steps(runner.step, runner.sync, POLICY)  # warm-up (compilation) for both sides
+    time_steps(runner.step, runner.sync, PAIRED)  # warm-up (compilation) for both sides
     suite, ref = [], []
-    for _ in range(REPEATS):
-        suite.append(statistics.median(time_steps(runner.step, runner.sync, POLICY).samples_ns))
-        ref.append(_plain_loop(call) * 1e9)
-    s, r = statistics.median(suite) / 1e9, statistics.median(ref) / 1e9
-    return {"suite_median_s": s, "plain_median_s": r, "ratio": s / r}
+    for _ in range(ALTERNATIONS):
+        t = time_steps(runner.step, runner.sync, PAIRED)
+        suite.append(statistics.median(t.samples_ns) / 1e9)
+        ref.append(_plain_loop(call))
+    return {
+        "suite_median_s": statistics.median(suite),
+        "plain_median_s": statistics.median(ref),
+        "ratio": statistics.median(s / r for s, r in zip(suite, ref, strict=True)),
+    }
 
 
 def part_jax_timeit(case: Case) -> dict[str, Any]:
@@ -251,7 +259,7 @@ def main() -> int:
         nonlocal ok
         ok = ok and passed is not False
         verdict = "" if passed is None else ("PASS" if passed else "FAIL")
-        print(f"  {name:<44} {value:<44} {verdict}", flush=True)
+        print(f"  {name:<48} {value:<44} {verdict}", flush=True)
 
     r = run_part("torch-timer", args)
     line(
@@ -277,9 +285,9 @@ def main() -> int:
     ):
         r = run_part(part, args)
         line(
-            f"{name} suite median / plain {plain} median",
-            f"{r['suite_median_s'] * 1e3:.1f} / {r['plain_median_s'] * 1e3:.1f} ms "
-            f"= {r['ratio']:.3f}",
+            f"{name} suite / plain {plain} (paired)",
+            f"{r['suite_median_s'] * 1e3:.1f} / {r['plain_median_s'] * 1e3:.1f} ms, "
+            f"ratio {r['ratio']:.3f}",
             abs(r["ratio"] - 1) <= 0.03,
         )
     r = run_part("torch-layout", args)
