@@ -187,7 +187,7 @@ def _comparison_view(comparison: pd.DataFrame, threshold: float) -> dict[str, An
     CI inside it), undetermined (one process each: no CI), else not resolved."""
     label_cols = [c for c in comparison.columns if "/" in str(c)]
     band = fmt_pct(threshold)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for _, r in comparison.iterrows():
         if is_missing(r["baseline"]):
             verdict, cls = "only one framework", "na"

@@ -1,6 +1,6 @@
 """pytest-benchmark integration: `pytest --benchmark-only` times the suite's cases.
 
-Cases come from a profile (default: depth 50, batch 1, both frameworks, inference, CPU),
+Cases come from a profile (default: depth 50, batch 1, torch and TensorFlow, inference, CPU),
 narrowed with --resnet-* options. Each benchmark calls the runners' own step and sync, so a
 round ends only when the device is done, after the runners' warm-up. Our machine metadata
 goes into pytest-benchmark's machine_info, and the session's results are stored as one run
@@ -46,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--resnet-profile",
         metavar="NAME|PATH",
         help="profile whose cases are benchmarked (default: depth 50, batch 1, "
-        "both frameworks, inference, CPU)",
+        "torch and TensorFlow, inference, CPU)",
     )
     group.addoption("--resnet-depths", metavar="LIST", help="comma list, e.g. 50,101")
     group.addoption(
