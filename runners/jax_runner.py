@@ -10,7 +10,7 @@ counting its threads. XLA runs a step as one program, so there is no inter-op po
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,12 @@ class JaxRunner:
             "intra_op_pool_threads": pool_threads(),
             **self._details,
         }
+
+    def prepare(self, cases: Sequence[Case]) -> None:
+        # Flax and optax take a second or two to import on the 2-core dev host: start-up,
+        # not the first case's build.
+        import optax  # noqa: F401
+        from flax import nnx  # noqa: F401
 
     def set_threads(self, intra: int, inter: int) -> tuple[int, int]:
         # Only effective before the CPU client starts: this is its first use in the process.

@@ -96,11 +96,19 @@ def export(torch_model: Any, image_size: int, path: Path) -> None:
         )
     assert program is not None, "torch.onnx.export(dynamo=True) returns the program"
     model = program.model
-    optimizer.fold_constants(model)
+    names = set(torch_model.state_dict())
+
+    def keeps_parameters(node: ir.Node) -> bool | None:
+        # Fold the exporter's own constants, never the network's parameters: the torch
+        # forward sums a projection unit's two conv biases (one add instead of two), and
+        # folding that sum would leave one bias where the spec has two. ONNX Runtime folds
+        # it when it loads the file.
+        return False if any(v is not None and v.name in names for v in node.inputs) else None
+
+    optimizer.fold_constants(model, should_fold=keeps_parameters)
     # The exporter gives a bias-free conv an all-zero bias; drop it, so that the file
     # holds the network's parameters and nothing else (ONNX Runtime adds one when it
     # fuses the BN that follows).
-    names = set(torch_model.state_dict())
     for node in model.graph:
         if node.op_type == "Conv" and len(node.inputs) == 3 and node.inputs[2] is not None:
             bias = node.inputs[2]
