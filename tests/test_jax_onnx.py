@@ -122,7 +122,7 @@ def test_onnx_export_keeps_the_spec_network_with_a_dynamic_batch(exported: Any) 
 
 @pytest.mark.onnxruntime
 def test_onnx_cache_is_keyed_by_depth_size_classes_and_exporter(tmp_path: Path) -> None:
-    from suite.models.onnx_resnet import cached_path, exporter_version
+    from suite.models.onnx_resnet import cached_path, exporter_version, source_version
 
     paths = {
         cached_path(tmp_path, d, c, s) for d in (50, 101) for c in (10, 1000) for s in (32, 224)
@@ -131,6 +131,7 @@ def test_onnx_cache_is_keyed_by_depth_size_classes_and_exporter(tmp_path: Path) 
     assert all(exporter_version() in p.name for p in paths)
     version = exporter_version()
     assert "torch" in version and "onnxscript" in version and "opset" in version
+    assert all(f"src{source_version()}" in p.name for p in paths)  # the code that exports
 
 
 # --- the runners ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import importlib.metadata
 import logging
 import math
@@ -53,11 +54,20 @@ def exporter_version() -> str:
     return "-".join([*versions, f"opset{OPSET}"]).replace("+", "_")
 
 
+def source_version() -> str:
+    """A digest of the code that makes the graph (the torch model and this export), so that
+    a changed forward is exported anew even where no package version moved."""
+    digest = hashlib.sha256()
+    for path in (Path(__file__).with_name("torch_resnet.py"), Path(__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def cached_path(folder: Path, depth: int, num_classes: int, image_size: int) -> Path:
     """Where the export of this network lives in the output folder: one file per depth,
-    image size, classes and exporter version (any weights do for timing)."""
-    name = f"resnet_v2_{depth}_{image_size}px_{num_classes}cls_{exporter_version()}.onnx"
-    return folder / name
+    image size, classes, exporter version and model source (any weights do for timing)."""
+    key = f"{exporter_version()}-src{source_version()}"
+    return folder / f"resnet_v2_{depth}_{image_size}px_{num_classes}cls_{key}.onnx"
 
 
 @contextlib.contextmanager
