@@ -89,7 +89,7 @@ def test_four_frameworks_each_compared_with_torch() -> None:
     assert set(cmp["baseline"]) == {"torch/eager"}
     for other, scale in (("tensorflow/graph", 1.2), ("jax/jit", 2.0), ("onnxruntime/session", 0.8)):
         for batch in (1, 8):
-            row = _row(cmp, batch_size=batch, other=other)
+            row = only_row(cmp, batch_size=batch, other=other)
             assert row["ratio"] == pytest.approx(scale, rel=0.02)
             assert row["ratio_ci_low"] < row["ratio"] < row["ratio_ci_high"]
             assert row["faster"] == ("onnxruntime/session" if scale < 1 else "torch/eager")
