@@ -69,10 +69,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+# The frameworks with a data-parallel path: runners.ddp and runners.tf_multiworker.
+REPLICATED_FRAMEWORKS = ("torch", "tensorflow")
+
+
 def unsupported(case: Case) -> str | None:
     """Why a case cannot run on several replicas (-> skipped), or None."""
     if case.replicas == 1:
         return None
+    if case.framework not in REPLICATED_FRAMEWORKS:
+        return (
+            f"{case.replicas} replicas: data parallelism is measured for "
+            f"{' and '.join(REPLICATED_FRAMEWORKS)} only, not {case.framework}"
+        )
     if case.mode != "training":
         return (
             f"{case.replicas} replicas: data parallelism is measured for training; an "

@@ -233,3 +233,12 @@ def test_jax_training_step_updates_parameters_and_bn_statistics() -> None:
     first, second = snapshot(), snapshot()
     for name in first:  # SGD moved the parameters; the moving statistics followed the batch
         assert not np.array_equal(first[name], second[name]), name
+
+
+def test_jax_and_onnxruntime_are_not_replicated() -> None:
+    from runners import distributed
+
+    for framework in ("jax", "onnxruntime"):
+        case = Case(framework, 50, 2, mode="training", replicas=2, threads=2)
+        reason = distributed.unsupported(case)
+        assert reason and reason.endswith(f"torch and tensorflow only, not {framework}")

@@ -4,7 +4,7 @@ torch's and TensorFlow's, so that `compare` lists them among the settings that d
 Environments stored before have none of them (NULL): those runs had neither runtime.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0005_replicas
 Create Date: 2026-11-26
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0005"
+down_revision: str | None = "0005_replicas"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
