@@ -35,6 +35,7 @@ def test_jax_bn_momentum_and_eps() -> None:
     assert {(m.momentum, m.epsilon) for m in bns} == {(0.997, 1e-5)}
 
 
+@pytest.mark.slow  # compiles the network twice (seconds): outside the inner loop
 @pytest.mark.jax
 def test_jax_bf16_compute_fp32_params_and_bn_modes() -> None:
     import jax.numpy as jnp
@@ -62,6 +63,7 @@ def test_jax_bf16_compute_fp32_params_and_bn_modes() -> None:
         build_model("jax", 50, precision="int8")
 
 
+@pytest.mark.slow  # imports TensorFlow beside JAX
 @pytest.mark.jax
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("size", [1, 2, 5, 6, 7, 8])
@@ -96,6 +98,7 @@ def exported() -> Any:
     return build_model("onnxruntime", 50, image_size=SMALL)
 
 
+@pytest.mark.slow  # the export of depth 50 (seconds)
 @pytest.mark.onnxruntime
 def test_onnx_export_keeps_the_spec_network_with_a_dynamic_batch(exported: Any) -> None:
     from suite.models.onnx_resnet import INPUT, OUTPUT, session

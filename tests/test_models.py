@@ -64,11 +64,15 @@ def built(request: pytest.FixtureRequest) -> Built:
     return Built(framework, depth, model, builder(framework))
 
 
+# JAX compiles and ONNX Runtime exports depth 50 (seconds each): outside the inner loop
+SLOW_TO_BUILD = ("jax", "onnxruntime")
+
+
 def combos(depths: Any = spec.DEPTHS) -> pytest.MarkDecorator:
     """Every framework and depth; beyond depth 50 the builds are `slow` (seconds each in
     TensorFlow): the inner loop checks one depth per framework, CI all of them."""
     params = [
-        framework_param(fw, d, id=f"{fw}-{d}", slow=d != min(spec.DEPTHS))
+        framework_param(fw, d, id=f"{fw}-{d}", slow=d != min(spec.DEPTHS) or fw in SLOW_TO_BUILD)
         for fw, d in COMBOS
         if d in depths
     ]
@@ -239,7 +243,9 @@ def test_tf_mixed_precision_and_training_flag() -> None:
 # --- all: the same function ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("framework", [framework_param(f) for f in FRAMEWORKS])
+@pytest.mark.parametrize(
+    "framework", [framework_param(f, slow=f in SLOW_TO_BUILD) for f in FRAMEWORKS]
+)
 @pytest.mark.torch
 def test_logits_agree_with_torch(framework: str) -> None:
     result = verify_depth(50, SMALL, frameworks=[framework])[framework]
