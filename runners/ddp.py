@@ -31,6 +31,7 @@ from runners.distributed import (
     die_with_launcher,
     free_port,
     report_progress,
+    take_rank0_timing,
     threads_per_rank,
     time_replicated,
 )
@@ -316,14 +317,7 @@ def measure_replicated(
     record.measured_ns = time.perf_counter_ns() - t0
     first = returned[0]
     threads = threads_per_rank(case, case.replicas // where.nnodes)
-    result.samples_ns = list(first["samples_ns"])
-    result.sample_start_ns = list(first["starts_ns"])
-    result.sample_process = [record.index] * len(result.samples_ns)
-    record.warmup_steps = result.warmup_steps = len(first["warmup_ns"])
-    record.first_step_ns = result.first_step_ns = first["warmup_ns"][0]
-    record.warmup_stable = bool(first["warmup_stable"])
-    record.measured_ns = sum(result.samples_ns)
-    result.threads_intra = int(first["threads"])
+    take_rank0_timing(result, record, first)
     result.sync = (
         f"device sync on each rank, then all_reduce(MAX) over {first['backend']}; rank 0's clock"
     )

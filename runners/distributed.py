@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runners.measurement import Measurement, ProcessRecord
 from runners.timing import SamplingPolicy, warm_up
 from suite.case import Case
 
@@ -173,3 +174,16 @@ def time_replicated(
     timing.clock_ns, timing.own_ns = timing.clock_ns[n_warm:], timing.own_ns[n_warm:]
     timing.starts_ns = [t + offset for t in timing.starts_ns[n_warm:]]
     return timing
+
+
+def take_rank0_timing(result: Measurement, record: ProcessRecord, first: dict[str, Any]) -> None:
+    """The case's samples and warm-up facts from rank (or task) 0's returned timing: its
+    clock is the one the stored steps come from."""
+    result.samples_ns = list(first["samples_ns"])
+    result.sample_start_ns = list(first["starts_ns"])
+    result.sample_process = [record.index] * len(result.samples_ns)
+    record.warmup_steps = result.warmup_steps = len(first["warmup_ns"])
+    record.first_step_ns = result.first_step_ns = first["warmup_ns"][0]
+    record.warmup_stable = bool(first["warmup_stable"])
+    record.measured_ns = sum(result.samples_ns)
+    result.threads_intra = int(first["threads"])

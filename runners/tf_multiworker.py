@@ -32,6 +32,7 @@ from runners.distributed import (
     PROGRESS_DIR_ENV,
     die_with_launcher,
     free_port,
+    take_rank0_timing,
     threads_per_rank,
     time_replicated,
 )
@@ -223,14 +224,7 @@ def _measure(
         return result
     returned = [json.loads((folder / f"task{i}.json").read_text()) for i in range(tasks)]
     first = returned[0]
-    result.samples_ns = list(first["samples_ns"])
-    result.sample_start_ns = list(first["starts_ns"])
-    result.sample_process = [record.index] * len(result.samples_ns)
-    record.warmup_steps = result.warmup_steps = len(first["warmup_ns"])
-    record.first_step_ns = result.first_step_ns = first["warmup_ns"][0]
-    record.warmup_stable = bool(first["warmup_stable"])
-    record.measured_ns = sum(result.samples_ns)
-    result.threads_intra = int(first["threads"])
+    take_rank0_timing(result, record, first)
     result.sync = "loss read back on each task, then an all-reduce of step times; task 0's clock"
     result.details = {
         "warmup_ns": first["warmup_ns"],
