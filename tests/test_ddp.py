@@ -17,7 +17,7 @@ from runners import ddp, distributed
 from runners.manager import run_round
 from runners.timing import SamplingPolicy
 from tests.support import ddp as ddp_support
-from tests.support.ddp import TINY, marked, train
+from tests.support.ddp import TINY, outliving, train
 from tests.support.store import begin
 
 
@@ -151,7 +151,7 @@ def test_a_killed_rank_fails_its_case_and_the_round_goes_on(
     assert got[1].status == "ok"
     pids = got[0].details.get("rank_pids", {})
     assert not pids  # nothing from a failed group is reported as measured
-    assert marked(mark) == []  # no rank outlived the round
+    assert outliving(mark) == []  # no rank outlived the round
 
 
 def test_more_cuda_replicas_than_devices_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,4 +178,4 @@ def test_a_hanging_rank_times_out_named_and_leaves_no_rank_behind(
     # rank 1 never began step 1; rank 0 began it and waits in DDP's first collective
     late = "rank 1 at step 0 (finished, waiting for the others); ahead: step 1 (started)"
     assert late in str(m.reason)
-    assert marked(mark) == []
+    assert outliving(mark) == []

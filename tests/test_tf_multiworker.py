@@ -17,7 +17,7 @@ from results.scaling import replica_scaling
 from runners import distributed
 from runners.manager import run_round
 from suite.case import Case
-from tests.support.ddp import TINY, frame_of, marked, train
+from tests.support.ddp import TINY, frame_of, outliving, train
 
 
 def test_tf_config_names_every_worker_and_this_task() -> None:
@@ -102,4 +102,4 @@ def test_tf_two_workers_are_measured_with_task_medians_and_a_killed_task_fails(
     (killed,) = run_round([two], TINY, 1, [1], timeout_s=300)
     assert killed.status == "error"
     assert "worker task 1 (killed by signal 9) failed" in str(killed.reason)
-    assert marked(mark) == []
+    assert outliving(mark) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,15 @@ def marked(mark: str) -> list[int]:
             continue
         if mark.encode() in environ:
             found.append(int(entry.name))
+    return found
+
+
+def outliving(mark: str, grace_s: float = 30.0) -> list[int]:
+    """`marked(mark)` once the processes being stopped have had `grace_s` to exit (a rank
+    killed or terminated a moment ago may still be tearing down on a loaded machine)."""
+    deadline = time.monotonic() + grace_s
+    while (found := marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     return found
 
 
