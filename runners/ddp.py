@@ -35,7 +35,7 @@ from runners.distributed import (
     threads_per_rank,
     time_replicated,
 )
-from runners.measurement import Measurement, ProcessRecord
+from runners.measurement import Measurement, ProcessRecord, one_line
 from runners.timing import SamplingPolicy
 from suite.case import Case
 
@@ -288,7 +288,6 @@ def measure_replicated(
 ) -> Measurement:
     """A training case on `case.replicas` ranks (all on this node unless `where` spans
     several); `result` is the worker's Measurement for it, filled in here."""
-    from runners.worker import one_line
 
     where = where or Launch()
     if case.replicas % where.nnodes:

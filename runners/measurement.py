@@ -42,6 +42,12 @@ _STAT_INPUTS = frozenset(
 )  # fmt: skip
 
 
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """A failed case's reason: the exception's type and message on one bounded line."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 # Per-rank values of a replicated case (runners.ddp), one list per process.
 PER_RANK_KEYS = ("rank_median_s", "rank_forward_median_s")
 

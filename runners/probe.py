@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
+from runners.measurement import one_line
 from runners.registry import get_runner, missing
-from runners.worker import one_line
 from suite.case import Case
 from suite.spec import DEPTHS
 

@@ -36,7 +36,7 @@ from runners.distributed import (
     threads_per_rank,
     time_replicated,
 )
-from runners.measurement import Measurement, ProcessRecord
+from runners.measurement import Measurement, ProcessRecord, one_line
 from runners.timing import SamplingPolicy
 from suite.case import Case
 
@@ -187,7 +187,6 @@ def measure_replicated_tf(
 def _measure(
     case: Case, policy: SamplingPolicy, record: ProcessRecord, result: Measurement, folder: Path
 ) -> Measurement:
-    from runners.worker import one_line
 
     tasks = 1 if case.is_cuda else case.replicas
     threads = threads_per_rank(case, tasks)

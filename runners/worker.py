@@ -31,17 +31,12 @@ from typing import IO, Any
 
 from runners import ddp, distributed
 from runners.base import Runner, reset_peak_rss
-from runners.measurement import Measurement, ProcessRecord
+from runners.measurement import Measurement, ProcessRecord, one_line
 from runners.stats import CI_TARGET_REL
 from runners.timing import SamplingPolicy, time_steps
 from suite.case import Case
 
 TEMP_PREFIX = "resnet-bench-"  # the parent's temporary folders (runners.manager)
-
-
-def one_line(exc: BaseException, limit: int = 400) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _gpu_state(case: Case) -> dict[str, Any] | None:

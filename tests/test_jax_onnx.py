@@ -15,7 +15,7 @@ from runners.manager import run_round
 from runners.timing import SamplingPolicy
 from suite import spec
 from suite.case import Case
-from suite.models import build_model, transfer
+from suite.models import build_model
 
 SMALL = 64
 TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup=4)
@@ -83,11 +83,13 @@ def test_jax_root_max_pool_matches_tf(size: int) -> None:
 @pytest.mark.jax
 @pytest.mark.torch
 def test_jax_transfer_refuses_a_different_network() -> None:
+    from suite.models import jax_resnet
+
     src = build_model("torch", 50)
     with pytest.raises(
         ValueError, match=r"logits: shape \(1, 1, 2048, 1000\) != \(1, 1, 2048, 10\)"
     ):
-        transfer.torch_to_jax(src, build_model("jax", 50, num_classes=10))
+        jax_resnet.torch_to_jax(src, build_model("jax", 50, num_classes=10))
 
 
 # --- the ONNX export -----------------------------------------------------------------------

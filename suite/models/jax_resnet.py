@@ -254,10 +254,41 @@ def _jaxpr_macs(jaxpr: Any) -> int:
     return total
 
 
+def torch_to_jax(src: Any, dst: Any) -> None:
+    """Copy a torch model's weights and BN statistics into a Flax NNX ResNetV2."""
+    from torch import nn
+
+    paired = set()
+    for name, module in src.named_modules():
+        if not isinstance(module, nn.Conv2d | nn.BatchNorm2d):
+            continue
+        path = name.replace(".", "/")
+        target = layer(dst, path)
+        paired.add(path)
+        pairs: list[tuple[Any, Any]]
+        if isinstance(module, nn.Conv2d):
+            pairs = [(target.kernel, module.weight.permute(2, 3, 1, 0))]  # OIHW -> HWIO
+            if module.bias is not None:
+                pairs.append((target.bias, module.bias))
+        else:
+            pairs = [
+                (target.scale, module.weight),
+                (target.bias, module.bias),
+                (target.mean, module.running_mean),
+                (target.var, module.running_var),
+            ]
+        for variable, tensor in pairs:
+            array = tensor.detach().cpu().numpy()
+            if tuple(variable.shape) != array.shape:
+                raise ValueError(f"{path}: shape {array.shape} != {tuple(variable.shape)}")
+            variable.set_value(jnp.asarray(array, dtype=variable.dtype))
+    unpaired = [name for name, _ in layers(dst) if name not in paired]
+    if unpaired:
+        raise ValueError(f"Flax layers with no torch counterpart: {', '.join(unpaired)}")
+
+
 def from_torch(torch_model: Any, image_size: int) -> ResNetV2:
     """A model of the torch model's depth and classes (fp32), with its weights."""
-    from suite.models.transfer import torch_to_jax
-
     model = build(torch_model.depth, torch_model.logits.out_channels)
     torch_to_jax(torch_model, model)
     return model

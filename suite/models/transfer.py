@@ -1,5 +1,5 @@
-"""Copy weights from the torch model into the TensorFlow and JAX models (and back from
-TensorFlow) so that all compute the same function.
+"""Copy weights from the torch model into the TensorFlow model (and back) so that both
+compute the same function (the JAX copy is suite.models.jax_resnet.torch_to_jax).
 
 Layers pair by name: torch module `block1.unit2.conv3` <-> Keras layer `block1_unit2_conv3`
 <-> Flax attribute path `block1/unit2/conv3` (all come from suite.spec's layer names). Every
@@ -70,42 +70,6 @@ def tf_to_torch(src: Any, dst: Any) -> None:
                 if tuple(target.shape) != array.shape:
                     raise ValueError(f"{layer.name}: shape {array.shape} != {tuple(target.shape)}")
                 target.copy_(torch.from_numpy(np.ascontiguousarray(array)))
-
-
-def torch_to_jax(src: Any, dst: Any) -> None:
-    """Copy a torch model's weights and BN statistics into a Flax NNX ResNetV2."""
-    import jax.numpy as jnp
-    from torch import nn
-
-    from suite.models.jax_resnet import layer, layers
-
-    paired = set()
-    for name, module in src.named_modules():
-        if not isinstance(module, nn.Conv2d | nn.BatchNorm2d):
-            continue
-        path = name.replace(".", "/")
-        target = layer(dst, path)
-        paired.add(path)
-        pairs: list[tuple[Any, Any]]
-        if isinstance(module, nn.Conv2d):
-            pairs = [(target.kernel, module.weight.permute(2, 3, 1, 0))]  # OIHW -> HWIO
-            if module.bias is not None:
-                pairs.append((target.bias, module.bias))
-        else:
-            pairs = [
-                (target.scale, module.weight),
-                (target.bias, module.bias),
-                (target.mean, module.running_mean),
-                (target.var, module.running_var),
-            ]
-        for variable, tensor in pairs:
-            array = tensor.detach().cpu().numpy()
-            if tuple(variable.shape) != array.shape:
-                raise ValueError(f"{path}: shape {array.shape} != {tuple(variable.shape)}")
-            variable.set_value(jnp.asarray(array, dtype=variable.dtype))
-    unpaired = [name for name, _ in layers(dst) if name not in paired]
-    if unpaired:
-        raise ValueError(f"Flax layers with no torch counterpart: {', '.join(unpaired)}")
 
 
 def transfer(src: Any, dst: Any) -> None:
