@@ -220,3 +220,19 @@ def test_parse_threshold(text: str, value: float) -> None:
 def test_parse_threshold_rejects(text: str) -> None:
     with pytest.raises(UsageError, match="threshold"):
         parse_threshold(text)
+
+
+def test_show_leads_with_the_headline_and_decisions(
+    out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["show", "1", *_db(out_dir)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    # torch's steps are 1.2x shorter than tensorflow's at both batches
+    assert lines[0].startswith("torch eager vs tensorflow graph on ")
+    assert "torch 1.20x [" in lines[0] and "torch faster in 2" in lines[0]
+    assert "best throughput" in lines[1]
+    # 10 ms per image at both batches; the best latency is batch 1 (10 ms, not 80)
+    assert lines[2].lstrip().startswith("1. torch/eager fp32:") and "ms at batch 1" in lines[2]
+    assert lines[3].lstrip().startswith("2. tensorflow/graph fp32:")
+    assert out.index("best throughput") < out.index("machine")

@@ -368,7 +368,13 @@ def run(args: argparse.Namespace) -> int:
             json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            storage.console().print(summary_table(measurements))
+            out = storage.console()
+            if run_id is not None:
+                from results.frames import load, load_samples
+                from suite.cli.show_cmd import print_answer
+
+                print_answer(out, load(store, [run_id]), load_samples(store, [run_id]))
+            out.print(summary_table(measurements))
         if args.report and run_id is not None:
             # This run in detail, earlier runs on this machine as context.
             path = write_report(store, output_dir(args) / REPORT_FILENAME, anchor=run_id)

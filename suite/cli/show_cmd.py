@@ -188,14 +188,30 @@ def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def print_answer(out: Console, df: Any, samples: Any) -> None:
+    """The headline and decision lines (results.answer), as the report leads with them."""
+    from results.answer import answer_lines, run_answer
+
+    lines = answer_lines(*run_answer(df, samples))
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    if lines:
+        out.print()
+
+
 def run(args: argparse.Namespace) -> int:
     from results.export import records
+    from results.frames import load_samples
 
     with reading_store(args) as store:
         run_id = resolve_run(store, args.run)
         info = store.get_run(run_id)
-        rows = records(load(store, [run_id]))
+        df = load(store, [run_id])
+        samples = load_samples(store, [run_id])
+        rows = records(df)
     out: Console = console()
+    if rows:
+        print_answer(out, df, samples)
     for part in (_run_facts(info), _machine_facts(info.machine),
                  _environment_facts(info.environment)):  # fmt: skip
         out.print(part)
