@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from suite.cli.common import UsageError
+from suite.cli.terminal import safe
 
 # subcommand -> module under suite.cli (imported lazily so `--help` stays fast)
 COMMANDS: dict[str, str] = {
@@ -42,7 +43,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with bad input reported as one line (no usage dump), exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {safe(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args._module.run(args)
     except usage_errors() as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {safe(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -16,15 +16,16 @@ import argparse
 import dataclasses
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from results.format import fmt_pct
 from suite.cli.common import UsageError, add_storage_options, db_url, workers_output
 from suite.cli.storage import console
+from suite.cli.terminal import stderr_console
 
 HELP = "run a plan several times (A/A) and store each case's noise floor for compare"
 MIN_REPEATS = 2
+DEFAULT_REPEATS = 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,19 +35,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeats",
         type=run_cmd._int("repeats"),
-        default=3,
         metavar="N",
-        help=f"runs of the plan (at least {MIN_REPEATS}; default 3)",
+        help=f"runs of the plan (at least {MIN_REPEATS}; default {DEFAULT_REPEATS})",
     )
     p.add_argument(
         "--from-runs",
         metavar="IDS",
-        help="learn from these stored runs (comma list) instead of running the plan",
+        help="learn from these stored runs (comma list) instead of running a plan: the plan "
+        "flags and --repeats are refused with it",
     )
     add_storage_options(p)
 
 
 def _run_ids(text: str) -> list[int]:
+    if not text.replace(",", "").strip():
+        raise UsageError(f"--from-runs {text!r} is an empty list; give run ids like 3,4,5")
     try:
         ids = sorted({int(t) for t in text.split(",") if t.strip()})
     except ValueError:
@@ -63,13 +66,19 @@ def run(args: argparse.Namespace) -> int:
     from suite import session
     from suite.cli import run_cmd
 
-    if args.repeats < MIN_REPEATS:
-        raise UsageError(f"--repeats must be at least {MIN_REPEATS}, got {args.repeats}")
+    if args.from_runs is not None:
+        # Stored runs are learnt from as they are: a flag that shapes a plan would be ignored.
+        if args.repeats is not None:
+            raise UsageError("--repeats does not go with --from-runs: the runs are already made")
+        run_cmd.refuse_plan_flags(args, "--from-runs: the runs are learnt from as stored")
+    repeats = DEFAULT_REPEATS if args.repeats is None else args.repeats
+    if repeats < MIN_REPEATS:
+        raise UsageError(f"--repeats must be at least {MIN_REPEATS}, got {repeats}")
     if args.batch_sizes == "auto":
         raise UsageError(
             "--batch-sizes auto searches; calibrate repeats fixed cases: give the batch sizes"
         )
-    ids = _run_ids(args.from_runs) if args.from_runs else None
+    ids = _run_ids(args.from_runs) if args.from_runs is not None else None
     plan = None if ids is not None else run_cmd.make_plan(args)  # bad input: before the DB
     if plan is not None:
         run_cmd.refuse_memory_database(db_url(args))
@@ -77,11 +86,9 @@ def run(args: argparse.Namespace) -> int:
         if ids is None:
             assert plan is not None
             ids = []
-            ui = run_cmd.RichProgress(Console(stderr=True))
-            for k in range(args.repeats):
-                label = f"calibrate {k + 1}/{args.repeats}" + (
-                    f" {plan.label}" if plan.label else ""
-                )
+            ui = run_cmd.RichProgress(stderr_console())
+            for k in range(repeats):
+                label = f"calibrate {k + 1}/{repeats}" + (f" {plan.label}" if plan.label else "")
                 one = dataclasses.replace(plan, label=label, seed=plan.seed + k)
                 with workers_output(args):
                     run_id, _ = session.execute(store, one, ui)

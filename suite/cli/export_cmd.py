@@ -9,6 +9,7 @@ from pathlib import Path
 from results.export import FORMATS, check_format, default_filename, export
 from suite.cli.common import add_storage_options, output_dir
 from suite.cli.storage import reading_store
+from suite.cli.terminal import say
 
 HELP = "write results as CSV, JSON or Parquet (--samples adds every raw sample)"
 
@@ -56,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
         rows = export(store, fmt, dest, run_ids=args.run, samples=args.samples)
     if dest is not None:
         what = "samples" if args.samples and fmt == "csv" else "results"
-        print(f"wrote {rows} {what} to {dest}", file=sys.stderr)
+        say(f"wrote {rows} {what} to {dest}", sys.stderr)
     return 0

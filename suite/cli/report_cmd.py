@@ -10,6 +10,7 @@ from typing import IO
 from results.report import CONTEXT_RUNS
 from suite.cli.common import add_storage_options, output_dir
 from suite.cli.storage import reading_store, resolve_run
+from suite.cli.terminal import say
 
 HELP = "write the HTML report (latest run, with earlier runs on its machine for context)"
 REPORT_FILENAME = "report.html"
@@ -59,4 +60,4 @@ def run(args: argparse.Namespace) -> int:
 
 def print_path(path: Path, out: IO[str] | None = None) -> None:
     """Where the report went: absolute for a file, as given for a device (/dev/stdout)."""
-    print(path.resolve() if path.is_file() else path, file=out or sys.stdout)
+    say(str(path.resolve() if path.is_file() else path), out or sys.stdout)

@@ -39,6 +39,7 @@ from suite.case import (
 )
 from suite.cli import nodes, storage
 from suite.cli.common import UsageError, add_storage_options, db_url, output_dir, workers_output
+from suite.cli.terminal import say, stderr_console
 from suite.profiles import DEFAULT_EXECUTION, load_profile, profile_names
 from suite.session import Plan
 
@@ -127,7 +128,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resume",
         type=_int("run id"),
         metavar="RUN_ID",
-        help="run only the cases of that run not yet finished",
+        help="run only the cases of that run not yet finished, under its stored plan: the "
+        "plan flags (--profile, the case axes, --processes, --timeout, --label, ...) are "
+        "refused with it; only --max-time applies",
     )
     p.add_argument(
         "--report", action="store_true", help="write the HTML report afterwards and print its path"
@@ -146,8 +149,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_storage_options(p)
 
 
+RESUMABLE_PLAN_FLAGS = ("--max-time",)  # what --resume applies to a stored plan
+
+
 def add_plan_arguments(p: argparse.ArgumentParser) -> None:
-    """What makes a plan: profile, case axes, measurement settings, label (run, calibrate)."""
+    """What makes a plan: profile, case axes, measurement settings, label (run, calibrate).
+    The flags added here are remembered (plan_flags_given) so that a command that keeps a
+    stored plan can refuse them, whichever are added later."""
+    first = len(p._actions)
+    _add_plan_arguments(p)
+    p.set_defaults(_plan_actions=p._actions[first:])
+
+
+def plan_flags_given(args: argparse.Namespace) -> list[str]:
+    """The plan flags given on this command line (those whose value is not the default)."""
+    actions: list[argparse.Action] = getattr(args, "_plan_actions", [])
+    return [
+        a.option_strings[-1]
+        for a in actions
+        if a.option_strings and getattr(args, a.dest, a.default) != a.default
+    ]
+
+
+def refuse_plan_flags(
+    args: argparse.Namespace, because: str, allowed: tuple[str, ...] = ()
+) -> None:
+    """UsageError naming the first plan flag given (beyond `allowed`): `because` says why."""
+    given = [flag for flag in plan_flags_given(args) if flag not in allowed]
+    if given:
+        raise UsageError(f"{given[0]} does not go with {because}")
+
+
+def _add_plan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
         metavar="NAME|PATH",
@@ -286,6 +319,8 @@ def dry_run(plan: Plan, url: str) -> int:
         )
     out = storage.console()
     out.print(table)
+    for line in memory_warnings(plan.cases):  # what the real run would warn about, too
+        out.print(line)
     out.print(f"{est.line()}; worker start-ups {est.startup_s:.0f} s, probes {est.probes_s:.0f} s")
     if plan.batch_search is not None:
         out.print(SEARCH_NOTE.format(gain=plan.batch_search.min_gain))
@@ -335,22 +370,30 @@ def run(args: argparse.Namespace) -> int:
     if where is not None and where["node_rank"] > 0:
         # Another node: it runs whatever node 0 announces; node 0 plans and stores.
         return nodes.command("follow", where["nnodes"], where["node_rank"], args.rdzv_endpoint)
+    if args.resume is not None:
+        if args.dry_run:
+            raise UsageError("--dry-run lists a new plan; it does not go with --resume")
+        refuse_plan_flags(
+            args,
+            "--resume: a resumed run keeps its stored plan (only --max-time applies); "
+            "start a new run to change it",
+            RESUMABLE_PLAN_FLAGS,
+        )
     plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
     if args.dry_run:
-        if plan is None:
-            raise UsageError("--dry-run lists a new plan; it does not go with --resume")
+        assert plan is not None
         return dry_run(plan, db_url(args))
     refuse_memory_database(db_url(args))
     if plan is not None:
         for line in memory_warnings(plan.cases):
-            print(line, file=sys.stderr)
+            say(line, sys.stderr)
     with open_store(db_url(args), create=args.resume is None) as store:
         if plan is None:
             plan = session.resume_plan(store, args.resume)
         if args.max_time is not None:
             plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
         plan.nodes = where
-        console = Console(stderr=True)
+        console = stderr_console()
         console.print(_estimate(plan, store).line(), markup=False, highlight=False)
         if plan.batch_search is not None:
             console.print(

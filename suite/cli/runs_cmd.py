@@ -10,6 +10,7 @@ from rich.table import Table
 from results.runinfo import RunInfo
 from suite.cli.common import add_storage_options
 from suite.cli.storage import console, reading_store, when
+from suite.cli.terminal import say
 
 HELP = "list the runs in the result database"
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([as_dict(r) for r in runs], indent=1))
         return 0
     if not runs:
-        print(f"no runs in {url} yet")
+        say(f"no runs in {url} yet")
         return 0
     table = Table(title=f"runs in {url}", title_justify="left")
     for name in ("id", "started", "label", "source", "machine", "ok", "failed", "skipped"):

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
 
 from results.store import Store, open_store
 from suite.cli.common import UsageError, db_url
+from suite.cli.terminal import SafeConsole, console, safe
+
+__all__ = ["LATEST", "SafeConsole", "console", "reading_store", "resolve_run", "safe", "when"]
 
 LATEST = ("latest", "last")
 
@@ -42,26 +40,3 @@ def resolve_run(store: Store, text: str) -> int:
 
 def when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def safe(text: str) -> str:
-    """A database string fit for a terminal: control characters (ESC sequences that retitle
-    the window or clear the screen, bells, carriage returns) shown as '?', not obeyed."""
-    return _CONTROL.sub("?", text)
-
-
-class SafeConsole(Console):
-    """Every plain string it renders passes through safe(); styled Text is the caller's."""
-
-    def render_str(self, text: str, **kwargs: Any) -> Text:
-        return super().render_str(safe(text), **kwargs)
-
-
-def console() -> Console:
-    # Piped output keeps whole rows: rich would otherwise wrap at 80 columns. No markup:
-    # labels, hostnames and error messages from the database are printed as they are.
-    out = SafeConsole(markup=False, highlight=False)
-    return out if out.is_terminal else SafeConsole(width=200, markup=False, highlight=False)
