@@ -3,12 +3,16 @@
 nox -s bench                      # default profile for this machine -> DB + HTML report
 nox -s bench -- --depths 50 --batch-sizes 1,32
 nox -s tests                      # the test suite (benchmarks skipped)
-RESNET_BENCH_CUDA=1 nox -s bench  # GPU host: CUDA builds of torch, TensorFlow, jax, ORT
+RESNET_BENCH_CUDA=1 nox -s bench  # GPU host: the CUDA builds of the runtimes
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import nox
 
@@ -16,16 +20,24 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
-# The frameworks this host gets (pyproject extras, one per framework): torch,
-# tensorflow-cpu, CPU jaxlib and onnxruntime; RESNET_BENCH_CUDA=1 selects the CUDA builds of
-# TensorFlow, jaxlib and ONNX Runtime. torch comes from RESNET_BENCH_TORCH_INDEX where set
+
+def _runtimes() -> ModuleType:
+    """suite/runtimes.py, the one table of runtimes, loaded by its path: it imports only the
+    standard library, and nox's own Python has neither this project nor its frameworks."""
+    path = Path(__file__).parent / "suite" / "runtimes.py"
+    spec = importlib.util.spec_from_file_location("_resnet_bench_runtimes", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+# The frameworks this host gets (the records' extras): the CPU builds, or with
+# RESNET_BENCH_CUDA=1 the CUDA builds. torch comes from RESNET_BENCH_TORCH_INDEX where set
 # (README "GPU hosts": which wheel a host gets).
 CUDA = os.environ.get("RESNET_BENCH_CUDA", "") not in ("", "0")
-FRAMEWORKS = (
-    ("torch", "tensorflow-cuda", "jax-cuda", "onnxruntime-cuda")
-    if CUDA
-    else ("torch", "tensorflow", "jax", "onnxruntime")
-)
+FRAMEWORKS: tuple[str, ...] = _runtimes().extras(cuda=CUDA)
 
 
 def install(session: nox.Session, *extras: str) -> None:

@@ -28,7 +28,8 @@ from results.format import number
 from results.frames import samples_by_result
 from runners import stats
 from runners.stats import CONFIDENCE
-from suite.case import EXECUTIONS, FRAMEWORKS, case_fields_without, case_label
+from suite.case import FRAMEWORKS, case_fields_without, case_label
+from suite.runtimes import executions_of
 
 ALPHA = 1.0 - CONFIDENCE  # CI level of every ratio, and the false discovery rate of compare
 FASTER_THRESHOLD = 0.03  # minimum framework time ratio - 1 for "faster"
@@ -82,7 +83,7 @@ def process_values(samples: pd.DataFrame | None) -> dict[int, np.ndarray]:
 def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
     """Sort key: frameworks and executions in registry order (defaults first), others after."""
     fw = FRAMEWORKS.index(framework) if framework in FRAMEWORKS else len(FRAMEWORKS)
-    execs = EXECUTIONS.get(framework, ())
+    execs = executions_of(framework)
     ex = execs.index(execution) if execution in execs else len(execs)
     return fw, ex, framework, execution
 
@@ -155,11 +156,11 @@ def _case_rank(df: pd.DataFrame, i: int) -> tuple[Any, ...]:
 def compared_execution(framework: str, available: Iterable[str]) -> str | None:
     """The execution that represents a framework in a comparison row.
 
-    Its default execution (first in suite.case.EXECUTIONS) when that has an ok result,
+    Its default execution (first in its suite.runtimes record) when that has an ok result,
     else the first of its executions, in registry order, that has one.
     """
     have = set(available)
-    for ex in (*EXECUTIONS.get(framework, ()), *sorted(have)):
+    for ex in (*executions_of(framework), *sorted(have)):
         if ex in have:
             return ex
     return None

@@ -284,12 +284,13 @@ def measure_replicated(
     policy: SamplingPolicy,
     record: ProcessRecord,
     result: Measurement,
-    where: Launch | None = None,
+    where: Launch | dict[str, Any] | None = None,
 ) -> Measurement:
     """A training case on `case.replicas` ranks (all on this node unless `where` spans
-    several); `result` is the worker's Measurement for it, filled in here."""
-
-    where = where or Launch()
+    several: a Launch, or the request's `nodes` fields); `result` is the worker's
+    Measurement for it, filled in here."""
+    if not isinstance(where, Launch):
+        where = Launch.node0(where) if where else Launch()
     if case.replicas % where.nnodes:
         result.status = "skipped"
         result.reason = f"{case.replicas} replicas do not split over {where.nnodes} nodes"

@@ -24,6 +24,7 @@ from typing import Any
 from runners.measurement import Measurement, ProcessRecord
 from runners.timing import SamplingPolicy, warm_up
 from suite.case import Case
+from suite.runtimes import RUNTIMES, runtime
 
 # Test hook: "RANK:STEP" makes that rank SIGKILL itself at that step, "RANK:STEP:hang"
 # makes it sleep there (the failure tests; never set in a run).
@@ -70,18 +71,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-# The frameworks with a data-parallel path: runners.ddp and runners.tf_multiworker.
-REPLICATED_FRAMEWORKS = ("torch", "tensorflow")
-
-
 def unsupported(case: Case) -> str | None:
     """Why a case cannot run on several replicas (-> skipped), or None."""
     if case.replicas == 1:
         return None
-    if case.framework not in REPLICATED_FRAMEWORKS:
+    replicated = [name for name, r in RUNTIMES.items() if r.replicas]
+    if runtime(case.framework).replicas is None:
         return (
             f"{case.replicas} replicas: data parallelism is measured for "
-            f"{' and '.join(REPLICATED_FRAMEWORKS)} only, not {case.framework}"
+            f"{' and '.join(replicated)} only, not {case.framework}"
         )
     if case.mode != "training":
         return (

@@ -58,16 +58,7 @@ class OrtRunner:
         return str(self.ort.__version__)
 
     def unsupported(self, case: Case) -> str | None:
-        if case.mode == "training":
-            return (
-                "ONNX Runtime is timed for inference only (training needs onnxruntime-training "
-                "artifacts, a different runtime)"
-            )
-        if case.precision != "fp32":
-            return (
-                f"{case.precision}: the exported graph is fp32, and ONNX Runtime casts no "
-                "graph to a lower precision by itself; use fp32"
-            )
+        # training and bf16/fp16 are its record's skips (suite.runtimes)
         if case.is_cuda:
             providers = self.ort.get_available_providers()
             if CUDA_PROVIDER not in providers:

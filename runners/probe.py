@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from runners.measurement import one_line
-from runners.registry import get_runner, missing
+from runners.registry import get_runner, missing, unsupported
 from suite.case import Case
 from suite.spec import DEPTHS
 
@@ -65,7 +65,7 @@ def probe(request: dict[str, Any]) -> ProbeResult:
     out["info"] = runner.info()
     devices = list(request.get("devices", ["cpu"]))
     # A device the framework cannot reach here: its cases are skipped without a worker.
-    skips = {d: runner.unsupported(Case(framework, min(DEPTHS), 1, d)) for d in devices}
+    skips = {d: unsupported(runner, Case(framework, min(DEPTHS), 1, d)) for d in devices}
     out["device_skips"] = {d: reason for d, reason in skips.items() if reason is not None}
     if request.get("ceiling"):
         for device in (d for d in devices if d not in out["device_skips"]):

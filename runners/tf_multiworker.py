@@ -174,8 +174,12 @@ def task_main(request: dict[str, Any], out: Path) -> None:
     out.write_text(json.dumps(data))
 
 
-def measure_replicated_tf(
-    case: Case, policy: SamplingPolicy, record: ProcessRecord, result: Measurement
+def measure_replicated(
+    case: Case,
+    policy: SamplingPolicy,
+    record: ProcessRecord,
+    result: Measurement,
+    nodes: dict[str, Any] | None = None,  # several nodes are torch's (runners.ddp); one here
 ) -> Measurement:
     """Start the tasks (CPU: one per replica), wait for all, fill in `result` from task 0.
     A task that fails ends the others and the case is an error naming it. The tasks' logs

@@ -29,12 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from runners import ddp, distributed
+from runners import distributed
 from runners.base import Runner, reset_peak_rss
 from runners.measurement import Measurement, ProcessRecord, one_line
 from runners.stats import CI_TARGET_REL
 from runners.timing import SamplingPolicy, time_steps
 from suite.case import Case
+from suite.runtimes import runtime
 
 TEMP_PREFIX = "resnet-bench-"  # the parent's temporary folders (runners.manager)
 
@@ -93,17 +94,16 @@ def measure(
     back from the framework). `nodes`: runners.ddp.Launch fields, where a replicated torch
     case spans several nodes (this one is node 0)."""
     result = new_measurement(runner, case, threads, policy.ci_target, record)
-    reason = distributed.unsupported(case) or runner.unsupported(case)
+    from runners.registry import load, unsupported
+
+    reason = unsupported(runner, case)
     if reason is not None:
         result.status, result.reason = "skipped", reason
         return result
-    if case.replicas > 1:  # the ranks build and time it; this process launches them
-        if case.framework == "tensorflow":
-            from runners.tf_multiworker import measure_replicated_tf
-
-            return measure_replicated_tf(case, policy, record, result)
-        where = ddp.Launch.node0(nodes) if nodes else None
-        return ddp.measure_replicated(case, policy, record, result, where)
+    replicated = runtime(case.framework).replicas
+    if case.replicas > 1 and replicated:  # the ranks build and time it; we launch them
+        measured: Measurement = load(replicated)(case, policy, record, result, nodes)
+        return measured
     gc.collect()  # the previous case's model must not count in this one's memory
     reset_peak_rss()
     try:

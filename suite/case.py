@@ -13,18 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from suite.runtimes import FRAMEWORKS as FRAMEWORKS  # re-exported: the case's choices
+from suite.runtimes import RUNTIMES, runtime
 from suite.spec import DEPTHS
 
-# Framework name -> its executions, the first being its default. Adding a framework starts
-# here (and in runners.registry); every axis list below is derived from these tables.
-EXECUTIONS: dict[str, tuple[str, ...]] = {
-    "torch": ("eager", "compile", "cudagraph"),
-    "tensorflow": ("graph", "xla"),
-    "jax": ("jit",),  # jax.jit of the whole step
-    "onnxruntime": ("session",),  # an InferenceSession at ORT_ENABLE_ALL
-}
-FRAMEWORKS: tuple[str, ...] = tuple(EXECUTIONS)
-ALL_EXECUTIONS: tuple[str, ...] = tuple(e for ex in EXECUTIONS.values() for e in ex)
+# Every framework's executions (each runtime's record lists its own, the default first).
+ALL_EXECUTIONS: tuple[str, ...] = tuple(e for r in RUNTIMES.values() for e in r.executions)
 MODES: tuple[str, ...] = ("inference", "training")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -64,7 +58,7 @@ def default_threads() -> int:
 
 def default_execution(framework: str) -> str:
     check_choice("framework", framework, FRAMEWORKS)
-    return EXECUTIONS[framework][0]
+    return runtime(framework).default_execution
 
 
 @dataclass(frozen=True, order=True)
@@ -95,10 +89,11 @@ class Case:
         check_choice("precision", self.precision, PRECISIONS)
         if self.execution == "":
             object.__setattr__(self, "execution", default_execution(self.framework))
-        if self.execution not in EXECUTIONS[self.framework]:
+        executions = runtime(self.framework).executions
+        if self.execution not in executions:
             raise CaseError(
                 f"unknown execution {self.execution!r} for {self.framework}; "
-                f"allowed: {_choices(EXECUTIONS[self.framework])}"
+                f"allowed: {_choices(executions)}"
             )
         check_positive_int("image size", self.image_size)
         check_positive_int("number of classes", self.num_classes)

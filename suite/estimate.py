@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from results.format import number
 from runners.stats import TRAINING_MAC_FACTOR
 from suite.case import Case
+from suite.runtimes import RUNTIMES
 from suite.spec import gmacs
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ GUESS_BUILD_S = 1.0
 GUESS_FIRST_STEP_S = {"compile": 40.0, "xla": 20.0, "jit": 5.0, "cuda": 3.0}
 # Later processes of a torch.compile case find its kernels in inductor's on-disk caches.
 GUESS_CACHED_FIRST_STEP_S = {"compile": 10.0}
-GUESS_STARTUP_S = {"torch": 2.0, "tensorflow": 3.5, "jax": 2.0, "onnxruntime": 1.0}
+GUESS_STARTUP_S = {name: r.startup_s for name, r in RUNTIMES.items()}
 PROBES_S = 15.0  # framework probes and the matmul ceiling, once per run
 
 

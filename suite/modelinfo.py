@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from suite import spec
-from suite.models import BUILDERS, builder, check_framework
+from suite.models import builder, check_framework
+from suite.runtimes import FRAMEWORKS
 
 REL_TOLERANCE = 1e-4  # max |a - b| / max |a| of fp32 logits
 VERIFY_BATCH = 2
@@ -64,7 +65,7 @@ def verify_depth(
     x = rng.standard_normal((VERIFY_BATCH, spec.IN_CHANNELS, image_size, image_size), np.float32)
     expected = builder("torch").logits(reference, x)
     result: dict[str, Any] = {}
-    for fw in [check_framework(f) for f in (BUILDERS if frameworks is None else frameworks)]:
+    for fw in [check_framework(f) for f in (FRAMEWORKS if frameworks is None else frameworks)]:
         module = builder(fw)
         model = module.from_torch(reference, image_size)
         got = np.asarray(module.logits(model, x), dtype=np.float32)
@@ -96,7 +97,7 @@ def model_table(
     REL_TOLERANCE and the built models' params and MACs to equal the spec's.
     """
     depths = [spec.check_depth(d) for d in (spec.DEPTHS if depths is None else depths)]
-    frameworks = [check_framework(f) for f in (BUILDERS if frameworks is None else frameworks)]
+    frameworks = [check_framework(f) for f in (FRAMEWORKS if frameworks is None else frameworks)]
     if image_size < 1 or (verify_image_size is not None and verify_image_size < 1):
         raise ValueError("image size must be a positive integer")
     check_size = verify_image_size or image_size

@@ -30,7 +30,6 @@ from typing import Any
 from runners.timing import SamplingPolicy
 from suite.case import (
     ALL_EXECUTIONS,
-    EXECUTIONS,
     FRAMEWORKS,
     MODES,
     PRECISIONS,
@@ -40,10 +39,11 @@ from suite.case import (
     check_device,
     check_positive_int,
 )
+from suite.runtimes import RUNTIMES, executions_of
 from suite.spec import DEPTHS
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-DEFAULT_EXECUTION = "default"  # each framework's first execution in suite.case.EXECUTIONS
+DEFAULT_EXECUTION = "default"  # each framework's first execution (suite.runtimes)
 LIST_AXES = (
     "frameworks", "depths", "batch_sizes", "devices", "modes", "precisions", "executions",
     "replicas",
@@ -238,24 +238,24 @@ def expand(axes: dict[str, Any], strict: bool = True) -> list[Case]:
     frameworks: list[str] = axes["frameworks"]
     executions: list[str] = axes.get("executions", [DEFAULT_EXECUTION])
     for fw in frameworks if strict else ():
-        if not any(e == DEFAULT_EXECUTION or e in EXECUTIONS[fw] for e in executions):
+        if not any(e == DEFAULT_EXECUTION or e in executions_of(fw) for e in executions):
             owners = sorted(
-                {f"{e!r} belongs to {o}" for e in executions for o, ex in EXECUTIONS.items()
-                 if e in ex}
+                {f"{e!r} belongs to {o}" for e in executions for o, r in RUNTIMES.items()
+                 if e in r.executions}
             )  # fmt: skip
             raise ProfileError(
                 f"no execution for {fw} among {', '.join(executions)} "
                 f"({'; '.join(owners)}); {fw} has: {DEFAULT_EXECUTION}, "
-                f"{', '.join(EXECUTIONS[fw])}"
+                f"{', '.join(executions_of(fw))}"
             )
     scalars = {k: axes[k] for k in SCALAR_AXES if k in axes}
     cases: list[Case] = []
     seen: set[Case] = set()
     for fw in frameworks:
         fw_executions = [
-            EXECUTIONS[fw][0] if e == DEFAULT_EXECUTION else e
+            RUNTIMES[fw].default_execution if e == DEFAULT_EXECUTION else e
             for e in executions
-            if e == DEFAULT_EXECUTION or e in EXECUTIONS[fw]
+            if e == DEFAULT_EXECUTION or e in executions_of(fw)
         ]
         for depth, batch, device, mode, precision, execution, replicas in itertools.product(
             axes["depths"],

@@ -162,7 +162,7 @@ class ResnetStep:
 @pytest.fixture
 def resnet_step(resnet_case: Case) -> Iterator[ResnetStep]:
     """The runner's step + sync for the case, built in this process and warmed up."""
-    from runners.registry import get_runner, missing
+    from runners.registry import get_runner, missing, unsupported
 
     try:
         runner = get_runner(resnet_case.framework)
@@ -173,7 +173,7 @@ def resnet_step(resnet_case: Case) -> Iterator[ResnetStep]:
     threads: tuple[int, int] | None = None
     with contextlib.suppress(RuntimeError):
         threads = runner.set_threads(resnet_case.threads, resnet_case.interop_threads)
-    reason = runner.unsupported(resnet_case)
+    reason = unsupported(runner, resnet_case)
     if reason is not None:
         pytest.skip(reason)
     runner.build(resnet_case)

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from suite.case import EXECUTIONS, FRAMEWORKS, Case, CaseError
+from suite.case import FRAMEWORKS, Case, CaseError
 from suite.profiles import ProfileError, load_profile, profile_names
+from suite.runtimes import RUNTIMES
 from suite.spec import DEPTHS
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_default_execution_is_the_first(framework: str) -> None:
-    assert Case(framework, 50, 1).execution == EXECUTIONS[framework][0]
+    assert Case(framework, 50, 1).execution == RUNTIMES[framework].default_execution
 
 
 def test_case_is_frozen_hashable_and_round_trips() -> None:
@@ -74,7 +75,7 @@ def test_quick_profile_covers_every_depth_in_torch_and_tensorflow() -> None:
 def test_full_profile_pairs_executions_with_their_framework() -> None:
     cases = load_profile("full").cases()
     assert {(c.framework, c.execution) for c in cases} == {
-        (f, e) for f, ex in EXECUTIONS.items() for e in ex
+        (f, e) for f, r in RUNTIMES.items() for e in r.executions
     }
 
 

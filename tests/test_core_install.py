@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 from results.store import open_store
-from runners.registry import PACKAGES
+from suite.runtimes import RUNTIMES
 from tests.support.store import begin, measurement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,12 +22,13 @@ def test_frameworks_are_extras_not_core_dependencies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = " ".join(project["dependencies"]).lower()
     extras = project["optional-dependencies"]
-    for framework, (package, extra) in PACKAGES.items():
-        assert package not in core, f"{package} is a core dependency"
-        assert any(package in req for req in extras[extra]), (framework, extras[extra])
+    for name, r in RUNTIMES.items():
+        assert r.package not in core, f"{r.package} is a core dependency"
+        for extra in (r.extra, r.cuda_extra):
+            assert any(r.package in req for req in extras[extra]), (name, extras[extra])
     assert "tensorflow[and-cuda]" in extras["tensorflow-cuda"][0]
     everything = extras["all"][0]
-    assert all(extra in everything for _p, extra in PACKAGES.values()), everything
+    assert all(r.extra in everything for r in RUNTIMES.values()), everything
 
 
 def test_report_and_friends_work_without_any_framework(tmp_path: Path) -> None:

@@ -190,17 +190,18 @@ def test_onnxruntime_inference_with_a_cached_export_and_training_skipped(
 @pytest.mark.onnxruntime
 def test_onnxruntime_refuses_training_and_low_precision_in_process() -> None:
     from runners.ort_runner import OrtRunner
+    from runners.registry import unsupported
 
     runner = OrtRunner()
-    assert runner.unsupported(Case("onnxruntime", 50, 1)) is None
+    assert unsupported(runner, Case("onnxruntime", 50, 1)) is None
     assert "inference only" in (
-        runner.unsupported(Case("onnxruntime", 50, 1, mode="training")) or ""
+        unsupported(runner, Case("onnxruntime", 50, 1, mode="training")) or ""
     )
     for precision in ("bf16", "fp16"):
-        reason = runner.unsupported(Case("onnxruntime", 50, 1, precision=precision))
+        reason = unsupported(runner, Case("onnxruntime", 50, 1, precision=precision))
         assert reason and reason.startswith(f"{precision}: the exported graph is fp32")
     if "CUDAExecutionProvider" not in runner.ort.get_available_providers():
-        reason = runner.unsupported(Case("onnxruntime", 50, 1, device="cuda"))
+        reason = unsupported(runner, Case("onnxruntime", 50, 1, device="cuda"))
         assert reason and "install onnxruntime-gpu" in reason
 
 

@@ -1,6 +1,6 @@
 """The built models in every framework against suite.spec, and against each other.
 
-Parametrized from suite.spec.DEPTHS and suite.models.BUILDERS: a new depth or framework is
+Parametrized from suite.spec.DEPTHS and suite.runtimes.RUNTIMES: a new depth or framework is
 covered without editing this file. Each (framework, depth) model is built once per module
 (pytest groups the tests by the module-scoped fixture's parameter) and freed after use.
 """
@@ -20,7 +20,7 @@ from runners.registry import missing
 from suite import spec
 from suite.case import FRAMEWORKS
 from suite.modelinfo import REL_TOLERANCE, verify_depth
-from suite.models import BUILDERS, build_model, builder, transfer
+from suite.models import build_model, builder, transfer
 from tests.support.frameworks import framework_param
 from tests.support.published import PUBLISHED
 
@@ -31,7 +31,7 @@ STATIC_OPTIONS: dict[str, dict[str, Any]] = {
     "tensorflow": {"image_size": SMALL},
     "onnxruntime": {"image_size": SMALL},
 }
-COMBOS = [(fw, depth) for fw in BUILDERS for depth in spec.DEPTHS]
+COMBOS = [(fw, depth) for fw in FRAMEWORKS for depth in spec.DEPTHS]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -99,10 +99,6 @@ def test_final_feature_map_is_2048_at_one_32nd(built: Built) -> None:
     assert built.module.feature_shape(built.model, SMALL) == (2048, SMALL // 32, SMALL // 32)
 
 
-def test_registry_matches_case_frameworks() -> None:
-    assert tuple(BUILDERS) == FRAMEWORKS
-
-
 @pytest.mark.parametrize("bad", ["mxnet", "Torch", "", None])
 def test_unknown_framework_names_allowed(bad: Any) -> None:
     with pytest.raises(
@@ -111,7 +107,7 @@ def test_unknown_framework_names_allowed(bad: Any) -> None:
         build_model(bad, 50)
 
 
-@pytest.mark.parametrize("framework", [framework_param(f) for f in BUILDERS])
+@pytest.mark.parametrize("framework", [framework_param(f) for f in FRAMEWORKS])
 @pytest.mark.parametrize("bad", [34, 0, "50"])
 def test_unknown_depth_names_allowed(framework: str, bad: Any) -> None:
     with pytest.raises(ValueError, match=r"unknown depth .*allowed: 50, 101, 152, 200"):

@@ -9,7 +9,7 @@ import pytest
 
 from suite import modelinfo, spec
 from suite.cli import main
-from suite.models import BUILDERS
+from suite.runtimes import FRAMEWORKS
 
 KEYS = ["framework", "depth", "params_trainable", "params_total", "gmacs", "image_size"]
 
@@ -18,7 +18,7 @@ def test_json_lists_every_framework_and_depth(capsys: pytest.CaptureFixture[str]
     assert main(["models", "--json", "--image-size", "64"]) == 0
     rows = json.loads(capsys.readouterr().out)  # stdout is only JSON
     assert [(r["framework"], r["depth"]) for r in rows] == [
-        (fw, d) for fw in BUILDERS for d in spec.DEPTHS
+        (fw, d) for fw in FRAMEWORKS for d in spec.DEPTHS
     ]
     for r in rows:
         assert list(r) == KEYS
@@ -65,7 +65,7 @@ def _fake_verify(max_rel_diff: float) -> Any:
     """verify_depth with spec-exact counts: the real one is tested in test_models.py."""
 
     def verify(
-        depth: int, image_size: int, num_classes: int = 1000, frameworks: Any = BUILDERS
+        depth: int, image_size: int, num_classes: int = 1000, frameworks: Any = FRAMEWORKS
     ) -> dict[str, Any]:
         counts = {"params": spec.count_params(depth), "macs": spec.macs(depth, image_size)}
         return {
@@ -82,7 +82,7 @@ def test_verify_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert [(r["framework"], r["depth"]) for r in rows] == [
-        (fw, d) for fw in BUILDERS for d in (50, 200)
+        (fw, d) for fw in FRAMEWORKS for d in (50, 200)
     ]
     for r in rows:
         assert list(r) == [*KEYS, "max_rel_diff", "ok"]
@@ -97,16 +97,16 @@ def test_verify_fails_on_logits(
     monkeypatch.setattr(modelinfo, "verify_depth", _fake_verify(0.5))
     assert main(["models", "--verify", "--depths", "101"]) == 1
     captured = capsys.readouterr()
-    assert captured.out.count("FAIL") == len(BUILDERS) - 1  # torch is the reference
+    assert captured.out.count("FAIL") == len(FRAMEWORKS) - 1  # torch is the reference
     assert "5.00e-01" in captured.out and "reference" in captured.out
     assert "verification FAILED" in captured.err
 
 
 def test_verify_fails_on_counts(monkeypatch: pytest.MonkeyPatch) -> None:
-    short = list(BUILDERS)[-1]
+    short = list(FRAMEWORKS)[-1]
 
     def one_param_short(
-        depth: int, image_size: int, num_classes: int = 1000, frameworks: Any = BUILDERS
+        depth: int, image_size: int, num_classes: int = 1000, frameworks: Any = FRAMEWORKS
     ) -> dict[str, Any]:
         result: dict[str, Any] = _fake_verify(0.0)(depth, image_size, num_classes, frameworks)
         trainable, total = spec.count_params(depth)
@@ -115,4 +115,4 @@ def test_verify_fails_on_counts(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(modelinfo, "verify_depth", one_param_short)
     rows = modelinfo.model_table([50], verify=True)
-    assert [(r["framework"], r["ok"]) for r in rows] == [(fw, fw != short) for fw in BUILDERS]
+    assert [(r["framework"], r["ok"]) for r in rows] == [(fw, fw != short) for fw in FRAMEWORKS]

@@ -436,11 +436,13 @@ def test_torch_prepare_moves_the_dynamo_import_out_of_the_first_training_build()
 def test_worker_without_the_framework_skips_its_cases_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from runners import registry
     from runners.worker import run_round as worker_round
+    from suite.runtimes import RUNTIMES
 
-    monkeypatch.setitem(registry.RUNNERS, "tensorflow", "no_such_runner_module:Runner")
-    monkeypatch.setitem(registry.PACKAGES, "tensorflow", ("no_such_package_here", "tensorflow"))
+    absent = dataclasses.replace(
+        RUNTIMES["tensorflow"], runner="no_such_runner_module:Runner", package="no_such_package"
+    )
+    monkeypatch.setitem(RUNTIMES, "tensorflow", absent)
     events: list[dict[str, Any]] = []
     cases = [Case("tensorflow", 50, b, image_size=32, threads=1).to_dict() for b in (1, 2)]
     worker_round({"cases": cases}, events.append)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +161,11 @@ def test_a_framework_not_installed_is_skipped_naming_its_extra(
 ) -> None:
     """The core install has no framework: its cases end 'skipped' with the extra to install,
     without a probe or a worker; the other framework runs."""
-    from runners import registry
+    from suite.runtimes import RUNTIMES
 
-    monkeypatch.setitem(registry.PACKAGES, "tensorflow", ("no_such_package_here", "tensorflow"))
-    monkeypatch.setitem(registry.PACKAGES, "torch", ("pytest", "torch"))  # here, installed
+    tf, torch = RUNTIMES["tensorflow"], RUNTIMES["torch"]
+    monkeypatch.setitem(RUNTIMES, "tensorflow", replace(tf, package="no_such_package_here"))
+    monkeypatch.setitem(RUNTIMES, "torch", replace(torch, package="pytest"))  # here, installed
     probed: list[str] = []
 
     def fake_probe(fw: str, *_a: Any, **_k: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from suite import spec
 from suite.cli.common import UsageError
-from suite.models import BUILDERS
+from suite.runtimes import FRAMEWORKS
 
 HELP = (
     "Show trainable/total parameters and GMACs per framework and depth; --verify builds "
@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--depths", metavar="LIST", help=f"comma list of {', '.join(map(str, spec.DEPTHS))}"
     )
-    parser.add_argument("--frameworks", metavar="LIST", help=f"comma list of {', '.join(BUILDERS)}")
+    parser.add_argument(
+        "--frameworks", metavar="LIST", help=f"comma list of {', '.join(FRAMEWORKS)}"
+    )
 
 
 def _print_table(rows: list[dict[str, Any]], verify: bool) -> None:
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     image_size = _positive_int(args.image_size)
     depths = _choices(args.depths, tuple(spec.DEPTHS), "depth", int)
-    frameworks = _choices(args.frameworks, tuple(BUILDERS), "framework")
+    frameworks = _choices(args.frameworks, FRAMEWORKS, "framework")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -31,7 +31,6 @@ from suite.batch_search import BatchSearch
 from suite.case import (
     ALL_EXECUTIONS,
     DEVICE_HELP,
-    EXECUTIONS,
     FRAMEWORKS,
     MODES,
     PRECISIONS,
@@ -45,9 +44,10 @@ from suite.session import Plan
 
 if TYPE_CHECKING:
     from suite.estimate import PlanEstimate
+from suite.runtimes import RUNTIMES
 from suite.spec import DEPTHS
 
-EXECUTIONS_HELP = "; ".join(f"{fw}: {', '.join(ex)}" for fw, ex in EXECUTIONS.items())
+EXECUTIONS_HELP = "; ".join(f"{n}: {', '.join(r.executions)}" for n, r in RUNTIMES.items())
 SEARCH_NOTE = (
     "batch search: each group starts at batch 1 and doubles while throughput gains "
     ">= {gain:.0%} (until oom); the estimate covers the first batch only"

@@ -8,8 +8,7 @@ two). For the proof that all compute the same function (suite.modelinfo), each a
 `from_torch(torch_model, image_size)`, its model with the torch model's weights, and
 `logits(model, images_nchw)`, inference logits as a float32 numpy array.
 
-Adding a framework = one module plus one line in BUILDERS (its name must also be in
-suite.case.FRAMEWORKS).
+A framework's builder module is named by its record (suite.runtimes).
 """
 
 from __future__ import annotations
@@ -19,27 +18,17 @@ from types import ModuleType
 from typing import Any
 
 from suite import spec
-from suite.case import FRAMEWORKS
-
-# framework -> builder module
-BUILDERS: dict[str, str] = {
-    "torch": "suite.models.torch_resnet",
-    "tensorflow": "suite.models.tf_resnet",
-    "jax": "suite.models.jax_resnet",
-    "onnxruntime": "suite.models.onnx_resnet",  # torch model exported (needs torch)
-}
-assert tuple(BUILDERS) == FRAMEWORKS, "BUILDERS and suite.case.FRAMEWORKS must list the same"
+from suite.runtimes import runtime
 
 
 def check_framework(framework: object) -> str:
-    if not isinstance(framework, str) or framework not in BUILDERS:
-        raise ValueError(f"unknown framework {framework!r}; allowed: {', '.join(BUILDERS)}")
-    return framework
+    """`framework` if it has a record; else UnknownRuntime (a ValueError) listing them."""
+    return runtime(framework).name
 
 
 def builder(framework: str) -> ModuleType:
     """The framework's builder module; importing it imports the framework."""
-    return importlib.import_module(BUILDERS[check_framework(framework)])
+    return importlib.import_module(runtime(framework).builder)
 
 
 def build_model(framework: str, depth: int, num_classes: int = 1000, **options: Any) -> Any:

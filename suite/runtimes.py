@@ -1,0 +1,136 @@
+"""One record per runtime: everything the suite knows about a framework, in one table.
+
+CLI choices, profile and case validation, nox's extras (noxfile.py reads this file by its
+path: it imports nothing but the standard library), the versions recorded, the "install X"
+hints, the environment variables kept with a run, the skips that need no worker, the
+data-parallel path and the tests generated from the registry all derive from RUNTIMES.
+Adding a runtime = its runner module, its builder module, one record here, one extra.
+
+Runner and builder are lazy "module:attr" strings, so that the core install (store,
+reports, CLI) never imports a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Cases this runtime never runs, and why: `axis` ("device", "mode" or "precision")
+    equal to `value` (a device matches by kind: "cuda" covers cuda:N)."""
+
+    axis: str
+    value: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Versions:
+    """A version to record: `key` + "_version" (and + "_distribution" where several
+    distributions provide the module) from the first of `distributions` installed."""
+
+    key: str
+    distributions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    title: str  # how prose names it
+    executions: tuple[str, ...]  # the first is the default
+    runner: str  # "module:Class" implementing runners.base.Runner
+    builder: str  # the builder module (suite.models' interface)
+    package: str  # the module a worker imports (found without importing it)
+    extra: str  # the pip extra for a CPU host
+    cuda_extra: str  # ...and for a GPU host
+    versions: tuple[Versions, ...]
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    skips: tuple[Skip, ...] = ()
+    replicas: str | None = None  # "module:function" of its data-parallel path, if any
+    env_prefixes: tuple[str, ...] = ()  # its environment variables, recorded with a run
+    startup_s: float = 3.0  # a worker's import and set-up, the estimate's first guess
+
+    @property
+    def default_execution(self) -> str:
+        return self.executions[0]
+
+    def install_hint(self) -> str:
+        return f"{self.name} is not installed: pip install 'resnet-bench[{self.extra}]'"
+
+    def skip_reason(self, device: str, mode: str, precision: str) -> str | None:
+        """Why a case of this runtime is never run (-> skipped, no worker needed), or None."""
+        kind = device.partition(":")[0]
+        if kind not in self.devices:
+            return f"{self.title} runs on {', '.join(self.devices)} here, not {device}"
+        values = {"device": kind, "mode": mode, "precision": precision}
+        for skip in self.skips:
+            if values.get(skip.axis) == skip.value:
+                return skip.why
+        return None
+
+
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime(
+            "torch", "PyTorch", ("eager", "compile", "cudagraph"),
+            "runners.torch_runner:TorchRunner", "suite.models.torch_resnet", "torch",
+            "torch", "torch", (Versions("torch", ("torch",)),),
+            replicas="runners.ddp:measure_replicated",
+            env_prefixes=("TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_"),
+            startup_s=2.0,
+        ),
+        Runtime(
+            "tensorflow", "TensorFlow", ("graph", "xla"),
+            "runners.tf_runner:TFRunner", "suite.models.tf_resnet", "tensorflow",
+            "tensorflow", "tensorflow-cuda",
+            (Versions("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-intel",
+                                     "tensorflow-macos", "tf-nightly", "tf-nightly-cpu")),),
+            replicas="runners.tf_multiworker:measure_replicated",
+            env_prefixes=("TF_",), startup_s=3.5,
+        ),
+        Runtime(
+            "jax", "JAX", ("jit",),  # jax.jit of the whole step
+            "runners.jax_runner:JaxRunner", "suite.models.jax_resnet", "jax", "jax", "jax-cuda",
+            (Versions("jax", ("jax",)), Versions("jaxlib", ("jaxlib",))),
+            env_prefixes=("JAX_", "XLA_"), startup_s=2.0,
+        ),
+        Runtime(
+            "onnxruntime", "ONNX Runtime", ("session",),  # an InferenceSession, ORT_ENABLE_ALL
+            "runners.ort_runner:OrtRunner", "suite.models.onnx_resnet", "onnxruntime",
+            "onnxruntime", "onnxruntime-cuda",
+            (Versions("onnxruntime", ("onnxruntime", "onnxruntime-gpu")),),
+            skips=(
+                Skip("mode", "training", "ONNX Runtime is timed for inference only (training "
+                     "needs onnxruntime-training artifacts, a different runtime)"),
+                *(Skip("precision", p, f"{p}: the exported graph is fp32, and ONNX Runtime "
+                       "casts no graph to a lower precision by itself; use fp32")
+                  for p in ("bf16", "fp16")),
+            ),
+            env_prefixes=("ORT_",), startup_s=1.0,
+        ),
+    )
+}  # fmt: skip
+FRAMEWORKS: tuple[str, ...] = tuple(RUNTIMES)
+
+
+class UnknownRuntime(ValueError):
+    """A framework name that is not in RUNTIMES; the message lists the known ones."""
+
+
+def runtime(name: object) -> Runtime:
+    if not isinstance(name, str) or name not in RUNTIMES:
+        raise UnknownRuntime(f"unknown framework {name!r}; allowed: {', '.join(RUNTIMES)}")
+    return RUNTIMES[name]
+
+
+def executions_of(name: str) -> tuple[str, ...]:
+    """A framework's executions, the default first; () for a name not in RUNTIMES (an old
+    result's)."""
+    return RUNTIMES[name].executions if name in RUNTIMES else ()
+
+
+def extras(cuda: bool = False) -> tuple[str, ...]:
+    """The pip extras that install every runtime on this kind of host (nox)."""
+    return tuple(dict.fromkeys(r.cuda_extra if cuda else r.extra for r in RUNTIMES.values()))
