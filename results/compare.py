@@ -26,6 +26,7 @@ from results.analysis import (
     process_values,
 )
 from results.format import is_missing, number
+from results.metadata import VERSION_KEYS
 from runners import stats
 from runners.stats import RatioTest, benjamini_hochberg
 from suite.case import case_fields_without
@@ -51,11 +52,7 @@ RUN_SETTINGS: tuple[str, ...] = (
     "machine_isa_flags",
     "machine_gpu_driver",
     "python_version",
-    "torch_version",
-    "tensorflow_version",
-    "jax_version",
-    "jaxlib_version",
-    "onnxruntime_version",
+    *(k.name for k in VERSION_KEYS if k.name.endswith("_version")),  # the runtimes'
     "numpy_version",
     "suite_version",
     "git_commit",

@@ -127,18 +127,38 @@ class Environment(Base):
     numpy_version: Mapped[str | None] = mapped_column(String(64))
     scipy_version: Mapped[str | None] = mapped_column(String(64))
     pandas_version: Mapped[str | None] = mapped_column(String(64))
-    torch_version: Mapped[str | None] = mapped_column(String(64))
-    tensorflow_version: Mapped[str | None] = mapped_column(String(64))
-    tensorflow_distribution: Mapped[str | None] = mapped_column(String(64))
-    jax_version: Mapped[str | None] = mapped_column(String(64))
-    jaxlib_version: Mapped[str | None] = mapped_column(String(64))
-    onnxruntime_version: Mapped[str | None] = mapped_column(String(64))
-    onnxruntime_distribution: Mapped[str | None] = mapped_column(String(64))
     suite_version: Mapped[str | None] = mapped_column(String(64))
     git_commit: Mapped[str | None] = mapped_column(String(64))
     git_dirty: Mapped[bool | None]
     env_vars: Mapped[dict[str, Any] | None]
     framework_info: Mapped[dict[str, Any] | None]
+    version_rows: Mapped[list[EnvironmentVersion]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="EnvironmentVersion.key"
+    )
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """The runtime versions, one row each (results.metadata.VERSION_KEYS)."""
+        return {row.key: row.value for row in self.version_rows}
+
+    @versions.setter
+    def versions(self, values: dict[str, str] | None) -> None:
+        self.version_rows = [EnvironmentVersion(key=k, value=v) for k, v in (values or {}).items()]
+
+
+class EnvironmentVersion(Base):
+    """One software version or build fact of an environment: a key of the registry
+    (results.metadata.VERSION_KEYS, from the runtime records) and its value."""
+
+    __tablename__ = "environment_version"
+    __table_args__ = (UniqueConstraint("environment_id", "key", name="uq_environment_version_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environment.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(256))
 
 
 class Run(Base):

@@ -1,9 +1,10 @@
 """The software environment of a run: Python and library versions, the resnet-bench
 checkout, the environment variables that change performance, framework build info.
 
-Versions come from `importlib.metadata`: this module never imports torch or tensorflow;
-their build info is probed inside a worker and handed in as `framework_info`. The key
-table (ENVIRONMENT_KEYS) is results.metadata's.
+Versions come from `importlib.metadata`, as the runtime records (suite.runtimes) name them:
+this module never imports a framework; their build info is probed inside a worker and
+handed in as `framework_info`. The key tables (ENVIRONMENT_KEYS, VERSION_KEYS) are
+results.metadata's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from results.redact import redact_env
+from suite.runtimes import RUNTIMES
 
 
 class EnvironmentInfo(TypedDict):
@@ -27,13 +29,7 @@ class EnvironmentInfo(TypedDict):
     numpy_version: str | None
     scipy_version: str | None
     pandas_version: str | None
-    torch_version: str | None
-    tensorflow_version: str | None
-    tensorflow_distribution: str | None
-    jax_version: str | None
-    jaxlib_version: str | None
-    onnxruntime_version: str | None
-    onnxruntime_distribution: str | None
+    versions: dict[str, str] | None  # results.metadata.VERSION_KEYS, the installed ones
     suite_version: str | None
     git_commit: str | None
     git_dirty: bool | None
@@ -48,22 +44,16 @@ ENV_VAR_NAMES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 ENV_VAR_PREFIXES: tuple[str, ...] = (
-    "OMP_", "MKL_", "KMP_", "GOMP_", "DNNL_", "ONEDNN_", "TF_", "XLA_",
-    "TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_", "CUDA_", "CUDNN_", "JAX_", "ORT_",
+    "OMP_", "MKL_", "KMP_", "GOMP_", "DNNL_", "ONEDNN_", "CUDA_", "CUDNN_",
+    *(p for r in RUNTIMES.values() for p in r.env_prefixes),  # each runtime's own
 )  # fmt: skip
-# Terraform shares the TF_ prefix; its variables say nothing about TensorFlow.
+# Terraform shares the TF_ prefix; its variables say nothing about the runtime.
 _ENV_VAR_EXCLUDED_PREFIXES: tuple[str, ...] = (
     "TF_VAR_", "TF_CLI_", "TF_TOKEN_", "TF_LOG", "TF_WORKSPACE", "TF_DATA_DIR",
     "TF_IN_AUTOMATION", "TF_INPUT", "TF_PLUGIN_CACHE", "TF_REGISTRY_", "TF_IGNORE",
 )  # fmt: skip
 # Never record what may hold a credential, even under a matching prefix.
 _SECRET_MARKERS: tuple[str, ...] = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
-
-TENSORFLOW_DISTRIBUTIONS: tuple[str, ...] = (
-    "tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos", "tf-nightly",
-    "tf-nightly-cpu",
-)  # fmt: skip
-ONNXRUNTIME_DISTRIBUTIONS: tuple[str, ...] = ("onnxruntime", "onnxruntime-gpu")
 
 
 def _version(distribution: str) -> str | None:
@@ -80,6 +70,19 @@ def _installed(distributions: tuple[str, ...]) -> tuple[str | None, str | None]:
         if version is not None:
             return version, dist
     return None, None
+
+
+def runtime_versions() -> dict[str, str]:
+    """Each runtime record's versions that are installed (VERSION_KEYS names)."""
+    out: dict[str, str] = {}
+    for r in RUNTIMES.values():
+        for v in r.versions:
+            version, dist = _installed(v.distributions)
+            if version is not None:
+                out[f"{v.key}_version"] = version
+                if len(v.distributions) > 1 and dist is not None:
+                    out[f"{v.key}_distribution"] = dist
+    return out
 
 
 def relevant_env_vars(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -133,21 +136,13 @@ def environment_info(
     workers get (default: this process's).
     """
     commit, dirty = git_state()
-    tf_version, tf_dist = _installed(TENSORFLOW_DISTRIBUTIONS)
-    ort_version, ort_dist = _installed(ONNXRUNTIME_DISTRIBUTIONS)
     return {
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "numpy_version": _version("numpy"),
         "scipy_version": _version("scipy"),
         "pandas_version": _version("pandas"),
-        "torch_version": _version("torch"),
-        "tensorflow_version": tf_version,
-        "tensorflow_distribution": tf_dist,
-        "jax_version": _version("jax"),
-        "jaxlib_version": _version("jaxlib"),
-        "onnxruntime_version": ort_version,
-        "onnxruntime_distribution": ort_dist,
+        "versions": runtime_versions(),
         "suite_version": _version("resnet-bench"),
         "git_commit": commit,
         "git_dirty": dirty,

@@ -20,9 +20,11 @@ from sqlalchemy import select
 
 from results.db import STAT_COLUMNS, Environment, Machine, Process, Result, Run, Sample
 from results.format import gpu_label
+from results.metadata import VERSION_KEYS
 from results.store import Store, open_store
 from runners import stats
 from suite.case import CASE_FIELDS
+from suite.runtimes import FRAMEWORKS, RUNTIMES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,7 +41,7 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run_seed", "int", "seed of the shuffled order within each round"),
     ("run_system", "json", "CPU/GPU state at the run's start (governor, SMT, THP...), JSON"),
     ("result_id", "int", "result id"),
-    ("framework", "str", "torch, tensorflow, jax or onnxruntime"),
+    ("framework", "str", f"{', '.join(FRAMEWORKS)}"),
     ("depth", "int", "ResNet-V2 depth (50, 101, 152, 200)"),
     ("batch_size", "int", "images per step and replica"),
     ("device", "str", "cpu, cuda, cuda:N"),
@@ -48,7 +50,7 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     (
         "execution",
         "str",
-        "eager, compile (torch); graph, xla (tensorflow); jit (jax); session (onnxruntime)",
+        "; ".join(f"{', '.join(r.executions)} ({n})" for n, r in RUNTIMES.items()),
     ),
     ("image_size", "int", "input height = width, pixels"),
     ("num_classes", "int", "classifier outputs"),
@@ -117,11 +119,7 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("machine_gpu_driver", "str", "NVIDIA driver version"),
     ("environment_id", "int", "environment id"),
     ("python_version", "str", "Python version"),
-    ("torch_version", "str", "torch version"),
-    ("tensorflow_version", "str", "TensorFlow version"),
-    ("jax_version", "str", "jax version"),
-    ("jaxlib_version", "str", "jaxlib version"),
-    ("onnxruntime_version", "str", "ONNX Runtime version"),
+    *((k.name, "str", k.description) for k in VERSION_KEYS),  # the environment's rows
     ("numpy_version", "str", "numpy version"),
     ("suite_version", "str", "resnet-bench version"),
     ("git_commit", "str", "resnet-bench git commit"),
@@ -189,6 +187,7 @@ def _record(result: Result, run: Run, machine: Machine, env: Environment) -> dic
         record[name] = getattr(result, name)
     gflops = result.gflops_per_s
     framework_info = env.framework_info or {}
+    versions = env.versions
     record.update(
         ceiling_gflops=ceiling,
         ceiling_share=gflops / ceiling if gflops is not None and ceiling else None,
@@ -207,11 +206,7 @@ def _record(result: Result, run: Run, machine: Machine, env: Environment) -> dic
         machine_gpu_driver=machine.gpu_driver,
         environment_id=env.id,
         python_version=env.python_version,
-        torch_version=env.torch_version,
-        tensorflow_version=env.tensorflow_version,
-        jax_version=env.jax_version,
-        jaxlib_version=env.jaxlib_version,
-        onnxruntime_version=env.onnxruntime_version,
+        **{k.name: versions.get(k.name) for k in VERSION_KEYS},
         numpy_version=env.numpy_version,
         suite_version=env.suite_version,
         git_commit=env.git_commit,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runners.host import HASH_HOSTNAME_ENV
+from suite.runtimes import RUNTIMES
 
 
 class MetadataError(ValueError):
@@ -67,13 +68,7 @@ ENVIRONMENT_KEYS: tuple[Key, ...] = (
     Key("numpy_version", str, "", "numpy distribution version"),
     Key("scipy_version", str, "", "scipy distribution version"),
     Key("pandas_version", str, "", "pandas distribution version"),
-    Key("torch_version", str, "", "torch distribution version (importlib.metadata)"),
-    Key("tensorflow_version", str, "", "TensorFlow distribution version"),
-    Key("tensorflow_distribution", str, "", "which TensorFlow distribution: tensorflow-cpu, ..."),
-    Key("jax_version", str, "", "jax distribution version"),
-    Key("jaxlib_version", str, "", "jaxlib distribution version (XLA and its CPU backend)"),
-    Key("onnxruntime_version", str, "", "ONNX Runtime distribution version"),
-    Key("onnxruntime_distribution", str, "", "which ONNX Runtime: onnxruntime, onnxruntime-gpu"),
+    Key("versions", dict, "", "runtime versions and distributions: VERSION_KEYS, a row each"),
     Key("suite_version", str, "", "resnet-bench version"),
     Key("git_commit", str, "", "commit of the resnet-bench checkout; None outside git"),
     Key("git_dirty", bool, "", "tracked files differ from the commit"),
@@ -85,6 +80,23 @@ ENVIRONMENT_KEYS: tuple[Key, ...] = (
         "per framework: build info probed in a worker (CUDA, cuDNN, oneDNN/MKL, XLA, ...)",
     ),
 )
+
+
+def _version_keys() -> tuple[Key, ...]:
+    keys: list[Key] = []
+    for r in RUNTIMES.values():
+        for v in r.versions:
+            keys.append(Key(f"{v.key}_version", str, "", f"{v.key} version ({r.title})"))
+            if len(v.distributions) > 1:
+                which = ", ".join(v.distributions)
+                keys.append(Key(f"{v.key}_distribution", str, "", f"which of {which}"))
+    return tuple(keys)
+
+
+# The environment's `versions`: one key/value row each (table environment_version), named
+# by the runtime records (suite.runtimes), so a new runtime needs no column. Keys a release
+# no longer knows still load and show; new values must be known keys.
+VERSION_KEYS: tuple[Key, ...] = _version_keys()
 
 # Per run (the run's `system`): what may disturb it; None where unknown or not Linux.
 SYSTEM_KEYS: tuple[Key, ...] = (
@@ -185,6 +197,11 @@ def validate(info: Mapping[str, Any], keys: Sequence[Key]) -> None:
             )
 
 
+def validate_versions(versions: Mapping[str, Any]) -> None:
+    """Raise MetadataError unless every version is a known VERSION_KEYS key with a str."""
+    validate({**dict.fromkeys(k.name for k in VERSION_KEYS), **versions}, VERSION_KEYS)
+
+
 def fingerprint(info: Mapping[str, Any], keys: Sequence[Key]) -> str:
     """SHA-256 of the fingerprint keys, as canonical JSON (stable across processes)."""
     stable = {k.name: info.get(k.name) for k in keys if k.fingerprint}
@@ -207,6 +224,7 @@ def describe_keys() -> str:
     groups = (
         ("machine", MACHINE_KEYS),
         ("environment", ENVIRONMENT_KEYS),
+        ("version", VERSION_KEYS),
         ("system", SYSTEM_KEYS),
         ("gpu", GPU_KEYS),
         ("gpu_snapshot", GPU_SNAPSHOT_KEYS),

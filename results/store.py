@@ -42,6 +42,7 @@ from results.metadata import (
     environment_fingerprint,
     machine_fingerprint,
     validate,
+    validate_versions,
 )
 from results.rows import case_key_text, process_rows, result_values
 from results.runinfo import RunInfo, host_id, run_info, stored_machine
@@ -166,6 +167,7 @@ class Store:
             raise ValueError(f"unknown run source {source!r}; allowed: {', '.join(RUN_SOURCES)}")
         validate(machine, MACHINE_KEYS)
         validate(environment, ENVIRONMENT_KEYS)
+        validate_versions(environment["versions"] or {})
         rows = [_ceiling(c) for c in ceilings]
         with self._write() as session:
             machine_id = self._upsert(session, Machine, machine, machine_fingerprint(machine))

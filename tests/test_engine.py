@@ -16,7 +16,7 @@ import results
 from results.db import STAT_COLUMNS, Base, Machine
 from results.engine import StoreError, alembic_config, head_revision
 from results.format import fmt
-from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS
+from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, VERSION_KEYS
 from results.store import open_store
 from runners.stats import Stats
 from suite.case import CASE_FIELDS
@@ -93,7 +93,12 @@ def test_metadata_keys_have_columns() -> None:
     machine_cols = set(Base.metadata.tables["machine"].columns.keys())
     env_cols = set(Base.metadata.tables["environment"].columns.keys())
     assert {k.name for k in MACHINE_KEYS} <= machine_cols
-    assert {k.name for k in ENVIRONMENT_KEYS} <= env_cols
+    # versions are rows (table environment_version), not a column per runtime
+    assert {k.name for k in ENVIRONMENT_KEYS} - {"versions"} <= env_cols
+    assert not {k.name for k in VERSION_KEYS} & env_cols
+    assert {"environment_id", "key", "value"} <= set(
+        Base.metadata.tables["environment_version"].columns.keys()
+    )
     assert set(STAT_COLUMNS) <= set(Stats.__dataclass_fields__)
     assert set(CASE_FIELDS) <= set(Base.metadata.tables["result"].columns.keys())
 

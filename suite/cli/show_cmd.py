@@ -26,6 +26,7 @@ from results.runinfo import RunInfo
 from suite.case import case_label
 from suite.cli.common import add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, when
+from suite.runtimes import RUNTIMES
 
 HELP = "show one run: metadata, machine, environment, ceilings and results"
 COMPACT_TEXT = 80  # longer framework build texts are summarised as their line count
@@ -114,13 +115,7 @@ def _environment_facts(e: Mapping[str, Any]) -> Table:
         commit += " (dirty)"
     rows: list[tuple[str, Any]] = [
         ("python", f"{e.get('python_version')} ({e.get('python_implementation')})"),
-        ("torch", e.get("torch_version")),
-        ("tensorflow", e.get("tensorflow_version") and
-            f"{e.get('tensorflow_version')} ({e.get('tensorflow_distribution')})"),
-        ("jax / jaxlib", e.get("jax_version") and
-            f"{e.get('jax_version')} / {e.get('jaxlib_version')}"),
-        ("onnxruntime", e.get("onnxruntime_version") and
-            f"{e.get('onnxruntime_version')} ({e.get('onnxruntime_distribution')})"),
+        *_versions(e.get("versions") or {}),
         ("numpy / scipy / pandas",
             f"{e.get('numpy_version')} / {e.get('scipy_version')} / {e.get('pandas_version')}"),
         ("resnet-bench", e.get("suite_version")),
@@ -130,6 +125,27 @@ def _environment_facts(e: Mapping[str, Any]) -> Table:
     for framework, build in sorted((e.get("framework_info") or {}).items()):
         rows.append((f"{framework} build", _compact(build)))
     return _facts("environment", rows)
+
+
+def _versions(versions: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """One row per runtime record ('jax / jaxlib': '0.10.2 / 0.10.2', a distribution in
+    brackets), then any key this release has no record for (an older one's)."""
+    rows: list[tuple[str, str | None]] = []
+    shown: set[str] = set()
+    for name, r in RUNTIMES.items():
+        keys = [f"{v.key}_version" for v in r.versions]
+        dists = [f"{v.key}_distribution" for v in r.versions]
+        shown.update(keys, dists)
+        if not any(k in versions for k in keys):
+            rows.append((name, None))
+            continue
+        value = " / ".join(versions.get(k) or "-" for k in keys)
+        which = [versions[d] for d in dists if d in versions]
+        rows.append(
+            (" / ".join(v.key for v in r.versions), value + (f" ({which[0]})" if which else ""))
+        )
+    rows.extend((k, v) for k, v in sorted(versions.items()) if k not in shown)
+    return rows
 
 
 def _compact(build: Any, prefix: str = "") -> str:

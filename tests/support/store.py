@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, validate
+from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, VERSION_KEYS, validate
 from runners.measurement import Measurement
 from suite.case import Case
 from tests.support.services import skip_or_fail_in_ci
@@ -67,13 +67,15 @@ def fake_environment(**overrides: Any) -> dict[str, Any]:
         "numpy_version": "2.1.0",
         "scipy_version": "1.14.0",
         "pandas_version": "2.2.2",
-        "torch_version": "2.13.0",
-        "tensorflow_version": "2.21.0",
-        "tensorflow_distribution": "tensorflow",
-        "jax_version": "0.10.2",
-        "jaxlib_version": "0.10.2",
-        "onnxruntime_version": "1.32.0",
-        "onnxruntime_distribution": "onnxruntime",
+        "versions": {
+            "torch_version": "2.13.0",
+            "tensorflow_version": "2.21.0",
+            "tensorflow_distribution": "tensorflow",
+            "jax_version": "0.10.2",
+            "jaxlib_version": "0.10.2",
+            "onnxruntime_version": "1.32.0",
+            "onnxruntime_distribution": "onnxruntime",
+        },
         "suite_version": "0.1.0",
         "git_commit": "0123456789abcdef0123456789abcdef01234567",
         "git_dirty": False,
@@ -83,7 +85,10 @@ def fake_environment(**overrides: Any) -> dict[str, Any]:
             "tensorflow": {"cuda_version": "12.5", "xla": True},
         },
     }
-    info.update(overrides)
+    # a version key (torch_version=...) overrides that row of `versions`
+    known = {k.name for k in VERSION_KEYS}
+    info["versions"] = {**info["versions"], **{k: v for k, v in overrides.items() if k in known}}
+    info.update({k: v for k, v in overrides.items() if k not in known})
     validate(info, ENVIRONMENT_KEYS)
     return info
 
