@@ -25,6 +25,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -163,6 +164,8 @@ class EnvironmentVersion(Base):
 
 class Run(Base):
     __tablename__ = "run"
+    # history: a machine's runs in time order (migration 0007)
+    __table_args__ = (Index("ix_run_machine_id_started_at", "machine_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

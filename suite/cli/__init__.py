@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "report": "suite.cli.report_cmd",
     "compare": "suite.cli.compare_cmd",
     "calibrate": "suite.cli.calibrate_cmd",
+    "history": "suite.cli.history_cmd",
 }
 
 PROG = "resnet-bench"
