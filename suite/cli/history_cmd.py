@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from results.format import fmt, fmt_change, fmt_change_ci, fmt_ci, fmt_pct, fmt_time
-from suite.case import DEVICE_HELP, DEVICE_RE, EXECUTIONS, FRAMEWORKS, MODES, PRECISIONS
+from suite.case import ALL_EXECUTIONS, DEVICE_HELP, DEVICE_RE, FRAMEWORKS, MODES, PRECISIONS
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.compare_cmd import parse_threshold
 from suite.cli.storage import console, reading_store, safe
@@ -35,7 +35,6 @@ HELP = "each case's value over runs, its change points; --check: exit 1 on a fre
 EXIT_REGRESSION = 1
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_POINTS = 40  # the sparkline shows a series' latest points
-ALL_EXECUTIONS = tuple(dict.fromkeys(e for ex in EXECUTIONS.values() for e in ex))
 
 
 def _positive(text: str) -> int:
