@@ -164,7 +164,7 @@ class EnvironmentVersion(Base):
 
 class Run(Base):
     __tablename__ = "run"
-    # history: a machine's runs in time order (migration 0007)
+    # history: a machine's runs in time order (migration 0008)
     __table_args__ = (Index("ix_run_machine_id_started_at", "machine_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -3,7 +3,7 @@
 A team's shared database holds thousands of runs; the history of a machine's cases is read
 with the filters (machine, case axes, --since, --last) in the WHERE clause, selecting only
 the columns a series needs, so that 1,000 runs x 50 cases answer in well under the 5 s the
-issue asks (benchmarks/history_scale.py). The indexes it relies on are migration 0007's.
+issue asks (benchmarks/history_scale.py). The indexes it relies on are migration 0008's.
 """
 
 from __future__ import annotations
