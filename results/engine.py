@@ -118,31 +118,15 @@ def open_engine(url: str, *, create: bool = True) -> tuple[Engine, str]:
     create=False refuses a SQLite file that does not exist yet (for commands that only
     read). Every failure is a StoreError with one line naming the (masked) URL.
     """
-    masked = mask_url(url)
-    try:
-        parsed = make_url(url)
-        parsed.get_backend_name()
-    except (ArgumentError, ValueError):  # ValueError: e.g. a bare '@:/' in the password
-        raise StoreError(
-            f"cannot parse database URL {masked!r}; expected e.g. sqlite:///out/results.sqlite "
-            "or postgresql+psycopg://user:password@host/dbname"
-        ) from None
-    masked = mask_url(parsed)
+    engine, parsed, masked = _new_engine(url)
     backend = parsed.get_backend_name()
     sqlite_file = _sqlite_path(parsed) if backend == "sqlite" else None
     if sqlite_file is not None:
-        _check_sqlite_file(sqlite_file, create)
-    try:
-        engine = create_engine(parsed)
-    except NoSuchModuleError:
-        raise StoreError(
-            f"unsupported database URL {masked}: SQLAlchemy has no dialect {parsed.drivername!r}"
-        ) from None
-    except ImportError as exc:
-        raise StoreError(
-            f"the database driver for {masked} is not installed ({exc.name or exc}); "
-            "for PostgreSQL: pip install 'psycopg[binary]'"
-        ) from None
+        try:
+            _check_sqlite_file(sqlite_file, create)
+        except StoreError:
+            engine.dispose()
+            raise
     if backend == "sqlite":
         _configure_sqlite(engine)
     try:
@@ -156,6 +140,41 @@ def open_engine(url: str, *, create: bool = True) -> tuple[Engine, str]:
         engine.dispose()
         raise StoreError(f"cannot open database {masked}: {first_line(exc)}") from None
     return engine, masked
+
+
+def check_url(url: str) -> str:
+    """Refuse now what open_engine would refuse before connecting (syntax, dialect, driver),
+    connecting to nothing and creating nothing: for a check at start-up. Returns the URL
+    masked for printing."""
+    engine, _parsed, masked = _new_engine(url)
+    engine.dispose()
+    return masked
+
+
+def _new_engine(url: str) -> tuple[Engine, URL, str]:
+    """An engine for `url`, not connected yet, with the parsed and the masked URL."""
+    masked = mask_url(url)
+    try:
+        parsed = make_url(url)
+        parsed.get_backend_name()
+    except (ArgumentError, ValueError):  # ValueError: e.g. a bare '@:/' in the password
+        raise StoreError(
+            f"cannot parse database URL {masked!r}; expected e.g. sqlite:///out/results.sqlite "
+            "or postgresql+psycopg://user:password@host/dbname"
+        ) from None
+    masked = mask_url(parsed)
+    try:
+        engine = create_engine(parsed)
+    except NoSuchModuleError:
+        raise StoreError(
+            f"unsupported database URL {masked}: SQLAlchemy has no dialect {parsed.drivername!r}"
+        ) from None
+    except ImportError as exc:
+        raise StoreError(
+            f"the database driver for {masked} is not installed ({exc.name or exc}); "
+            "for PostgreSQL: pip install 'psycopg[binary]'"
+        ) from None
+    return engine, parsed, masked
 
 
 def writer(engine: Engine) -> Engine:

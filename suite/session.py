@@ -113,26 +113,6 @@ def recorded_run(
         yield run_id
 
 
-def store_measured(
-    store: Store,
-    measurements: Sequence[Measurement],
-    *,
-    profile: str,
-    command: str,
-    source: str,
-    log: Callable[[str], None],
-) -> int:
-    """Measurements taken outside a plan (pytest-benchmark's rounds) stored as one run,
-    with the context gathered as for a planned run. No plan is stored: such a run cannot
-    be resumed."""
-    context = gather_context([m.case for m in measurements], log)
-    run_id = _begin(store, context, None, command, profile, source, None)
-    with _finishing(store, run_id):
-        for m in measurements:
-            store.add_result(run_id, m)
-    return run_id
-
-
 def _begin(
     store: Store,
     context: Context,
