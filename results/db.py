@@ -191,6 +191,28 @@ class Run(Base):
     ceilings: Mapped[list[Ceiling]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="Ceiling.id"
     )
+    environments: Mapped[list[RunEnvironment]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="RunEnvironment.id"
+    )
+
+
+class RunEnvironment(Base):
+    """One named environment of an A/B run (`--env NAME=SPEC`): what it was asked to be
+    (interpreter, variables) and the software probed inside it (an Environment row, the
+    same key table and fingerprint as a run's own). Runs without --env have none."""
+
+    __tablename__ = "run_environment"
+    __table_args__ = (UniqueConstraint("run_id", "name", name="uq_run_environment_run_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))  # Result.env
+    python: Mapped[str | None] = mapped_column(Text)  # None: the run's own interpreter
+    variables: Mapped[dict[str, Any] | None]  # the VAR=V it sets (secrets redacted)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environment.id"), index=True)
+
+    run: Mapped[Run] = relationship(back_populates="environments")
+    environment: Mapped[Environment] = relationship()
 
 
 class Ceiling(Base):
@@ -233,6 +255,7 @@ class Result(Base):
     threads: Mapped[int]
     interop_threads: Mapped[int]
     replicas: Mapped[int] = mapped_column(server_default="1")
+    env: Mapped[str] = mapped_column(String(64), server_default="")  # "": no --env
     # what happened
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)

@@ -37,6 +37,17 @@ class EnvironmentInfo(TypedDict):
     framework_info: dict[str, dict[str, Any]] | None
 
 
+class NamedEnvironment(TypedDict):
+    """One environment of an A/B run as stored (results.db.RunEnvironment): its name, the
+    interpreter it was given (None: the run's own), the variables it sets, and the
+    software probed inside it."""
+
+    name: str
+    python: str | None
+    variables: dict[str, str]
+    software: EnvironmentInfo
+
+
 ENV_VAR_NAMES: frozenset[str] = frozenset(
     {
         "LD_PRELOAD", "NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_NUM_THREADS",
@@ -149,3 +160,22 @@ def environment_info(
         "env_vars": relevant_env_vars(env),
         "framework_info": {name: dict(v) for name, v in (framework_info or {}).items()},
     }
+
+
+def main(argv: list[str]) -> int:
+    """`python -m results.environment OUT.json`: this interpreter's environment_info() as
+    JSON, for an A/B run's other environments (probed inside each; imports no framework)."""
+    import json
+    import sys
+
+    if len(argv) != 1:
+        print("usage: python -m results.environment OUT.json", file=sys.stderr)
+        return 2
+    Path(argv[0]).write_text(json.dumps(environment_info()))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -68,10 +68,11 @@ def label_colors(labels: Sequence[str]) -> dict[str, str]:
 
 
 def group_title(key: Sequence[Any]) -> str:
-    device, mode, precision, image_size, threads, replicas = key
+    device, mode, precision, image_size, threads, replicas, env = key
     return (
         f"{device} {mode} {precision} {image_size}px, {threads} thread{'' if threads == 1 else 's'}"
         + (f", {replicas} replicas" if replicas > 1 else "")
+        + (f", environment {env}" if env else "")
     )
 
 

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
-from results.db import STAT_COLUMNS, Environment, Machine, Process, Result, Run, Sample
+from results.db import (
+    STAT_COLUMNS,
+    Environment,
+    Machine,
+    Process,
+    Result,
+    Run,
+    RunEnvironment,
+    Sample,
+)
 from results.format import gpu_label
 from results.metadata import VERSION_KEYS
 from results.store import Store, open_store
@@ -57,6 +66,8 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("threads", "int", "intra-op threads requested"),
     ("interop_threads", "int", "inter-op threads requested"),
     ("replicas", "int", "data-parallel processes (training); threads are split across them"),
+    ("env", "str", "the environment it ran in (run --env NAME=SPEC); empty without --env"),
+    ("env_python", "str", "that environment's interpreter; empty: the run's own"),
     ("status", "str", "ok, oom, timeout, error, skipped"),
     ("reason", "str", "why the case is not ok"),
     ("n_samples", "int", "timed steps stored"),
@@ -117,7 +128,7 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("machine_arch", "str", "architecture"),
     ("machine_isa_flags", "str", "ISA flags, comma-separated"),
     ("machine_gpu_driver", "str", "NVIDIA driver version"),
-    ("environment_id", "int", "environment id"),
+    ("environment_id", "int", "environment id (the result's named environment's, if any)"),
     ("python_version", "str", "Python version"),
     *((k.name, "str", k.description) for k in VERSION_KEYS),  # the environment's rows
     ("numpy_version", "str", "numpy version"),
@@ -163,7 +174,13 @@ def ceiling_for(ceilings: Iterable[Any], device: str, precision: str) -> float |
     return None
 
 
-def _record(result: Result, run: Run, machine: Machine, env: Environment) -> dict[str, Any]:
+def _record(
+    result: Result, run: Run, machine: Machine, env: Environment, named: RunEnvironment | None
+) -> dict[str, Any]:
+    """One result's row; a result of a named environment takes that environment's software
+    (probed inside it), the others the run's."""
+    if named is not None:
+        env = named.environment
     ceiling = ceiling_for(run.ceilings, result.device, result.precision)
     record: dict[str, Any] = {
         "run_id": run.id,
@@ -177,6 +194,7 @@ def _record(result: Result, run: Run, machine: Machine, env: Environment) -> dic
         "run_seed": (run.plan or {}).get("seed"),
         "run_system": _json(run.system),
         "result_id": result.id,
+        "env_python": None if named is None else named.python,
     }
     for name in (*CASE_FIELDS, "status", "reason", "n_samples", "warmup_steps", "first_step_s",
                  "build_s", "threads_intra", "threads_inter", "sync", "processes",
@@ -260,10 +278,14 @@ def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """One row per result (RESULT_COLUMNS), oldest run first; unknown run ids raise."""
     with _reading(db, run_ids) as (store, wanted):
         query = (
-            select(Result, Run, Machine, Environment)
+            select(Result, Run, Machine, Environment, RunEnvironment)
             .join(Run, Result.run_id == Run.id)
             .join(Machine, Run.machine_id == Machine.id)
             .join(Environment, Run.environment_id == Environment.id)
+            .outerjoin(
+                RunEnvironment,
+                (RunEnvironment.run_id == Result.run_id) & (RunEnvironment.name == Result.env),
+            )
             .order_by(Result.run_id, Result.id)
         )
         if wanted is not None:

@@ -97,5 +97,9 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
 
 
 def case_key_text(case: Any) -> str:
-    """A case as canonical JSON: the pending table's key."""
-    return json.dumps(case.to_dict(), sort_keys=True)
+    """A case as canonical JSON: the pending table's key. Without an environment the key
+    has no `env`, as pending rows stored before environments have none."""
+    data = case.to_dict()
+    if not data.get("env"):
+        data.pop("env", None)
+    return json.dumps(data, sort_keys=True)

@@ -11,7 +11,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from results.db import Environment, Machine, Run, utcnow
 from results.environment import EnvironmentInfo
@@ -51,6 +51,15 @@ class StoredEnvironment(EnvironmentInfo):
     fingerprint: str
 
 
+class StoredNamedEnvironment(TypedDict):
+    """A named environment of an A/B run (results.db.RunEnvironment), as stored."""
+
+    name: str
+    python: str | None
+    variables: dict[str, str]
+    software: StoredEnvironment
+
+
 @dataclass(frozen=True)
 class RunInfo:
     id: int
@@ -69,6 +78,7 @@ class RunInfo:
     owner_host: str | None = None
     owner_pid: int | None = None
     heartbeat_at: datetime | None = None
+    environments: list[StoredNamedEnvironment] = field(default_factory=list)  # --env
 
     @property
     def state(self) -> str:
@@ -138,4 +148,13 @@ def run_info(run: Run, counts: dict[str, int]) -> RunInfo:
         owner_host=run.owner_host,
         owner_pid=run.owner_pid,
         heartbeat_at=run.heartbeat_at,
+        environments=[
+            {
+                "name": e.name,
+                "python": e.python,
+                "variables": dict(e.variables or {}),
+                "software": stored_environment(e.environment),
+            }
+            for e in run.environments
+        ],
     )

@@ -30,11 +30,12 @@ from results.db import (
     Process,
     Result,
     Run,
+    RunEnvironment,
     Sample,
     utcnow,
 )
 from results.engine import StoreError, first_line, open_engine, writer
-from results.environment import EnvironmentInfo
+from results.environment import EnvironmentInfo, NamedEnvironment
 from results.format import machine_label
 from results.metadata import (
     ENVIRONMENT_KEYS,
@@ -154,6 +155,7 @@ class Store:
         ceilings: Sequence[CeilingInfo] = (),
         system: SystemState | None = None,
         plan: Mapping[str, Any] | None = None,
+        environments: Sequence[NamedEnvironment] = (),
     ) -> int:
         """Record a new run (status 'running') and return its id.
 
@@ -162,12 +164,17 @@ class Store:
         runs. `ceilings`: dicts with device, precision, gflops (and optional details).
         `system`: runners.host.system_state().
         `plan`: whatever the runner needs to resume the run (JSON), back from get_plan().
+        `environments`: the run's named environments (--env), each with the software
+        probed inside it; their results carry the name (Result.env).
         """
         if source not in RUN_SOURCES:
             raise ValueError(f"unknown run source {source!r}; allowed: {', '.join(RUN_SOURCES)}")
         validate(machine, MACHINE_KEYS)
         validate(environment, ENVIRONMENT_KEYS)
         validate_versions(environment["versions"] or {})
+        for named in environments:
+            validate(named["software"], ENVIRONMENT_KEYS)
+            validate_versions(named["software"]["versions"] or {})
         rows = [_ceiling(c) for c in ceilings]
         with self._write() as session:
             machine_id = self._upsert(session, Machine, machine, machine_fingerprint(machine))
@@ -190,6 +197,20 @@ class Store:
                 heartbeat_at=utcnow(),
             )
             run.ceilings = rows
+            run.environments = [
+                RunEnvironment(
+                    name=named["name"],
+                    python=named["python"],
+                    variables=dict(named["variables"]),
+                    environment_id=self._upsert(
+                        session,
+                        Environment,
+                        named["software"],
+                        environment_fingerprint(named["software"]),
+                    ),
+                )
+                for named in environments
+            ]
             session.add(run)
             session.commit()
             return run.id
@@ -411,11 +432,15 @@ def _ceiling(values: Mapping[str, Any]) -> Ceiling:
         raise ValueError(f"a ceiling needs device, precision and gflops; {exc} missing") from None
 
 
-# Floors learnt before issue 14 have 8 match-key values: replicas (now the last) was 1.
+# Floors learnt before issue 14 have 8 match-key values: replicas (then the last) was 1;
+# before environments, 9: env (now the last) was "".
 MATCH_KEY_LEN_BEFORE_REPLICAS = 8
+MATCH_KEY_LEN_BEFORE_ENV = 9
 
 
 def _match_key(values: list[Any]) -> tuple[Any, ...]:
     if len(values) == MATCH_KEY_LEN_BEFORE_REPLICAS:
-        return (*values, 1)
+        values = [*values, 1]
+    if len(values) == MATCH_KEY_LEN_BEFORE_ENV:
+        values = [*values, ""]
     return tuple(values)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -45,11 +46,36 @@ def thread_env(intra: int, inter: int) -> dict[str, str]:
     }
 
 
-def worker_env(case_threads: int, interop: int) -> dict[str, str]:
+def worker_env(
+    case_threads: int,
+    interop: int,
+    python: str | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment a worker starts with; `python`/`variables`: an A/B run's named
+    environment (suite.environments), its variables on top of the usual ones."""
     env = dict(os.environ)
     env.update(thread_env(case_threads, interop))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter off the terminal
     env.setdefault("PYTHONUNBUFFERED", "1")
+    return env_for(env, python, variables or {})
+
+
+# The checkout this harness runs from (None for an installed copy, whose root is a
+# site-packages folder that must not shadow another venv's packages).
+HARNESS_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_TREE: Path | None = HARNESS_ROOT if (HARNESS_ROOT / "pyproject.toml").is_file() else None
+
+
+def env_for(
+    base: Mapping[str, str], python: str | None, variables: Mapping[str, str]
+) -> dict[str, str]:
+    """`base` with an environment's variables on top; another interpreter gets this run's
+    source tree first on its PYTHONPATH, so both sides of an A/B run the same harness."""
+    env = {**base, **variables}
+    if python is not None and SOURCE_TREE is not None:
+        rest = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_TREE), rest) if p)
     return env
 
 
@@ -62,11 +88,13 @@ class Outcome:
     progress: dict[int, str] = field(default_factory=dict)  # a replicated case's ranks
 
 
-def _start(module: str, path: Path, env: dict[str, str], err: IO[bytes]) -> Popen[bytes]:
+def _start(
+    module: str, path: Path, env: dict[str, str], err: IO[bytes], python: str | None = None
+) -> Popen[bytes]:
     """`python -m module PATH` in its own session (a kill takes its helpers too), the
-    request to come on stdin, its output into `err`."""
+    request to come on stdin, its output into `err`; `python`: another interpreter."""
     return subprocess.Popen(
-        [sys.executable, "-m", module, str(path)],
+        [python or sys.executable, "-m", module, str(path)],
         stdin=subprocess.PIPE,
         stdout=err,
         stderr=err,
@@ -80,14 +108,20 @@ def _tail(log: Path) -> str:
     return " | ".join(lines[-STDERR_TAIL_LINES:])
 
 
-def spawn(module: str, request: dict[str, Any], env: dict[str, str], timeout_s: float) -> Outcome:
+def spawn(
+    module: str,
+    request: dict[str, Any],
+    env: dict[str, str],
+    timeout_s: float,
+    python: str | None = None,
+) -> Outcome:
     """Run `python -m module OUT.json` with the request on stdin and read OUT.json back;
     at the timeout the whole process group is killed (compiler helpers included)."""
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         out = Path(tmp) / "out.json"
         log = Path(tmp) / "stderr.log"
         with log.open("wb") as err:
-            proc = _start(module, out, env, err)
+            proc = _start(module, out, env, err, python)
             try:
                 proc.communicate(json.dumps(request).encode(), timeout=timeout_s)
                 returncode: int | None = proc.returncode
@@ -183,6 +217,7 @@ def spawn_round(
     env: dict[str, str],
     timeout_s: float,
     module: str = "runners.worker",
+    python: str | None = None,
 ) -> RoundOutcome:
     """Run `python -m runners.worker EVENTS.jsonl` on `request`; kill its process group when
     one case (or the start-up before the first) runs longer than `timeout_s`."""
@@ -192,7 +227,7 @@ def spawn_round(
         spawned = time.time_ns()
         kills_before = oom_kills()
         with log.open("wb") as err:
-            proc = _start(module, events_path, env, err)
+            proc = _start(module, events_path, env, err, python)
             try:
                 returncode = _watch(proc, request, spawned, events_path, timeout_s)
             except BaseException:
@@ -214,10 +249,10 @@ def _progress(folder: Path) -> dict[int, str]:
     return out
 
 
-def worker_key(case: Case) -> tuple[str, str, int, int]:
+def worker_key(case: Case) -> tuple[str, str, int, int, str]:
     """Cases with the same key may share a worker: one framework import, one device, one
-    thread setting (threads are fixed when the framework starts)."""
-    return case.framework, case.device, case.threads, case.interop_threads
+    thread setting (threads are fixed when the framework starts), one environment."""
+    return case.framework, case.device, case.threads, case.interop_threads, case.env
 
 
 def run_round(
@@ -228,15 +263,20 @@ def run_round(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     module: str = "runners.worker",
     nodes: dict[str, Any] | None = None,
+    python: str | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> list[Measurement]:
-    """One round of `cases` (one framework, device and thread setting) in fresh workers.
+    """One round of `cases` (one framework, device, thread setting and environment) in
+    fresh workers; `python`/`variables`: that environment's (None: this run's own).
 
     Normally one worker measures them all. When a worker dies or hangs, the case in flight
     gets the failure and a new worker takes the rest: a crash loses only its own case."""
     first = cases[0]
     if any(worker_key(c) != worker_key(first) for c in cases):
-        raise ValueError("one worker runs cases of one framework, device and thread setting")
-    env = worker_env(first.threads, first.interop_threads)
+        raise ValueError(
+            "one worker runs cases of one framework, device, thread setting and environment"
+        )
+    env = worker_env(first.threads, first.interop_threads, python, variables)
     env_record = {k: env[k] for k in sorted(thread_env(1, 1))}
     results: list[Measurement] = []
     todo = list(zip(cases, indices, strict=True))
@@ -249,7 +289,7 @@ def run_round(
         }
         if nodes:
             request["nodes"] = nodes
-        outcome = spawn_round(request, env, timeout_s, module)
+        outcome = spawn_round(request, env, timeout_s, module, python)
         done = {
             int(e["position"]): Measurement.from_dict(e["measurement"])
             for e in outcome.events
@@ -294,8 +334,11 @@ def probe(
     interop_threads: int,
     ceiling: bool,
     timeout_s: float = 300.0,
+    python: str | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> ProbeResult:
-    """Framework version/build info and (optionally) matmul ceilings, from a fresh process."""
+    """Framework version/build info and (optionally) matmul ceilings, from a fresh process
+    (of an A/B run's environment: `python`, `variables`)."""
     request = {
         "framework": framework,
         "devices": devices,
@@ -303,7 +346,8 @@ def probe(
         "interop_threads": interop_threads,
         "ceiling": ceiling,
     }
-    outcome = spawn("runners.probe", request, worker_env(threads, interop_threads), timeout_s)
+    env = worker_env(threads, interop_threads, python, variables)
+    outcome = spawn("runners.probe", request, env, timeout_s, python)
     if outcome.data is None:
         return empty_result(framework, _failure_reason(outcome, timeout_s))
     return cast(ProbeResult, outcome.data)  # runners.probe wrote every key

@@ -23,6 +23,9 @@ MODES: tuple[str, ...] = ("inference", "training")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DEVICE_HELP = "cpu, cuda, cuda:N"
+# An environment's name (suite.environments): what a label and a command line can carry.
+ENV_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+ENV_NAME_HELP = "a letter, then letters, digits, '_', '.' or '-' (at most 64)"
 
 
 class CaseError(ValueError):
@@ -46,6 +49,13 @@ def check_positive_int(axis: str, value: Any) -> None:
 def check_device(value: Any) -> None:
     if not isinstance(value, str) or not DEVICE_RE.match(value):
         raise CaseError(f"unknown device {value!r}; allowed: {DEVICE_HELP}")
+
+
+def check_env_name(value: Any, allow_empty: bool = False) -> None:
+    if allow_empty and value == "":
+        return
+    if not isinstance(value, str) or not ENV_NAME_RE.match(value):
+        raise CaseError(f"bad environment name {value!r}; allowed: {ENV_NAME_HELP}")
 
 
 def default_threads() -> int:
@@ -77,6 +87,9 @@ class Case:
     # Data-parallel training: this many processes, each with `batch_size` images (the
     # global batch is replicas x batch_size) and threads // replicas intra-op threads.
     replicas: int = 1
+    # The environment it runs in (`--env NAME=SPEC`); "" for a run without environments,
+    # which is how every run stored before them reads back.
+    env: str = ""
 
     def __post_init__(self) -> None:
         check_choice("framework", self.framework, FRAMEWORKS)
@@ -102,6 +115,7 @@ class Case:
         check_positive_int("threads", self.threads)
         check_positive_int("inter-op threads", self.interop_threads)
         check_positive_int("replicas", self.replicas)
+        check_env_name(self.env, allow_empty=True)
 
     @property
     def is_cuda(self) -> bool:
@@ -165,4 +179,8 @@ def case_label(values: Mapping[Any, Any], fields: Sequence[str] = LABEL_FIELDS) 
     label = " ".join(LABEL_PARTS[f].format_map(values) for f in fields)
     replicas = values.get("replicas", 1)
     # Several replicas (data-parallel training) are named; one, the default, is not.
-    return f"{label} x{replicas}" if isinstance(replicas, int) and replicas > 1 else label
+    if isinstance(replicas, int) and replicas > 1:
+        label = f"{label} x{replicas}"
+    # So is an environment of an A/B run; a run without environments shows none.
+    env = values.get("env")
+    return f"{label} @{env}" if isinstance(env, str) and env else label

@@ -10,6 +10,10 @@ user's own TOML of the same shape:
                min_processes
     [[extra_cases]]  optional, repeated: more cases, each a table of list axes that replace
                [cases]' own for that part (e.g. fp32 at depth 50 only); the union is run
+    [environments]  optional: an A/B run's environments (suite.environments), each
+               NAME = "SPEC" (as --env NAME=SPEC takes it) or
+               NAME = {python = "/venvs/x/bin/python", vars = {VAR = "V"}}; every case
+               then runs in each of them; --env replaces the table
 
 A CLI flag replaces an axis in [cases] and narrows every extra part that sets that axis
 (to the values both name; a part left with none is dropped), so `--depths 101` drops a
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runners.timing import SamplingPolicy
+from suite import environments as envs
 from suite.case import (
     ALL_EXECUTIONS,
     FRAMEWORKS,
@@ -39,6 +44,7 @@ from suite.case import (
     check_device,
     check_positive_int,
 )
+from suite.environments import EnvSpec
 from suite.runtimes import RUNTIMES, executions_of
 from suite.spec import DEPTHS
 
@@ -69,6 +75,7 @@ class Profile:
     sampling: SamplingPolicy = field(default_factory=SamplingPolicy)
     timeout_s: float = 900.0
     extra: tuple[dict[str, Any], ...] = ()  # [[extra_cases]]: axes replacing [cases]' own
+    environments: tuple[EnvSpec, ...] = ()  # [environments]: each case runs in each
 
     def with_overrides(self, **overrides: Any) -> Profile:
         """A copy with CLI values replacing axes / run settings; None leaves one alone."""
@@ -84,6 +91,8 @@ class Profile:
                 run[key] = value
             elif key in POLICY_OVERRIDES:
                 policy[key] = value
+            elif key == "environments":
+                run[key] = tuple(value)
             else:
                 raise ProfileError(f"unknown override {key!r}")
         _check_axes(axes, "cli")  # a bad flag is named without blaming the profile
@@ -119,6 +128,8 @@ class Profile:
                 if case not in seen:
                     seen.add(case)
                     cases.append(case)
+        if self.environments:  # every case in every environment
+            return [dataclasses.replace(c, env=e.name) for c in cases for e in self.environments]
         return cases
 
 
@@ -139,7 +150,12 @@ def load_profile(name_or_path: str) -> Profile:
 
 
 def parse_profile(data: dict[str, Any], name: str) -> Profile:
-    _no_unknown(data, ("description", "cases", "sampling", "extra_cases"), name, "top-level key")
+    _no_unknown(
+        data,
+        ("description", "cases", "sampling", "extra_cases", "environments"),
+        name,
+        "top-level key",
+    )
     axes = data.get("cases", {})
     sampling = data.get("sampling", {})
     if not isinstance(axes, dict) or not isinstance(sampling, dict):
@@ -173,6 +189,10 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
         policy = SamplingPolicy.from_dict(sampling)
     except (TypeError, ValueError) as exc:
         raise ProfileError(f"profile {name!r}: {exc}") from None
+    try:
+        environments = envs.parse_table(data.get("environments", {}), f"profile {name!r}")
+    except envs.EnvError as exc:
+        raise ProfileError(str(exc)) from None
     return Profile(
         name=name,
         description=str(data.get("description", "")),
@@ -180,6 +200,7 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
         sampling=policy,
         timeout_s=float(timeout),
         extra=tuple(extra),
+        environments=tuple(environments),
     )
 
 

@@ -17,24 +17,35 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from results.engine import StoreError
-from results.environment import EnvironmentInfo, environment_info
+from results.environment import (
+    EnvironmentInfo,
+    NamedEnvironment,
+    environment_info,
+    relevant_env_vars,
+)
 from results.format import plain
+from results.redact import redact_env
 from results.store import Store
 from runners import host
 from runners.host import MachineInfo, SystemState
-from runners.manager import probe, run_round, worker_env, worker_key
+from runners.manager import probe, run_round, spawn, worker_env
 from runners.measurement import Measurement
 from runners.probe import CeilingInfo
 from runners.registry import missing
-from runners.timing import SamplingPolicy, stop_reason
-from suite.batch_search import BatchSearch, stored_rates, throughput
+from runners.timing import SamplingPolicy
+from suite.batch_search import BatchSearch, stored_rates
 from suite.case import FRAMEWORKS, Case
+from suite.environments import EnvError, EnvSpec, not_installed
+from suite.runtimes import RUNTIMES, runtime
+from suite.scheduler import Scheduler, round_order, worker_groups
+
+__all__ = ["Plan", "Scheduler", "execute", "round_order", "worker_groups"]
 
 # The first framework probed measures the matmul ceiling: in registry order, so torch where
 # it runs (it can tell native CPU bf16 from emulated).
@@ -53,6 +64,11 @@ class Plan:
     batch_search: BatchSearch | None = None  # --batch-sizes auto: cases grow as it doubles
     # Several nodes (this is node 0): {"nnodes": N, "rdzv_endpoint": "HOST:PORT"}
     nodes: dict[str, Any] | None = None
+    # An A/B run's environments (--env); the cases carry their names. [] : one, as ever.
+    environments: list[EnvSpec] = field(default_factory=list)
+    # suite.environments.check's answer (not stored): which frameworks each environment
+    # has; None until checked (execute checks then).
+    env_check: dict[str, dict[str, bool]] | None = None
 
 
 @dataclass
@@ -63,40 +79,109 @@ class Context:
     system: SystemState | None = None  # governor, load: may disturb a run
     device_skips: dict[tuple[str, str], str] = field(default_factory=dict)  # (fw, device)
     warnings: list[str] = field(default_factory=list)
+    # An A/B run: each environment's software, probed inside it, and what it cannot run
+    # ((env, framework, device) -> reason).
+    named: list[NamedEnvironment] = field(default_factory=list)
+    env_skips: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def skip_reason(self, case: Case) -> str | None:
+        if case.env:
+            return self.env_skips.get((case.env, case.framework, case.device))
+        return self.device_skips.get((case.framework, case.device))
 
 
-def gather_context(cases: Sequence[Case], log: Callable[[str], None]) -> Context:
-    """Machine and environment facts; framework build info and ceilings from probes."""
+def gather_context(
+    cases: Sequence[Case],
+    log: Callable[[str], None],
+    environments: Sequence[EnvSpec] = (),
+    env_check: Mapping[str, Mapping[str, bool]] | None = None,
+) -> Context:
+    """Machine and environment facts; framework build info and ceilings from probes, in
+    each environment of an A/B run (`environments`; `env_check`: which frameworks each
+    has, suite.environments.check)."""
     frameworks = sorted({c.framework for c in cases}, key=FRAMEWORKS.index)
     devices = sorted({c.device for c in cases})
     threads = max(c.threads for c in cases)
     interop = max(c.interop_threads for c in cases)
-    framework_info: dict[str, dict[str, Any]] = {}
-    ceilings: list[CeilingInfo] = []
-    skips: dict[tuple[str, str], str] = {}
     warnings: list[str] = []
     # Before the probes: their matmuls would raise the load average we look at.
     state = host.system_state()
     busy = host.busy_warning(state)
     if busy:
         warnings.append(busy)
-    for fw in frameworks:
-        absent = missing(fw)
-        if absent is not None:  # its cases are skipped, naming the extra; no worker starts
-            skips.update({(fw, device): absent for device in devices})
-            warnings.append(absent)
-            continue
-        log(f"probing {fw} ({', '.join(devices)})")
-        found = probe(fw, devices, threads, interop, ceiling=not ceilings)
-        framework_info[fw] = {"version": found["version"], **found["info"]}
-        ceilings.extend(found["ceilings"])
-        for device, reason in found["device_skips"].items():
-            skips[(fw, device)] = reason
-        if found["error"]:
-            warnings.append(f"{fw}: {found['error']}")
+    ceilings: list[CeilingInfo] = []
+
+    def probed(
+        env: EnvSpec | None, has: Mapping[str, bool] | None
+    ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+        """Build info and device skips of each framework in one environment."""
+        info: dict[str, dict[str, Any]] = {}
+        skips: dict[tuple[str, str], str] = {}
+        where = "" if env is None else f" in environment {env.name}"
+        for fw in frameworks:
+            if env is None or has is None:
+                absent = missing(fw)
+            else:
+                absent = None if has.get(fw) else not_installed(env, fw, runtime(fw).extra)
+            if absent is not None:  # its cases are skipped, naming the extra; no worker
+                skips.update({(fw, device): absent for device in devices})
+                warnings.append(absent)
+                continue
+            log(f"probing {fw}{where} ({', '.join(devices)})")
+            extra: dict[str, Any] = {} if env is None else {"python": env.python,
+                                                              "variables": env.vars}  # fmt: skip
+            found = probe(fw, devices, threads, interop, ceiling=not ceilings, **extra)
+            info[fw] = {"version": found["version"], **found["info"]}
+            ceilings.extend(found["ceilings"])
+            for device, reason in found["device_skips"].items():
+                skips[(fw, device)] = reason
+            if found["error"]:
+                warnings.append(f"{fw}{where}: {found['error']}")
+        return info, skips
+
+    named: list[NamedEnvironment] = []
+    env_skips: dict[tuple[str, str, str], str] = {}
+    for env in environments:
+        has = None if env_check is None else env_check.get(env.name)
+        info, skips = probed(env, has)
+        env_skips.update({(env.name, fw, dev): why for (fw, dev), why in skips.items()})
+        record = env.record()
+        named.append(
+            {
+                "name": record["name"],
+                "python": record["python"],
+                "variables": record["variables"],
+                "software": env_software(env, info, threads, interop),
+            }
+        )
+    if named:  # the run's own environment is its first named one's
+        return Context(
+            host.machine_info(), named[0]["software"], ceilings, state, {}, warnings, named,
+            env_skips,
+        )  # fmt: skip
+    framework_info, device_skips = probed(None, None)
     # The variables the workers get (thread counts included), not just the parent's.
     environment = environment_info(framework_info=framework_info, env=worker_env(threads, interop))
-    return Context(host.machine_info(), environment, ceilings, state, skips, warnings)
+    return Context(host.machine_info(), environment, ceilings, state, device_skips, warnings)
+
+
+def env_software(
+    env: EnvSpec, framework_info: dict[str, dict[str, Any]], threads: int, interop: int
+) -> EnvironmentInfo:
+    """One environment's software, probed with its interpreter and variables (python and
+    library versions, the checkout), its frameworks' build info, and the variables its
+    workers get, its own included."""
+    variables = worker_env(threads, interop, env.python, env.vars)
+    outcome = spawn("results.environment", {}, variables, 120.0, env.python)
+    if outcome.data is None:
+        raise EnvError(
+            f"environment {env.name!r}: {env.executable} could not describe its software: "
+            f"{outcome.stderr_tail or f'exit status {outcome.returncode}'}"
+        )
+    software = cast(EnvironmentInfo, outcome.data)
+    software["framework_info"] = framework_info
+    software["env_vars"] = {**relevant_env_vars(variables), **redact_env(env.vars)}
+    return software
 
 
 @contextmanager
@@ -132,6 +217,7 @@ def _begin(
         ceilings=context.ceilings,
         system=context.system,
         plan=None if plan is None else plan_record(plan),
+        environments=context.named,
     )
 
 
@@ -166,6 +252,7 @@ def plan_record(plan: Plan) -> dict[str, Any]:
         "timeout_s": plan.timeout_s,
         "seed": plan.seed,
         "batch_search": None if plan.batch_search is None else plan.batch_search.to_dict(),
+        "environments": [e.to_dict() for e in plan.environments],
     }
 
 
@@ -190,24 +277,8 @@ def resume_plan(store: Store, run_id: int) -> Plan:
         plan.seed = int(stored["seed"])
     if stored.get("batch_search") is not None:
         plan.batch_search = BatchSearch.from_dict(stored["batch_search"])
+    plan.environments = [EnvSpec.from_dict(e) for e in stored.get("environments") or []]
     return plan
-
-
-def worker_groups(cases: Sequence[Case]) -> dict[tuple[Any, ...], list[Case]]:
-    """Cases one worker may measure in one round: same framework, device and threads."""
-    groups: dict[tuple[Any, ...], list[Case]] = {}
-    for c in cases:
-        groups.setdefault(worker_key(c), []).append(c)
-    return groups
-
-
-def round_order(cases: Sequence[Case], rng: random.Random) -> list[list[Case]]:
-    """One round: the workers in shuffled order, each with its cases shuffled."""
-    groups = [list(g) for g in worker_groups(cases).values()]
-    rng.shuffle(groups)
-    for g in groups:
-        rng.shuffle(g)
-    return groups
 
 
 @dataclass
@@ -254,96 +325,94 @@ class Overhead:
         )
 
 
+class _Recorder:
+    """The scheduler's side effects: the store and the progress display."""
+
+    def __init__(self, store: Store, run_id: int, plan: Plan, ui: UI) -> None:
+        self.store, self.run_id, self.plan, self.ui = store, run_id, plan, ui
+
+    def finished(self, m: Measurement) -> None:
+        self.store.add_result(self.run_id, m)
+        self.ui.case_done(m)
+
+    def pending(self, round_: int, m: Measurement) -> None:
+        self.store.add_pending(self.run_id, round_, m)
+
+    def grown(self, planned: Sequence[Case], added: Sequence[Case]) -> None:
+        record = {**plan_record(self.plan), "cases": [c.to_dict() for c in planned]}
+        self.store.set_plan(self.run_id, record)
+        self.ui.add_cases(len(added))
+
+
+def check_environments(plan: Plan) -> None:
+    """suite.environments.check for the plan's environments, once (EnvError on a bad
+    interpreter): before any worker starts and before anything is written."""
+    if plan.environments and plan.env_check is None:
+        from suite.environments import check
+
+        threads = max(c.threads for c in plan.cases) if plan.cases else 1
+        base = worker_env(threads, 1)
+        plan.env_check = check(plan.environments, {n: r.package for n, r in RUNTIMES.items()}, base)
+
+
 def execute(
     store: Store, plan: Plan, ui: UI, resume: int | None = None
 ) -> tuple[int | None, list[Measurement]]:
-    """Measure every case of the plan in interleaved rounds, committing each case's result
-    as soon as it needs no more processes. Returns the run id (None when nothing was left
-    to run) and the measurements, in plan order."""
+    """Measure every case of the plan in interleaved rounds (suite.scheduler), committing
+    each case's result as soon as it needs no more processes. Returns the run id (None
+    when nothing was left to run) and the measurements, in plan order."""
     t0 = time.monotonic()
     if not plan.cases:
         ui.log("nothing to run: every case of the plan is finished")
         return resume, []
-    context = gather_context(plan.cases, ui.log)
+    check_environments(plan)
+    context = gather_context(plan.cases, ui.log, plan.environments, plan.env_check)
     for warning in context.warnings:
         ui.log(f"warning: {warning}")
     overhead = Overhead()
-    finished: dict[Case, Measurement] = {}
+    specs = {e.name: e for e in plan.environments}
     with recorded_run(store, plan, context, resume) as run_id:
-        parts: dict[Case, list[Measurement]] = {c: [] for c in plan.cases}
-        if resume is not None:
-            for m in store.pending(run_id):
-                if m.case in parts:
-                    parts[m.case].append(m)
         rates: dict[Case, float | None] = {}  # a batch search's finished cases
         if plan.batch_search is not None and resume is not None:
             rates = stored_rates(store, run_id)
+        sched = Scheduler(
+            plan.cases,
+            plan.policy,
+            plan.seed,
+            _Recorder(store, run_id, plan, ui),
+            batch_search=plan.batch_search,
+            rates=rates,
+            pending=store.pending(run_id) if resume is not None else (),
+        )
         policy = plan.policy
+        envs = f", environments {', '.join(specs)}" if specs else ""
         ui.log(
-            f"run {run_id}: {len(plan.cases)} case(s), profile {plan.profile}, "
+            f"run {run_id}: {len(plan.cases)} case(s){envs}, profile {plan.profile}, "
             f"{policy.min_processes}-{policy.max_processes} processes per case, seed {plan.seed}"
         )
         ui.start(len(plan.cases))
-
-        def finish(case: Case, reason: str | None) -> None:
-            m = Measurement.merge(parts[case])
-            m.stop_reason = reason
-            m.ci_target_met = reason == "ci target met" if m.status == "ok" else None
-            finished[case] = m
-            if plan.batch_search is not None:
-                rates[case] = throughput(m)
-                grow(plan.batch_search.next_case(case, rates))
-            store.add_result(run_id, m)
-            ui.case_done(m)
-
-        def grow(case: Case | None) -> None:
-            """A batch search's next case joins the next round; the stored plan gets it
-            before the result that led to it, so --resume knows it."""
-            if case is None or case in parts:
-                return
-            plan.cases.append(case)
-            parts[case] = []
-            store.set_plan(run_id, plan_record(plan))
-            ui.add_cases(1)
-
         try:
-            for case in plan.cases:
-                skip = context.device_skips.get((case.framework, case.device))
+            for case in sched.cases:
+                skip = context.skip_reason(case)
                 if skip is not None:
-                    parts[case] = [Measurement.failed(case, "skipped", skip)]
-                    finish(case, None)
-            rng = random.Random(plan.seed)
-            round_ = max((len(ms) for ms in parts.values()), default=0)
-            while True:
-                for case in plan.cases:  # the checkpoint: only between rounds
-                    ms = parts[case]
-                    if case in finished or not ms:
-                        continue
-                    values = [v for m in ms for v in m.process_values_s().values()]
-                    reason = stop_reason(values, sum(m.measured_s for m in ms), policy)
-                    if reason is not None:
-                        finish(case, reason)
-                active = [c for c in plan.cases if c not in finished]
-                if not active:
-                    break
-                for group in round_order(active, rng):
+                    sched.skip(case, skip)
+            while groups := sched.next_round():
+                for group in groups:
                     ui.case_started(group[0])
-                    indices = [len(parts[c]) for c in group]
-                    several: dict[str, Any] = {"nodes": plan.nodes} if plan.nodes else {}
-                    got = run_round(group, policy, round_, indices, plan.timeout_s, **several)
+                    indices = [sched.processes(c) for c in group]
+                    extra: dict[str, Any] = {"nodes": plan.nodes} if plan.nodes else {}
+                    env = specs.get(group[0].env)
+                    if env is not None:
+                        extra.update(python=env.python, variables=env.vars)
+                    got = run_round(group, policy, sched.round, indices, plan.timeout_s, **extra)
                     overhead.add(got)
-                    for m in got:
-                        parts[m.case].append(m)
-                        if m.status != "ok":
-                            finish(m.case, None)
-                        else:
-                            store.add_pending(run_id, round_, m)
-                round_ += 1
+                    sched.record(got)
         finally:
             ui.stop()
+        plan.cases = list(sched.cases)  # the grown ones too (a batch search)
     overhead.wall_s = time.monotonic() - t0
     ui.log(overhead.line())
-    return run_id, [finished[c] for c in plan.cases if c in finished]
+    return run_id, sched.measurements()
 
 
 def measurement_record(m: Measurement) -> dict[str, Any]:

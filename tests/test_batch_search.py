@@ -78,7 +78,7 @@ def test_a_search_run_grows_its_cases_and_names_the_best_batch(
 ) -> None:
     call = _oom_workers(_images_per_s)
     monkeypatch.setattr(session, "run_round", call)
-    monkeypatch.setattr(session, "gather_context", lambda _c, _log: fake_context())
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log, *_envs: fake_context())
     training = dataclasses.replace(BASE, mode="training")
     search = BatchSearch()
     plan = session.Plan(search.first_cases([BASE, training]), POLICY, 60.0, "t", seed=1)
@@ -115,7 +115,7 @@ def test_a_resumed_search_compares_with_the_batches_stored_before(
         return _images_per_s(case, index)
 
     monkeypatch.setattr(session, "run_round", FakeWorkers(dies_at_batch_16))
-    monkeypatch.setattr(session, "gather_context", lambda _c, _log: fake_context())
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log, *_envs: fake_context())
     search = BatchSearch()
     plan = session.Plan([BASE], POLICY, 60.0, "t", seed=1, batch_search=search)
     with pytest.raises(KeyboardInterrupt):

@@ -114,7 +114,7 @@ def test_noise_floor_raises_a_case_threshold() -> None:
     f = Frames().run(1).run(2)
     f.result(1, "torch", 50, 1, steps(0.010, seed=1))
     f.result(2, "torch", 50, 1, steps(0.011, seed=2))
-    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224, 1)
+    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224, 1, "")
     out = compare.compare_runs(f.results(), f.samples(), 1, 2, floors={key: 0.15})
     row = out.iloc[0]
     assert row["verdict"] == "same" and row["threshold_used"] == 0.15

@@ -230,7 +230,7 @@ def test_wording_describes_the_method_in_use(report: str, monkeypatch: pytest.Mo
 
 def test_changes_show_raised_thresholds_and_processes(report: str) -> None:
     f = report_frames()
-    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224, 1)  # compare.MATCH_KEYS
+    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224, 1, "")  # compare.MATCH_KEYS
     assert len(key) == len(compare.MATCH_KEYS)
     row = r"<tr class=\"(\w+)\">(?:(?!</tr>).)*?<td>torch/eager r50 b1 [^<]*</td>(.*?)</tr>"
     plain = re.search(row, report, re.S)

@@ -37,7 +37,7 @@ def _run(
     **ctx: Any,
 ) -> tuple[int | None, list[Measurement]]:
     monkeypatch.setattr(session, "run_round", workers)
-    monkeypatch.setattr(session, "gather_context", lambda _c, _log: fake_context(**ctx))
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log, *_envs: fake_context(**ctx))
     plan = session.Plan(cases, POLICY, 60.0, "test", seed=seed)
     return session.execute(store, plan, Silent())
 
@@ -134,7 +134,7 @@ def test_resume_continues_pending_processes(store: Store, monkeypatch: pytest.Mo
 def test_the_run_summary_shows_the_overhead(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     ui = Silent()
     monkeypatch.setattr(session, "run_round", FakeWorkers(lambda _c, _i: 0.1))
-    monkeypatch.setattr(session, "gather_context", lambda _c, _log: fake_context())
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log, *_envs: fake_context())
     session.execute(store, session.Plan([A, C], POLICY, 60.0, "test", seed=1), ui)
     line = ui.lines[-1]
     # 3 rounds x 2 frameworks = 6 workers of 1 s start-up each; 2 cases x 3 x 10 x 0.1 s.
@@ -178,7 +178,7 @@ def test_a_framework_not_installed_is_skipped_naming_its_extra(
     context = session.gather_context([A, C], lambda _m: None)
     reason = "tensorflow is not installed: pip install 'resnet-bench[tensorflow]'"
     assert probed == ["torch"] and context.device_skips == {("tensorflow", "cpu"): reason}
-    monkeypatch.setattr(session, "gather_context", lambda _c, _log: context)
+    monkeypatch.setattr(session, "gather_context", lambda _c, _log, *_envs: context)
     workers = FakeWorkers(lambda case, index: 0.01)
     monkeypatch.setattr(session, "run_round", workers)
     _, ms = session.execute(store, session.Plan([A, C], POLICY, 60.0, "test", seed=1), Silent())

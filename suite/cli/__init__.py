@@ -78,10 +78,11 @@ def usage_errors() -> tuple[type[Exception], ...]:
     from results.files import FileWriteError
     from results.report import ReportError
     from suite.case import CaseError
+    from suite.environments import EnvError
     from suite.profiles import ProfileError
 
     return (UsageError, StoreError, CaseError, ProfileError, ExportError, FileWriteError,
-            ReportError)  # fmt: skip
+            ReportError, EnvError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import shlex
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -39,6 +37,9 @@ from suite.case import (
 from suite.cli import nodes, storage
 from suite.cli.common import UsageError, add_storage_options, db_url, output_dir, workers_output
 from suite.cli.terminal import say, stderr_console
+from suite.cli.values import _batch_sizes, _csv, _depth, _env, _ints, _seconds
+from suite.cli.values import _int as _int  # calibrate takes it from here
+from suite.environments import unique
 from suite.profiles import DEFAULT_EXECUTION, load_profile, profile_names
 from suite.session import Plan
 
@@ -53,66 +54,6 @@ SEARCH_NOTE = (
     ">= {gain:.0%} (until oom); the estimate covers the first batch only"
 )
 HELP = "run benchmark cases (a profile, narrowed or widened by flags) and store the results"
-
-
-def _csv(kind: Callable[[str], Any], axis: str) -> Callable[[str], list[Any]]:
-    def parse(text: str) -> list[Any]:
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"{axis}: empty list")
-        return [kind(t) for t in items]
-
-    return parse
-
-
-def _int(axis: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1 or str(value) != text.strip():
-            raise argparse.ArgumentTypeError(f"{axis} must be a positive integer, got {text!r}")
-        return value
-
-    return parse
-
-
-def _seconds(axis: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(
-                f"{axis} must be a positive, finite number of seconds, got {text!r}"
-            )
-        return value
-
-    return parse
-
-
-def _ints(axis: str) -> Callable[[str], list[int]]:
-    return _csv(_int(axis), axis)
-
-
-def _batch_sizes(text: str) -> list[int] | str:
-    if text.strip() == "auto":
-        return "auto"
-    try:
-        return _ints("batch size")(text)
-    except argparse.ArgumentTypeError as exc:
-        raise argparse.ArgumentTypeError(f"{exc} (or auto)") from None
-
-
-def _depth(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"unknown depth {text!r}; allowed: {', '.join(map(str, DEPTHS))}"
-        ) from None
 
 
 def default_profile() -> str:
@@ -248,6 +189,15 @@ def _add_plan_arguments(p: argparse.ArgumentParser) -> None:
         help="no more processes for a case once its measured time reaches this "
         "(default: the profile's)",
     )
+    p.add_argument(
+        "--env",
+        action="append",
+        type=_env,
+        metavar="NAME=SPEC",
+        help="an environment to run every case in (repeat for A/B in one run); SPEC is "
+        "/path/bin/python, VAR=V[,VAR=V...], or /path/bin/python:VAR=V[,...]; replaces the "
+        "profile's [environments]",
+    )
     p.add_argument("--label", help="a label stored with the run")
 
 
@@ -270,6 +220,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         max_processes=args.max_processes,
         max_time_s=args.max_time,
         timeout_s=args.timeout,
+        environments=None if not getattr(args, "env", None) else unique(args.env),
     )
     cases = profile.cases()
     if search is not None:
@@ -282,6 +233,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         profile=profile.name,
         label=args.label,
         command=redact(shlex.join(["resnet-bench", *sys.argv[1:]])),  # no password stored
+        environments=list(profile.environments),
     )
 
 
@@ -385,11 +337,13 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(plan, db_url(args))
     refuse_memory_database(db_url(args))
     if plan is not None:
+        session.check_environments(plan)  # a bad interpreter: before anything is written
         for line in memory_warnings(plan.cases):
             say(line, sys.stderr)
     with open_store(db_url(args), create=args.resume is None) as store:
         if plan is None:
             plan = session.resume_plan(store, args.resume)
+            session.check_environments(plan)
         if args.max_time is not None:
             plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
         plan.nodes = where

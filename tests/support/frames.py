@@ -106,6 +106,7 @@ class Frames:
             threads=2,
             interop_threads=1,
             replicas=1,
+            env="",
             status=status,
             reason=reason,
             threads_intra=2,

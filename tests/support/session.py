@@ -41,11 +41,19 @@ class FakeWorkers:
     def __init__(self, value: Callable[[Case, int], float | str]) -> None:
         self.value = value
         self.calls: list[tuple[int, list[Case]]] = []
+        self.options: list[dict[str, Any]] = []  # each call's keywords (python, variables)
 
     def __call__(
-        self, group: list[Case], policy: SamplingPolicy, round_: int, indices: list[int], _t: float
+        self,
+        group: list[Case],
+        policy: SamplingPolicy,
+        round_: int,
+        indices: list[int],
+        _t: float,
+        **options: Any,
     ) -> list[Measurement]:
         self.calls.append((round_, list(group)))
+        self.options.append(options)
         out = []
         for case, index in zip(group, indices, strict=True):
             v = self.value(case, index)
