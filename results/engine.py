@@ -26,7 +26,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from results.redact import redact
+from results.redact import mask_url
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 30.0
@@ -36,13 +36,6 @@ _PG_MIGRATION_LOCK = 0x7265736E  # pg_advisory_xact_lock key: one migrator at a 
 
 class StoreError(Exception):
     """The database cannot be used; the message is one line naming it (password masked)."""
-
-
-def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ***, also for strings SQLAlchemy cannot parse."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return redact(url)
 
 
 def alembic_config() -> Config:
@@ -163,6 +156,10 @@ def _new_engine(url: str) -> tuple[Engine, URL, str]:
             "or postgresql+psycopg://user:password@host/dbname"
         ) from None
     masked = mask_url(parsed)
+    if "@" in (parsed.host or ""):
+        # The parser took the password to the first '@': the rest would be sent, as a host
+        # name, to a resolver and echoed in its error.
+        raise StoreError(f"database URL {masked} has an '@' in its password; write it as %40")
     try:
         engine = create_engine(parsed)
     except NoSuchModuleError:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-from results.redact import redact_env
+from results.redact import is_secret_name, redact_env
 from suite.runtimes import RUNTIMES
 
 
@@ -63,8 +63,6 @@ _ENV_VAR_EXCLUDED_PREFIXES: tuple[str, ...] = (
     "TF_VAR_", "TF_CLI_", "TF_TOKEN_", "TF_LOG", "TF_WORKSPACE", "TF_DATA_DIR",
     "TF_IN_AUTOMATION", "TF_INPUT", "TF_PLUGIN_CACHE", "TF_REGISTRY_", "TF_IGNORE",
 )  # fmt: skip
-# Never record what may hold a credential, even under a matching prefix.
-_SECRET_MARKERS: tuple[str, ...] = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
 
 
 def _version(distribution: str) -> str | None:
@@ -97,7 +95,8 @@ def runtime_versions() -> dict[str, str]:
 
 
 def relevant_env_vars(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables that change threading, kernels or devices (ENV_VAR_NAMES/PREFIXES)."""
+    """The variables that change threading, kernels or devices (ENV_VAR_NAMES/PREFIXES);
+    a secret-looking name is left out, a credential-looking value stored as *** (redact)."""
     env = os.environ if env is None else env
     return redact_env(
         {
@@ -105,7 +104,7 @@ def relevant_env_vars(env: Mapping[str, str] | None = None) -> dict[str, str]:
             for name, value in sorted(env.items())
             if (name in ENV_VAR_NAMES or name.startswith(ENV_VAR_PREFIXES))
             and not name.startswith(_ENV_VAR_EXCLUDED_PREFIXES)
-            and not any(marker in name.upper() for marker in _SECRET_MARKERS)
+            and not is_secret_name(name)  # never record what may hold a credential
         }
     )
 

@@ -3,6 +3,7 @@ Each test is one example of the issue: it failed before the fix and passes after
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,115 @@ def test_calibrate_refuses_empty_or_conflicting_flags(
 ) -> None:
     assert main(["calibrate", *flags, "--db", db]) == 2
     assert message in one_error_line(capsys)
+
+
+# -- 1. secrets ----------------------------------------------------------------------------
+
+
+def _stored_run(url: str, argv: list[str], env: dict[str, str]) -> None:
+    """A run stored as `run` stores it: its command from argv, its variables from env."""
+    from results.environment import environment_info
+    from results.redact import redact_argv
+    from tests.support.store import fake_machine
+
+    with open_store(url) as store:
+        run_id = store.begin_run(
+            label="secrets",
+            command=redact_argv(argv),
+            profile="smoke",
+            source="cli",
+            machine=fake_machine(),
+            environment=environment_info(env=env),
+        )
+        store.add_result(run_id, measurement())
+        store.finish_run(run_id)
+
+
+SECRET_URLS = [
+    "postgresql+psycopg://rb@127.0.0.1:5/rb?password=Q9SECRETq",
+    "postgresql://rb2:sp Q9SECRETq@host/db",
+    "postgresql://rb2:p@Q9SECRETq@host/db",
+    "postgresql://u:p@:/Q9SECRETq@h/db",
+    "postgresql://u:x@h/db?sslmode=require&sslpassword=Q9SECRETq",
+]
+
+
+def test_a_db_password_reaches_no_output(tmp_path: Path) -> None:
+    from tests.support.outputs import every_output
+
+    argv = ["resnet-bench", "run"]  # each URL as `--db URL` and as `--db=URL`
+    for url in SECRET_URLS:
+        argv += ["--db", url, f"--db={url}"]
+    db = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    _stored_run(db, argv, {})
+    text = every_output(db, tmp_path)
+    assert "Q9SECRETq" not in text
+    assert text.count("***") >= len(SECRET_URLS)
+
+
+def test_a_bare_at_in_a_password_is_refused_before_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["runs", "--db", "postgresql://rb2:p@Q9SECRETq@127.0.0.1:1/db"]) == 2
+    line = one_error_line(capsys)
+    assert "Q9SECRETq" not in line and "write it as %40" in line
+
+
+@pytest.mark.parametrize("url", SECRET_URLS[:2])
+def test_a_db_password_is_not_on_stderr_when_the_connection_fails(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    bad = url.replace("127.0.0.1:5", "127.0.0.1:1").replace("host", "127.0.0.1:1")
+    assert main(["runs", "--db", bad]) == 2
+    line = one_error_line(capsys)
+    assert "Q9SECRETq" not in line and "***" in line
+
+
+SECRET_VARIABLES = {
+    "OMP_AUTH": "Q9SECRETq",
+    "TF_AUTH_BEARER": "Q9SECRETq",
+    "TORCH_HUB_CRED": "Q9SECRETq",
+    "TORCH_PRIVATE_PEM": "-----BEGIN PRIVATE KEY-----Q9SECRETq",
+    "TF_CONFIG": '{"cluster": {"worker": ["u:Q9SECRETq@host:2222"]}, "task": {"index": 0}}',
+    "TORCH_HOME": "https://u:Q9SECRETq@h/x",
+    "XLA_FLAGS": "--xla_token=Q9SECRETq",
+    "ORT_HEADER": "Bearer Q9SECRETq",
+    "CUDA_THING": "abcDEF0123456789abcdefGHIJ0123456789Q9SECRETq",
+}
+
+
+def test_secret_variables_reach_no_output(tmp_path: Path) -> None:
+    from results.environment import relevant_env_vars
+    from tests.support.outputs import every_output
+
+    kept = {"OMP_NUM_THREADS": "2", "XLA_FLAGS_X": "--xla_cpu_fast_math=false"}
+    stored = relevant_env_vars({**SECRET_VARIABLES, **kept})
+    assert all(stored.get(k, "***") == "***" for k in SECRET_VARIABLES)
+    assert {k: stored[k] for k in kept} == kept  # the harmless ones stay as they are
+    db = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    _stored_run(db, ["resnet-bench", "run"], {**SECRET_VARIABLES, **kept})
+    assert "Q9SECRETq" not in every_output(db, tmp_path)
+
+
+def test_a_migration_cleans_secrets_already_stored(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from results.engine import alembic_config
+    from tests.support.outputs import every_output
+
+    db = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    _stored_run(db, ["resnet-bench", "run"], {"OMP_NUM_THREADS": "2"})
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+        old = "resnet-bench run --db " + " ".join(f"'{u}'" for u in SECRET_URLS)
+        conn.execute(sa.text("UPDATE run SET command = :c"), {"c": old})
+        env = sa.text("UPDATE environment SET env_vars = :v")
+        conn.execute(env, {"v": json.dumps({**SECRET_VARIABLES, "OMP_NUM_THREADS": "2"})})
+    engine.dispose()
+    text = every_output(db, tmp_path)  # opening it migrates
+    assert "Q9SECRETq" not in text
+    assert "OMP_NUM_THREADS=2" in text

@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args._module.run(args)
     except usage_errors() as exc:
-        print(f"{PROG}: error: {safe(str(exc))}", file=sys.stderr)
+        print(f"{PROG}: error: {safe(str(exc))}", file=sys.stderr)  # URLs masked already
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from results.format import fmt, fmt_ci, fmt_pct, ms
-from results.redact import redact
+from results.redact import redact_argv
 from runners.measurement import Measurement
 from suite import session
 from suite.batch_search import BatchSearch
@@ -232,7 +231,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         timeout_s=profile.timeout_s,
         profile=profile.name,
         label=args.label,
-        command=redact(shlex.join(["resnet-bench", *sys.argv[1:]])),  # no password stored
+        command=redact_argv(["resnet-bench", *sys.argv[1:]]),  # no password stored
         environments=list(profile.environments),
     )
 
