@@ -8,11 +8,11 @@ are listed, never timed.
 The process is the unit of replication: each worker process gives one value (the median of
 its steps), and every comparison works on those per-process values, never on raw steps
 (steps of one process share its offset; a test on them calls that offset "significant").
-A ratio is the ratio of the two cases' values (geometric means of their per-process
-values), its 95% CI a Welch t-interval of the difference of mean logs
-(runners.stats.log_ratio_test). A difference is claimed only when the whole CI lies beyond
-a practical threshold; across the cases of a run comparison, the false discovery rate is
-held at 5% (Benjamini-Hochberg).
+Two cases of one run (two frameworks) are compared paired by round: their processes ran
+in the same rounds, so the ratio and its 95% CI come from the per-round log differences
+(runners.stats.paired_ratio_test). A difference is claimed only when the whole CI lies
+beyond a practical threshold and, across the compared rows, Benjamini-Hochberg holds the
+false discovery rate at 5%.
 """
 
 from __future__ import annotations
@@ -78,6 +78,44 @@ def _ms(series: pd.Series) -> pd.Series:
 def process_values(samples: pd.DataFrame | None) -> dict[int, np.ndarray]:
     """result_id -> its per-process values (median of each process's steps), seconds."""
     return {rid: s.process_values() for rid, s in samples_by_result(samples).items()}
+
+
+def round_values(samples: pd.DataFrame | None) -> dict[int, dict[int, float]]:
+    """result_id -> {round: its process value in that round}, for paired tests.
+
+    A round normally holds one process of a case; where it holds several (a resumed run),
+    their geometric mean. Samples stored without a round (before rounds were recorded)
+    give nothing: such results cannot be paired."""
+    out: dict[int, dict[int, float]] = {}
+    if samples is None or samples.empty:
+        return out
+    timed = samples[samples["round"].notna()]
+    for rid, grp in timed.groupby("result_id", sort=False):
+        assert isinstance(rid, int | np.integer)
+        procs = grp["process"].astype(int).tolist()
+        values = stats.process_values(grp["seconds"].to_numpy(dtype=float), procs)
+        rounds = dict(zip(procs, grp["round"].astype(int).tolist(), strict=True))
+        logs: dict[int, list[float]] = {}
+        for proc, value in values.items():
+            logs.setdefault(rounds[proc], []).append(math.log(value))
+        out[int(rid)] = {r: math.exp(sum(v) / len(v)) for r, v in sorted(logs.items())}
+    return out
+
+
+def paired_test(
+    base_row: Mapping[Any, Any],
+    cand_row: Mapping[Any, Any],
+    rounds: Mapping[int, Mapping[int, float]],
+    threshold: float,
+) -> stats.RatioTest:
+    """cand/base of two results of one run, paired by round (runners.stats.paired_ratio_test);
+    results without rounds (stored before rounds were recorded) give the ratio of their
+    values and no CI."""
+    b = rounds.get(int(base_row["result_id"]))
+    c = rounds.get(int(cand_row["result_id"]))
+    if b and c:
+        return stats.paired_ratio_test(b, c, threshold)
+    return stats.ratio_test(None, None, threshold, case_value(base_row), case_value(cand_row))
 
 
 def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
@@ -178,10 +216,13 @@ def framework_comparison(
     default execution (see `compared_execution`); the baseline is the first framework in
     registry order (torch) present in the row, and every other framework present is
     compared with it, one row each (so with two frameworks, one row per case).
-    `ratio` = other time / baseline time (above 1: the baseline is faster), from the two
-    cases' per-process values (their processes ran interleaved, in the same rounds);
+    `ratio` = other time / baseline time (above 1: the baseline is faster), paired by round:
+    both frameworks' processes ran in the same rounds, so each round gives one log
+    difference and the CI is a t-interval on those (runners.stats.paired_ratio_test, the
+    test `compare RUN --by framework` uses); `pairs` counts the rounds with both.
     `faster` names the faster side only when the whole 95% CI of the ratio lies beyond
-    `threshold` (`significant`); `p_value` tests "within +/- threshold".
+    `threshold` AND Benjamini-Hochberg across the run's rows keeps the false discovery
+    rate at ALPHA (`significant`); `p_value` tests "within +/- threshold".
     """
     ok = _ok(df)
     keys = ["run_id", *COMPARISON_KEYS]
@@ -192,6 +233,7 @@ def framework_comparison(
         "ratio_ci_low",
         "ratio_ci_high",
         "p_value",
+        "pairs",
         "significant",
         "faster",
     ]
@@ -202,8 +244,9 @@ def framework_comparison(
         key=lambda fe: execution_rank(*fe),
     )
     label_cols = [f"{f}/{e}" for f, e in labels]
-    raw = process_values(samples)
+    rounds = round_values(samples)
     rows: list[dict[str, Any]] = []
+    tests: list[tuple[int, stats.RatioTest]] = []
     for key, grp in ok.groupby(keys, sort=False, dropna=False):
         base: dict[str, Any] = dict(zip(keys, key, strict=True))
         by_label = {f"{r['framework']}/{r['execution']}": r for r in grp.to_dict("records")}
@@ -221,17 +264,8 @@ def framework_comparison(
         b_label = reps[present[0]]
         for fw in present[1:]:
             o_label = reps[fw]
-            b_row, o_row = by_label[b_label], by_label[o_label]
-            t = stats.ratio_test(
-                raw.get(b_row["result_id"]),
-                raw.get(o_row["result_id"]),
-                threshold,
-                case_value(b_row),
-                case_value(o_row),
-            )
-            faster = None
-            if t.beyond:
-                faster = b_label if t.ratio > 1.0 else o_label
+            t = paired_test(by_label[b_label], by_label[o_label], rounds, threshold)
+            tests.append((len(rows), t))
             rows.append(
                 {
                     **base,
@@ -241,10 +275,18 @@ def framework_comparison(
                     "ratio_ci_low": t.ci_low,
                     "ratio_ci_high": t.ci_high,
                     "p_value": t.p_value,
-                    "significant": t.beyond,
-                    "faster": faster,
+                    "pairs": t.pairs,
+                    "significant": False,
+                    "faster": None,
                 }
             )
+    for run in {rows[i]["run_id"] for i, _ in tests}:
+        family = [(i, t) for i, t in tests if rows[i]["run_id"] == run]
+        rejected = stats.benjamini_hochberg([t.p_value for _, t in family], ALPHA)
+        for (i, t), reject in zip(family, rejected, strict=True):
+            if reject and t.beyond:
+                rows[i]["significant"] = True
+                rows[i]["faster"] = rows[i]["baseline"] if t.ratio > 1.0 else rows[i]["other"]
     out = pd.DataFrame(rows, columns=[*keys, *label_cols, *pair_cols])
     return out.sort_values(
         ["run_id", "device", "mode", "precision", "image_size", "depth", "batch_size"],

@@ -71,7 +71,7 @@ FLAGS: dict[str, list[str]] = {
     "run": ["--profile", "--frameworks", "--depths", "--batch-sizes", "--devices", "--modes",
             "--precisions", "--executions", "--image-size", "--threads", "--processes",
             "--max-processes", "--timeout", "--max-time", "--label", "--resume"],
-    "show": [], "compare": ["--threshold"], "export": ["--format", "--run", "-o"],
+    "show": [], "compare": ["--threshold", "--by", "--base"], "export": ["--format", "--run", "-o"],
     "report": ["--runs", "--faster-threshold", "-o"], "runs": ["--limit"],
     "calibrate": ["--repeats", "--from-runs", "--profile", "--depths"],
 }  # fmt: skip

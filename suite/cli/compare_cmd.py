@@ -1,4 +1,6 @@
 """`resnet-bench compare BASE CAND`: case-by-case run comparison; exit 1 on a regression.
+`resnet-bench compare RUN --by AXIS [--base NAME]`: the cases of one run that differ only
+in AXIS, paired by round (results.paired); exit 1 on a regression of a candidate.
 
 A regression is a case whose candidate is slower than the base with the whole 95% CI of
 the ratio (from both runs' per-process values) beyond the case's threshold, and the false
@@ -20,7 +22,8 @@ from rich.text import Text
 
 from results.format import fmt_change, fmt_change_ci, fmt_outcome, fmt_p, fmt_pct, plain
 from results.runinfo import RunInfo
-from suite.case import case_label
+from runners.stats import PAIRED_THRESHOLD
+from suite.case import CASE_FIELDS, LABEL_FIELDS, case_label
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, safe, when
 
@@ -52,14 +55,38 @@ def parse_threshold(text: str, flag: str = "--threshold") -> float:
     return value
 
 
+RUN_THRESHOLD = "5%"  # run-vs-run default (results.compare.DEFAULT_THRESHOLD)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", metavar="BASE", help="run id of the baseline (or 'latest')")
-    parser.add_argument("cand", metavar="CAND", help="run id of the candidate (or 'latest')")
+    parser.add_argument(
+        "base",
+        metavar="BASE",
+        help="run id of the baseline (or 'latest'); with --by, the run to compare inside",
+    )
+    parser.add_argument(
+        "cand",
+        metavar="CAND",
+        nargs="?",
+        help="run id of the candidate (or 'latest'); not with --by",
+    )
+    parser.add_argument(
+        "--by",
+        metavar="AXIS",
+        help="compare inside one run: each pair of cases that differ only in AXIS, paired by "
+        f"round ({', '.join(CASE_FIELDS)})",
+    )
+    parser.add_argument(
+        "--base",
+        dest="base_value",
+        metavar="NAME",
+        help="with --by: the value the others are compared with (default: the first named)",
+    )
     parser.add_argument(
         "--threshold",
-        default="5%",
         metavar="T",
-        help="smallest slow-down (or speed-up) that counts, as 5%% or 0.05 (default: 5%%)",
+        help="smallest slow-down (or speed-up) that counts, as 5%% or 0.05 (default: "
+        f"{RUN_THRESHOLD} between runs, {PAIRED_THRESHOLD:.0%} with --by)",
     )
     parser.add_argument(
         "--no-floor",
@@ -100,11 +127,21 @@ def _describe(info: RunInfo) -> Text:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.by is not None:
+        return run_by(args)
+    if args.base_value is not None:
+        raise UsageError("--base names a value of the --by axis; give --by AXIS with it")
+    if args.cand is None:
+        raise UsageError("compare needs two runs (BASE CAND), or one run with --by AXIS")
+    return run_runs(args)
+
+
+def run_runs(args: argparse.Namespace) -> int:
     import results
     from results.analysis import ALPHA
     from results.compare import compare_runs, environment_diff
 
-    threshold = parse_threshold(args.threshold)
+    threshold = parse_threshold(args.threshold or RUN_THRESHOLD)
     with reading_store(args) as store:
         base = resolve_run(store, args.base)
         cand = resolve_run(store, args.cand)
@@ -185,3 +222,100 @@ def run(args: argparse.Namespace) -> int:
             Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
         )
     return EXIT_REGRESSION if regressions else 0
+
+
+def _axis_order(plan: Mapping[str, Any] | None, axis: str) -> list[Any]:
+    """The axis values in the order the run's plan named its cases (none without a plan)."""
+    cases = (plan or {}).get("cases") or []
+    return [c[axis] for c in cases if isinstance(c, dict) and axis in c]
+
+
+def run_by(args: argparse.Namespace) -> int:
+    import results
+    from results.analysis import ALPHA
+    from results.paired import DEFAULT_THRESHOLD, AxisError, compare_by
+
+    if args.cand is not None:
+        raise UsageError(f"--by compares inside one run; give one run, not {args.cand!r} too")
+    threshold = parse_threshold(args.threshold) if args.threshold is not None else DEFAULT_THRESHOLD
+    with reading_store(args) as store:
+        run_id = resolve_run(store, args.base)
+        info = store.get_run(run_id)
+        order = _axis_order(store.get_plan(run_id), args.by)
+        df = results.load(store, [run_id])
+        samples = results.load_samples(store, [run_id])
+    try:
+        cases = compare_by(df, samples, run_id, args.by, args.base_value, threshold, order)
+    except AxisError as exc:
+        raise UsageError(str(exc)) from None
+    found = cases["verdict"].value_counts().to_dict()
+    counts = {v: int(found[v]) for v in VERDICT_STYLES if v in found}
+    regressions = int(counts.get("regression", 0))
+    base_value = str(cases["base_value"].iloc[0]) if not cases.empty else args.base_value
+    cand_values = sorted({str(v) for v in cases["cand_value"]}) if not cases.empty else []
+
+    if args.json:
+        doc = {
+            "base": _run_json(info),
+            "cand": _run_json(info),
+            "by": args.by,
+            "base_value": base_value,
+            "cand_values": cand_values,
+            "paired": True,
+            "threshold": threshold,
+            "alpha": ALPHA,
+            "regressions": regressions,
+            "verdicts": counts,
+            "cases": [
+                {str(k): plain(v) for k, v in rec.items()} for rec in cases.to_dict("records")
+            ],
+        }
+        print(json.dumps(doc, indent=1))
+        return EXIT_REGRESSION if regressions else 0
+
+    out = console()
+    out.print(Text.assemble("run: ", _describe(info)))
+    table = Table(
+        title=f"--by {args.by}, each against {base_value}, paired by round: a change counts "
+        f"when its 95% CI lies beyond {fmt_pct(threshold)}, false discovery rate "
+        f"{fmt_pct(ALPHA)}",
+        title_justify="left",
+    )
+    table.add_column("verdict")
+    table.add_column("case")
+    table.add_column(args.by)
+    for name in ("base ms", "cand ms", "change", "95% CI", "p", "pairs"):
+        table.add_column(name, justify="right")
+    table.add_column("note")
+    label_fields = [f for f in LABEL_FIELDS if f != args.by]
+    for rec in cases.to_dict("records"):
+        verdict = str(rec["verdict"])
+        table.add_row(
+            Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
+            Text(safe(case_label(rec, label_fields))),
+            Text(safe(f"{rec['cand_value']} vs {rec['base_value']}")),
+            Text(safe(fmt_outcome(rec["base_status"], rec["base_ms"]))),
+            Text(safe(fmt_outcome(rec["cand_status"], rec["cand_ms"]))),
+            fmt_change(rec["ratio"]),
+            fmt_change_ci(rec["ratio_ci_low"], rec["ratio_ci_high"]),
+            fmt_p(rec["p_value"]),
+            str(rec["pairs"]),
+            _pair_note(rec),
+        )
+    out.print(table)
+    out.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "no pairs of cases")
+    if regressions:
+        out.print(
+            Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
+        )
+    return EXIT_REGRESSION if regressions else 0
+
+
+def _pair_note(rec: Mapping[Any, Any]) -> Text:
+    notes = []
+    if rec["verdict"] == "undetermined":
+        notes.append("fewer than 2 rounds with both: no spread to judge by")
+    unpaired = plain(rec["unpaired"]) or 0
+    if unpaired:
+        notes.append(f"{unpaired} process(es) without a partner in their round left out")
+    return Text("; ".join(notes), style="yellow")
