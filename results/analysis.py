@@ -10,7 +10,7 @@ its steps), and every comparison works on those per-process values, never on raw
 (steps of one process share its offset; a test on them calls that offset "significant").
 Two cases of one run (two frameworks) are compared paired by round: their processes ran
 in the same rounds, so the ratio and its 95% CI come from the per-round log differences
-(runners.stats.paired_ratio_test). A difference is claimed only when the whole CI lies
+(runners.comparison.paired_ratio_test). A difference is claimed only when the whole CI lies
 beyond a practical threshold and, across the compared rows, Benjamini-Hochberg holds the
 false discovery rate at 5%.
 """
@@ -26,7 +26,7 @@ import pandas as pd
 
 from results.format import number
 from results.frames import samples_by_result
-from runners import stats
+from runners import comparison, stats
 from runners.stats import CONFIDENCE
 from suite.case import FRAMEWORKS, case_fields_without, case_label
 from suite.runtimes import executions_of
@@ -107,15 +107,15 @@ def paired_test(
     cand_row: Mapping[Any, Any],
     rounds: Mapping[int, Mapping[int, float]],
     threshold: float,
-) -> stats.RatioTest:
-    """cand/base of two results of one run, paired by round (runners.stats.paired_ratio_test);
+) -> comparison.RatioTest:
+    """cand/base of two results of one run, paired by round (runners.comparison.paired_ratio_test);
     results without rounds (stored before rounds were recorded) give the ratio of their
     values and no CI."""
     b = rounds.get(int(base_row["result_id"]))
     c = rounds.get(int(cand_row["result_id"]))
     if b and c:
-        return stats.paired_ratio_test(b, c, threshold)
-    return stats.ratio_test(None, None, threshold, case_value(base_row), case_value(cand_row))
+        return comparison.paired_ratio_test(b, c, threshold)
+    return comparison.ratio_test(None, None, threshold, case_value(base_row), case_value(cand_row))
 
 
 def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
@@ -218,7 +218,7 @@ def framework_comparison(
     compared with it, one row each (so with two frameworks, one row per case).
     `ratio` = other time / baseline time (above 1: the baseline is faster), paired by round:
     both frameworks' processes ran in the same rounds, so each round gives one log
-    difference and the CI is a t-interval on those (runners.stats.paired_ratio_test, the
+    difference and the CI is a t-interval on those (runners.comparison.paired_ratio_test, the
     test `compare RUN --by framework` uses); `pairs` counts the rounds with both.
     `faster` names the faster side only when the whole 95% CI of the ratio lies beyond
     `threshold` AND Benjamini-Hochberg across the run's rows keeps the false discovery
@@ -246,7 +246,7 @@ def framework_comparison(
     label_cols = [f"{f}/{e}" for f, e in labels]
     rounds = round_values(samples)
     rows: list[dict[str, Any]] = []
-    tests: list[tuple[int, stats.RatioTest]] = []
+    tests: list[tuple[int, comparison.RatioTest]] = []
     for key, grp in ok.groupby(keys, sort=False, dropna=False):
         base: dict[str, Any] = dict(zip(keys, key, strict=True))
         by_label = {f"{r['framework']}/{r['execution']}": r for r in grp.to_dict("records")}
@@ -282,7 +282,7 @@ def framework_comparison(
             )
     for run in {rows[i]["run_id"] for i, _ in tests}:
         family = [(i, t) for i, t in tests if rows[i]["run_id"] == run]
-        rejected = stats.benjamini_hochberg([t.p_value for _, t in family], ALPHA)
+        rejected = comparison.benjamini_hochberg([t.p_value for _, t in family], ALPHA)
         for (i, t), reject in zip(family, rejected, strict=True):
             if reject and t.beyond:
                 rows[i]["significant"] = True

@@ -8,7 +8,7 @@ is the median of the group's stands for it, with how many of the group's cases w
 The decision table: per section (every case axis but framework, execution, precision and
 batch), one row per framework/execution/precision with its best throughput and its best
 latency and the batch where each was reached. Rows are ranked by best throughput; a row whose
-best case the comparison's test (runners.stats.ratio_test on per-process values, the same
+best case the comparison's test (runners.comparison.ratio_test on per-process values, the same
 threshold) cannot tell apart from the leader of its tier joins that tier: "indistinguishable".
 """
 
@@ -23,7 +23,7 @@ import pandas as pd
 
 from results.analysis import FASTER_THRESHOLD, execution_rank, process_values
 from results.format import fmt_ci, number
-from runners import stats
+from runners import comparison
 from suite.case import case_fields_without
 
 # One headline per group of these (a chart's group): every axis but the compared and swept.
@@ -171,7 +171,7 @@ def _tiers(
     tier = 0
     for row in best:
         if leader is not None:
-            t = stats.ratio_test(
+            t = comparison.ratio_test(
                 raw.get(int(leader["result_id"])),
                 raw.get(int(row["result_id"])),
                 threshold,

@@ -27,8 +27,8 @@ from results.analysis import (
 )
 from results.format import is_missing, number
 from results.metadata import VERSION_KEYS
-from runners import stats
-from runners.stats import RatioTest, benjamini_hochberg
+from runners import comparison as stats
+from runners.comparison import RatioTest, benjamini_hochberg
 from suite.case import case_fields_without
 
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement

@@ -19,7 +19,8 @@ import pandas as pd
 from results.analysis import of_run
 from results.compare import MATCH_KEYS
 from results.format import plain
-from runners.stats import noise_floor, sd_log
+from runners.comparison import noise_floor
+from runners.stats import sd_log
 from suite.case import case_label
 
 MIN_RUNS = 2

@@ -14,7 +14,7 @@ import pytest
 from results.analysis import round_values
 from results.paired import AxisError, compare_by
 from results.store import open_store
-from runners import stats
+from runners import comparison as stats
 from runners.measurement import Measurement
 from suite.case import CASE_FIELDS, Case
 from suite.cli import main

@@ -8,17 +8,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from runners.comparison import benjamini_hochberg, log_ratio_test, noise_floor, ratio_test
 from runners.stats import (
     batch_means_rel,
-    benjamini_hochberg,
     case_drift,
     drift_rel,
     geometric_interval,
-    log_ratio_test,
-    noise_floor,
     per_process,
     process_values,
-    ratio_test,
     robust_line,
     sd_log,
     summarize,

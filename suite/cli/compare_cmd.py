@@ -22,7 +22,7 @@ from rich.text import Text
 
 from results.format import fmt_change, fmt_change_ci, fmt_outcome, fmt_p, fmt_pct, plain
 from results.runinfo import RunInfo
-from runners.stats import PAIRED_THRESHOLD
+from runners.comparison import PAIRED_THRESHOLD
 from suite.case import CASE_FIELDS, LABEL_FIELDS, case_label
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, safe, when

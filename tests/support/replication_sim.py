@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from runners.stats import benjamini_hochberg, geometric_interval, log_ratio_test
+from runners.comparison import benjamini_hochberg, log_ratio_test
+from runners.stats import geometric_interval
 from runners.timing import SamplingPolicy, stop_reason
 
 PROCESS_SD = 0.02
