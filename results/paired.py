@@ -32,7 +32,7 @@ from results.analysis import (
 )
 from results.compare import VERDICTS
 from runners.comparison import PAIRED_THRESHOLD, RatioTest, benjamini_hochberg
-from suite.case import CASE_FIELDS, EXECUTIONS, case_fields_without
+from suite.case import CASE_FIELDS, case_fields_without, default_execution
 
 DEFAULT_THRESHOLD = PAIRED_THRESHOLD  # why this value: runners.comparison
 # An axis whose values bring another field with them: a framework is compared through its
@@ -135,7 +135,7 @@ def compare_by(
             if b is None:  # the base's fields, as far as the candidate's row has them
                 row[axis] = base_value
                 if axis == "framework":
-                    row["execution"] = EXECUTIONS[str(base_value)][0]
+                    row["execution"] = default_execution(str(base_value))
             row.update(_empty_comparison(axis, base_value, value, b, c, threshold))
             if b is None:
                 row["verdict"] = "only in cand"
