@@ -230,3 +230,16 @@ def test_cli_compare_by_bad_input(
     assert captured.out == ""
     err = captured.err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_compare_by_env_takes_the_first_named_environment_as_base() -> None:
+    f = Frames().run(1)
+    for env, level, seed in (("off", 0.0115, 1), ("base", 0.010, 2)):
+        for batch in (1, 8):
+            f.result(1, "torch", 50, batch, steps(level * batch, seed=seed + batch), env=env)
+    out = compare_by(f.results(), f.samples(), 1, "env", order=["base", "off"])
+    assert set(out["base_value"]) == {"base"} and set(out["cand_value"]) == {"off"}
+    assert out["verdict"].tolist() == ["regression", "regression"]
+    assert out["ratio"].tolist() == pytest.approx([1.15, 1.15], rel=0.02)
+    # Without the plan's order: the environment stored first.
+    assert set(compare_by(f.results(), f.samples(), 1, "env")["base_value"]) == {"off"}
