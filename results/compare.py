@@ -62,6 +62,7 @@ RUN_SETTINGS: tuple[str, ...] = (
 )
 # ...and per result (a run lists every distinct value).
 RESULT_SETTINGS: tuple[str, ...] = (
+    "env_python",
     "threads",
     "interop_threads",
     "threads_intra",
@@ -261,9 +262,28 @@ def run_settings(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
     variables appear as 'env:NAME', framework build facts as 'build:FRAMEWORK:KEY'.
     A run that lacks a setting has None.
     """
-    columns: dict[int, dict[str, str | None]] = {}
-    for rid in run_ids:
-        rows = of_run(df, rid)
+    return group_settings({int(rid): of_run(df, rid) for rid in run_ids})
+
+
+def env_settings(df: pd.DataFrame, run_id: int) -> pd.DataFrame:
+    """run_settings for the environments of one A/B run: one column per environment
+    name (each result row carries its environment's software, probed inside it)."""
+    rows = of_run(df, run_id)
+    names = list(dict.fromkeys(str(e) for e in rows["env"] if isinstance(e, str) and e))
+    return group_settings({name: rows[rows["env"] == name] for name in names})
+
+
+def env_differences(df: pd.DataFrame, run_id: int) -> pd.DataFrame:
+    """The rows of env_settings whose values differ between the run's environments
+    (empty for a run of one environment)."""
+    return _differing(env_settings(df, run_id))
+
+
+def group_settings(groups: Mapping[Any, pd.DataFrame]) -> pd.DataFrame:
+    """Every setting of each group of result rows (a run, an environment) as text:
+    index = setting, one column per group key."""
+    columns: dict[Any, dict[str, str | None]] = {}
+    for key, rows in groups.items():
         values: dict[str, set[str]] = {}
 
         def add(name: str, value: Any, into: dict[str, set[str]] = values) -> None:
@@ -286,12 +306,12 @@ def run_settings(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
                 add(f"env:{name}", value)
             for name, value in _json_obj(rec.get("framework_build")).items():
                 add(f"build:{rec['framework']}:{name}", value)
-        columns[int(rid)] = {
+        columns[key] = {
             name: ", ".join(sorted(vals, key=natural_key)) for name, vals in values.items()
         }
     names = sorted({n for col in columns.values() for n in col}, key=_setting_order)
     out = pd.DataFrame(
-        {rid: [col.get(n) for n in names] for rid, col in columns.items()},
+        {key: [col.get(n) for n in names] for key, col in columns.items()},
         index=pd.Index(names, name="setting"),
         dtype=object,
     )
@@ -333,7 +353,10 @@ def _setting_order(name: str) -> tuple[int, int, str]:
 
 def settings_differences(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
     """The rows of `run_settings` whose values are not all equal across the runs."""
-    table = run_settings(df, run_ids)
+    return _differing(run_settings(df, run_ids))
+
+
+def _differing(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty or len(table.columns) < 2:
         return table.iloc[0:0]
     differs = table.apply(lambda r: len({v for v in r}) > 1, axis=1)

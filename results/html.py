@@ -348,6 +348,9 @@ def report_context(
         "builds": _settings_rows(
             compare.run_settings(df, [primary]).filter(regex=r"^build:", axis=0)
         ),
+        # An A/B run: what differs between its environments (each probed inside itself).
+        "env_names": [str(n) for n in compare.env_settings(df, primary).columns],
+        "env_differences": _settings_rows(compare.env_differences(df, primary)),
         "counts": counts,
         "attention": _attention(prim_summary),
         "summary": _summary_rows(prim_summary),

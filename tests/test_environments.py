@@ -249,3 +249,61 @@ def test_the_cli_refuses_a_missing_interpreter_and_writes_nothing(
     assert code == 2
     assert err == f"resnet-bench: error: environment 'new': interpreter {missing} does not exist"
     assert not db.exists()
+
+
+# --- real runs (workers) --------------------------------------------------------------
+
+SMALL = ["--profile", "smoke", "--frameworks", "torch", "--depths", "50", "--batch-sizes", "2",
+         "--modes", "inference", "--processes", "2", "--max-processes", "2"]  # fmt: skip
+
+
+def _venv_reaching_this_one(tmp_path: Path, log: Path) -> Path:
+    """A second interpreter: a real venv whose site-packages reach this one's (a .pth
+    after its own), and which notes the pid of every process it starts (a .pth line)."""
+    import site
+
+    python = _venv_without_numpy(tmp_path)
+    site_dir = next(tmp_path.glob("v/lib/python*/site-packages"))
+    (site_dir / "base.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    (site_dir / "note.pth").write_text(
+        f"import os; open({str(log)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+    )
+    return python
+
+
+@pytest.mark.slow
+def test_an_ab_run_stores_both_environments_and_their_software(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import results
+    from results.compare import env_differences
+    from results.store import open_store
+
+    log = tmp_path / "pids.txt"
+    venv = _venv_reaching_this_one(tmp_path, log)
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    envs = ["--env", "a=ONEDNN_VERBOSE=0", "--env", f"v={venv}:ONEDNN_VERBOSE=0,AB_SIDE=v"]
+    assert main(["run", *SMALL, *envs, "--db", url]) == 0
+    with open_store(url, create=False) as store:
+        info = store.get_run(1)
+        df = results.load(store, [1])
+        procs = results.load_processes(store, [1])
+    assert sorted(df["env"]) == ["a", "v"] and set(df["status"]) == {"ok"}
+    named = {e["name"]: e for e in info.environments}
+    assert named["a"]["python"] is None and named["v"]["python"] == str(venv)
+    assert named["v"]["variables"] == {"ONEDNN_VERBOSE": "0", "AB_SIDE": "v"}
+    for e in named.values():  # software probed inside each: versions and build info
+        assert e["software"]["versions"] and e["software"]["framework_info"]["torch"]
+    # the other environment's workers started with its interpreter: their pids are noted
+    v_ids = set(df.loc[df["env"] == "v", "result_id"])
+    v_pids = {int(p) for p in procs.loc[procs["result_id"].isin(v_ids), "pid"]}
+    a_pids = {int(p) for p in procs.loc[~procs["result_id"].isin(v_ids), "pid"]}
+    noted = {int(line) for line in log.read_text().split()}
+    assert v_pids and v_pids <= noted and not (a_pids & noted)
+    differs = env_differences(df, 1)
+    assert differs.loc["env:AB_SIDE", "v"] == "v" and differs.loc["env:AB_SIDE", "a"] is None
+    assert "env_python" in differs.index
+    capsys.readouterr()
+    assert main(["show", "1", "--db", url]) == 0
+    shown = capsys.readouterr().out
+    assert "environments (A/B in this run)" in shown and "env:AB_SIDE" in shown

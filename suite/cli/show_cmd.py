@@ -148,6 +148,43 @@ def _versions(versions: Mapping[str, str]) -> list[tuple[str, str | None]]:
     return rows
 
 
+def _named_environments(info: RunInfo, df: Any) -> Table:
+    """An A/B run's environments: what each was given, then every setting that differs
+    between them (results.compare.env_differences: versions, build info, variables)."""
+    from results.compare import env_differences
+
+    names = [e["name"] for e in info.environments]
+    table = Table(title="environments (A/B in this run)", title_justify="left")
+    table.add_column("")
+    for name in names:
+        table.add_column(name, overflow="fold")
+    table.add_row(
+        "interpreter",
+        *(e["python"] or "this run's" for e in info.environments),
+    )
+    table.add_row(
+        "sets",
+        *(
+            " ".join(f"{k}={v}" for k, v in e["variables"].items()) or MISSING
+            for e in info.environments
+        ),
+    )
+    differs = env_differences(df, info.id) if not df.empty else None
+    if differs is None or differs.empty:
+        table.add_row("differs", *(["nothing else"] * len(names)))
+        return table
+    for setting, values in differs.iterrows():
+        table.add_row(str(setting), *(_cell(values.get(n)) for n in names))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return MISSING
+    text_value = str(value)
+    return text_value if len(text_value) <= COMPACT_TEXT else f"<{len(text_value)} chars>"
+
+
 def _compact(build: Any, prefix: str = "") -> str:
     """key=value pairs, one level of nesting flattened; long texts (torch's config dump)
     abbreviated: `export --format json` has them whole."""
@@ -231,6 +268,9 @@ def run(args: argparse.Namespace) -> int:
     for part in (_run_facts(info), _machine_facts(info.machine),
                  _environment_facts(info.environment)):  # fmt: skip
         out.print(part)
+        out.print()
+    if info.environments:
+        out.print(_named_environments(info, df))
         out.print()
     if info.ceilings:
         out.print(_ceilings(info))
