@@ -31,6 +31,27 @@ def export_folder() -> Path:
     return Path(os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT) / "onnx"
 
 
+def export_model(case: Case) -> tuple[Path, bool]:
+    """The case's network as the cached ONNX export, and whether it was made just now (by
+    a child process: this one never imports torch). The ONNX-fed runtimes share it."""
+    from suite.models.onnx_resnet import cached_path
+
+    path = cached_path(export_folder(), case.depth, case.num_classes, case.image_size)
+    if path.exists():
+        return path, False
+    cmd = [
+        sys.executable, "-m", "suite.models.onnx_resnet", "--depth", str(case.depth),
+        "--num-classes", str(case.num_classes), "--image-size", str(case.image_size), str(path),
+    ]  # fmt: skip
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False
+    )
+    if done.returncode != 0 or not path.exists():
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"ONNX export failed (status {done.returncode}): {tail}")
+    return path, True
+
+
 def process_threads() -> int:
     """Threads in this process now (Linux); 0 where unknown."""
     try:
@@ -137,25 +158,6 @@ class OrtRunner:
 
         return best_rate(run, n)
 
-    def _model_path(self, case: Case) -> Path:
-        from suite.models.onnx_resnet import cached_path
-
-        path = cached_path(export_folder(), case.depth, case.num_classes, case.image_size)
-        if not path.exists():
-            cmd = [
-                sys.executable, "-m", "suite.models.onnx_resnet", "--depth", str(case.depth),
-                "--num-classes", str(case.num_classes), "--image-size", str(case.image_size),
-                str(path),
-            ]  # fmt: skip
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False
-            )
-            if done.returncode != 0 or not path.exists():
-                tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-                raise RuntimeError(f"ONNX export failed (status {done.returncode}): {tail}")
-            self._details["exported_now"] = True
-        return path
-
     def build(self, case: Case) -> None:
         import numpy as np
 
@@ -163,8 +165,8 @@ class OrtRunner:
 
         ort = self.ort
         self._case = case
-        self._details = {"exported_now": False}
-        path = self._model_path(case)
+        path, exported_now = export_model(case)
+        self._details = {"exported_now": exported_now}
         before = process_threads()
         sess = ort.InferenceSession(
             str(path),

@@ -112,7 +112,9 @@ def measure(
         runner.build(case)
         record.build_ns = result.build_ns = time.perf_counter_ns() - t0
         t1 = time.perf_counter_ns()
-        pipeline = policy.pipeline_steps if case.is_cuda else 0  # CPU steps end synchronously
+        # CPU steps end synchronously, except where a runtime's step starts async work
+        pipelined = case.is_cuda or case.execution in runtime(case.framework).pipelined
+        pipeline = policy.pipeline_steps if pipelined else 0
         timing = time_steps(runner.step, runner.sync, policy, device=case.device, pipeline=pipeline)
         record.warmup_ns = time.perf_counter_ns() - t1 - sum(timing.samples_ns)
         record.gpu_after = _gpu_state(case)

@@ -48,6 +48,9 @@ class Runtime:
     devices: tuple[str, ...] = ("cpu", "cuda")
     skips: tuple[Skip, ...] = ()
     replicas: str | None = None  # "module:function" of its data-parallel path, if any
+    # executions timed like a CUDA case also on a CPU: per step with a sync, and pipelined
+    # (k steps, one sync), because a step only starts work (async requests)
+    pipelined: tuple[str, ...] = ()
     env_prefixes: tuple[str, ...] = ()  # its environment variables, recorded with a run
     startup_s: float = 3.0  # a worker's import and set-up, the estimate's first guess
 
@@ -61,12 +64,12 @@ class Runtime:
     def skip_reason(self, device: str, mode: str, precision: str) -> str | None:
         """Why a case of this runtime is never run (-> skipped, no worker needed), or None."""
         kind = device.partition(":")[0]
-        if kind not in self.devices:
-            return f"{self.title} runs on {', '.join(self.devices)} here, not {device}"
         values = {"device": kind, "mode": mode, "precision": precision}
         for skip in self.skips:
             if values.get(skip.axis) == skip.value:
                 return skip.why
+        if kind not in self.devices:
+            return f"{self.title} runs on {', '.join(self.devices)} here, not {device}"
         return None
 
 
@@ -109,6 +112,20 @@ RUNTIMES: dict[str, Runtime] = {
                   for p in ("bf16", "fp16")),
             ),
             env_prefixes=("ORT_",), startup_s=1.0,
+        ),
+        Runtime(
+            "openvino", "OpenVINO", ("latency", "throughput"),  # one sync request; async streams
+            "runners.ov_runner:OvRunner", "suite.models.ov_resnet", "openvino", "openvino",
+            "openvino", (Versions("openvino", ("openvino",)),), devices=("cpu",),
+            skips=(
+                Skip("mode", "training", "OpenVINO is an inference runtime: training is not "
+                     "timed"),
+                Skip("precision", "fp16", "fp16: the CPU plugin has no fp16 inference here; "
+                     "use bf16 (INFERENCE_PRECISION_HINT) or fp32"),
+                Skip("device", "cuda", "OpenVINO is timed on its CPU plugin; its GPU plugin "
+                     "drives Intel GPUs, not CUDA devices"),
+            ),
+            pipelined=("throughput",), env_prefixes=("OV_",), startup_s=1.5,
         ),
     )
 }  # fmt: skip

@@ -7,6 +7,7 @@ covered without editing this file. Each (framework, depth) model is built once p
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,16 +22,13 @@ from suite import spec
 from suite.case import FRAMEWORKS
 from suite.modelinfo import REL_TOLERANCE, verify_depth
 from suite.models import build_model, builder, transfer
+from suite.runtimes import RUNTIMES
 from tests.support.frameworks import framework_param
 from tests.support.published import PUBLISHED
 
 SMALL = 64  # image size for shape-dependent checks: 64 px -> 2x2 final feature map
-# options that give a model static shapes (TensorFlow reads MACs from layer output shapes,
-# ONNX from shape inference on a graph exported at one image size)
-STATIC_OPTIONS: dict[str, dict[str, Any]] = {
-    "tensorflow": {"image_size": SMALL},
-    "onnxruntime": {"image_size": SMALL},
-}
+# A builder that takes an image size gets SMALL: its model has static shapes (TensorFlow
+# reads MACs from layer output shapes, ONNX and OpenVINO from a graph exported at one size)
 COMBOS = [(fw, depth) for fw in FRAMEWORKS for depth in spec.DEPTHS]
 
 
@@ -60,12 +58,16 @@ class Built:
 @pytest.fixture(scope="module")
 def built(request: pytest.FixtureRequest) -> Built:
     framework, depth = request.param
-    model = build_model(framework, depth, **STATIC_OPTIONS.get(framework, {}))
-    return Built(framework, depth, model, builder(framework))
+    module = builder(framework)
+    static = "image_size" in inspect.signature(module.build).parameters
+    model = build_model(framework, depth, **({"image_size": SMALL} if static else {}))
+    return Built(framework, depth, model, module)
 
 
-# JAX compiles and ONNX Runtime exports depth 50 (seconds each): outside the inner loop
-SLOW_TO_BUILD = ("jax", "onnxruntime")
+# The others compile (JAX) or export (the ONNX-fed runtimes) depth 50, seconds each: they
+# stay outside the inner loop
+FAST_TO_BUILD = ("torch", "tensorflow")
+SLOW_TO_BUILD = tuple(f for f in FRAMEWORKS if f not in FAST_TO_BUILD)
 
 
 def combos(depths: Any = spec.DEPTHS) -> pytest.MarkDecorator:
@@ -114,12 +116,21 @@ def test_unknown_depth_names_allowed(framework: str, bad: Any) -> None:
         build_model(framework, bad)
 
 
+FRAMEWORK_MODULES = (
+    *(r.package for r in RUNTIMES.values()),
+    "keras",
+    "flax",
+    "optax",
+    "onnx",
+    "onnxscript",
+)
+
+
 def test_suite_imports_no_framework() -> None:
     code = (
         "import sys, suite, suite.spec, suite.models, suite.models.transfer, suite.modelinfo, "
         "suite.cli.models_cmd; "
-        "loaded = [m for m in ('torch', 'tensorflow', 'keras', 'jax', 'flax', 'optax', 'onnx', "
-        "'onnxruntime', 'onnxscript') if m in sys.modules]; "
+        f"loaded = [m for m in {FRAMEWORK_MODULES!r} if m in sys.modules]; "
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

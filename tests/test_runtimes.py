@@ -50,7 +50,7 @@ def test_every_skip_is_a_skipped_case_with_its_reason(record: Runtime) -> None:
     for device in ("cpu", "cuda", "cuda:1"):
         reason = unsupported(runner, Case(record.name, 50, 1, device=device))
         if device.partition(":")[0] not in record.devices:
-            assert reason is not None and device in reason
+            assert reason is not None, device  # its own skip, or "runs on cpu here, not ..."
 
 
 def test_an_unknown_runtime_lists_the_known_ones() -> None:
