@@ -30,7 +30,7 @@ def test_case_is_frozen_hashable_and_round_trips() -> None:
     [
         (
             {"framework": "mxnet"},
-            "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime",
+            "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime, openvino",
         ),
         ({"depth": 34}, "unknown depth 34; allowed: 50, 101, 152, 200"),
         ({"batch_size": 0}, "batch size must be a positive integer, got 0"),

@@ -19,7 +19,7 @@ from suite.cli import main
 BAD_FLAGS = [
     (
         ["--frameworks", "mxnet"],
-        "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime",
+        "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime, openvino",
     ),
     (["--depths", "51"], "unknown depth 51; allowed: 50, 101, 152, 200"),
     (["--depths", "fifty"], "unknown depth 'fifty'; allowed: 50, 101, 152, 200"),

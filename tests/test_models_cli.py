@@ -50,7 +50,7 @@ def test_bad_image_size_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture
         (["--depths", "50,34"], "unknown depth '34'; allowed: 50, 101, 152, 200"),
         (
             ["--frameworks", "torch,mxnet"],
-            "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime",
+            "unknown framework 'mxnet'; allowed: torch, tensorflow, jax, onnxruntime, openvino",
         ),
     ],
 )
