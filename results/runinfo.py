@@ -93,6 +93,18 @@ class RunInfo:
         age = (utcnow() - beat).total_seconds()
         return "stale" if age > STALE_AFTER_S else "running"
 
+    def owned_here(self) -> bool:
+        """Whether this process is the run's owner."""
+        return self.owner_host == host_id() and self.owner_pid == os.getpid()
+
+    def owner_text(self) -> str:
+        """Who holds the run, for an error line: 'pid 123 on this host', or another host."""
+        if self.owner_host is not None and self.owner_host == host_id():
+            return f"pid {self.owner_pid} on this host"
+        beat = self.heartbeat_at or self.started_at
+        age = (utcnow() - beat).total_seconds()
+        return f"a process on another host (last heartbeat {age:.0f} s ago)"
+
     @property
     def n_ok(self) -> int:
         return self.counts.get("ok", 0)

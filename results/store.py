@@ -50,7 +50,7 @@ from results.runinfo import RunInfo, host_id, run_info, stored_machine
 from runners.host import MachineInfo, SystemState
 from runners.measurement import Measurement
 from runners.probe import CeilingInfo
-from suite.case import CASE_FIELDS
+from suite.case import CASE_FIELDS, Case
 
 MAX_ID = 2**63 - 1  # the largest id any backend stores (BIGINT / SQLite INTEGER)
 
@@ -61,6 +61,10 @@ class UnknownRunError(StoreError):
 
 class DuplicateResultError(StoreError):
     """The run already holds a result for this case key (nothing was written)."""
+
+
+class RunBusyError(StoreError):
+    """Another live process holds the run (resuming it, or still running it)."""
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
@@ -328,15 +332,26 @@ class Store:
             session.commit()
 
     def reopen_run(self, run_id: int, machine: Mapping[str, Any] | None = None) -> RunInfo:
-        """Mark a run 'running' again to resume it; refuses a different machine if given."""
+        """Claim a run to resume it: mark it 'running' with this process as its owner, in
+        one transaction (SQLite's write lock at BEGIN, PostgreSQL's row lock), so of two
+        resumes at once exactly one gets it. Refuses (RunBusyError, naming the owner) a run
+        another live process holds, and a different machine if `machine` is given. Pending
+        processes of cases that already have a result (left by an older race) are dropped."""
         with self._write() as session:
-            run = self._run(session, run_id)
+            run = self._run(session, run_id, lock=True)
             if machine is not None and run.machine.fingerprint != machine_fingerprint(machine):
                 other = machine_label(stored_machine(run.machine))
                 raise StoreError(
                     f"run {run_id} was measured on another machine ({other}); "
                     "resume it there, or start a new run"
                 )
+            holder = run_info(run, {})
+            if holder.state == "running" and not holder.owned_here():
+                raise RunBusyError(
+                    f"run {run_id} is held by {holder.owner_text()}; wait until it ends "
+                    "(resnet-bench runs), or stop it, then resume"
+                )
+            self._drop_orphan_pending(session, run_id)
             run.status = "running"
             run.finished_at = None
             run.owner_host, run.owner_pid, run.heartbeat_at = host_id(), os.getpid(), utcnow()
@@ -345,10 +360,21 @@ class Store:
 
     # --- reading --------------------------------------------------------------------------
 
-    def _run(self, session: Session, run_id: int) -> Run:
+    @staticmethod
+    def _drop_orphan_pending(session: Session, run_id: int) -> None:
+        columns = [getattr(Result, name) for name in CASE_FIELDS]
+        done = {tuple(r) for r in session.execute(select(*columns).where(Result.run_id == run_id))}
+        rows = session.execute(
+            select(Pending.id, Pending.case_key).where(Pending.run_id == run_id)
+        ).all()
+        orphans = [i for i, key in rows if Case.from_dict(json.loads(key)).key() in done]
+        if orphans:
+            session.execute(delete(Pending).where(Pending.id.in_(orphans)))
+
+    def _run(self, session: Session, run_id: int, *, lock: bool = False) -> Run:
         if not 0 < run_id <= MAX_ID:  # SQLite raises OverflowError beyond 64 bits
             raise UnknownRunError(self._unknown_run_message(session, run_id))
-        run = session.get(Run, run_id)
+        run = session.get(Run, run_id, with_for_update=lock)
         if run is None:
             raise UnknownRunError(self._unknown_run_message(session, run_id))
         return run

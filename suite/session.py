@@ -31,7 +31,7 @@ from results.environment import (
 )
 from results.format import plain
 from results.redact import redact_env
-from results.store import Store
+from results.store import DuplicateResultError, Store
 from runners import host
 from runners.host import MachineInfo, SystemState
 from runners.manager import probe, run_round, spawn, worker_env
@@ -281,6 +281,16 @@ def resume_plan(store: Store, run_id: int) -> Plan:
     return plan
 
 
+def claim(store: Store, plan: Plan, run_id: int) -> None:
+    """Take run `run_id` for this process before anything is measured (one transaction:
+    of two resumes at once, the second gets RunBusyError naming the owner and leaves the
+    run as it is), then keep only the plan's cases still unfinished under the claim: a
+    resume that ended meanwhile may have stored some."""
+    store.reopen_run(run_id, machine=host.machine_info())
+    done = store.finished_keys(run_id)
+    plan.cases = [c for c in plan.cases if c.key() not in done]
+
+
 @dataclass
 class Overhead:
     """Where a run's time went: what the workers cost beyond the timed steps."""
@@ -332,7 +342,10 @@ class _Recorder:
         self.store, self.run_id, self.plan, self.ui = store, run_id, plan, ui
 
     def finished(self, m: Measurement) -> None:
-        self.store.add_result(self.run_id, m)
+        try:
+            self.store.add_result(self.run_id, m)
+        except DuplicateResultError as exc:  # stored by another process: keep that one
+            self.ui.log(f"warning: {exc}")
         self.ui.case_done(m)
 
     def pending(self, round_: int, m: Measurement) -> None:
@@ -362,11 +375,20 @@ def execute(
     each case's result as soon as it needs no more processes. Returns the run id (None
     when nothing was left to run) and the measurements, in plan order."""
     t0 = time.monotonic()
+    if resume is not None:
+        claim(store, plan, resume)
     if not plan.cases:
         ui.log("nothing to run: every case of the plan is finished")
+        if resume is not None:
+            store.finish_run(resume, "finished")  # claimed: it ends as what it is
         return resume, []
-    check_environments(plan)
-    context = gather_context(plan.cases, ui.log, plan.environments, plan.env_check)
+    try:
+        check_environments(plan)
+        context = gather_context(plan.cases, ui.log, plan.environments, plan.env_check)
+    except BaseException:
+        if resume is not None:
+            store.finish_run(resume, "interrupted")  # claimed, nothing measured: resumable
+        raise
     for warning in context.warnings:
         ui.log(f"warning: {warning}")
     overhead = Overhead()

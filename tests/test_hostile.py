@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -268,3 +269,119 @@ def test_a_migration_cleans_secrets_already_stored(tmp_path: Path) -> None:
     text = every_output(db, tmp_path)  # opening it migrates
     assert "Q9SECRETq" not in text
     assert "OMP_NUM_THREADS=2" in text
+
+
+# -- 3. two resumes of one run at once -------------------------------------------------------
+
+RACES = 20
+
+
+def _resume_in_child(url: str, run_id: int, go: object, out: object, workers: object) -> None:
+    """A forked `run --resume` (the parent patched the session: fake workers, no probes)."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    go.wait()  # type: ignore[attr-defined]
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["run", "--resume", str(run_id), "--db", url])
+    except BaseException as exc:  # the parent sees it instead of waiting in vain
+        code, err = 99, io.StringIO(repr(exc))
+    out.put((code, err.getvalue(), len(workers.calls)))  # type: ignore[attr-defined]
+
+
+def _interrupted_run(url: str) -> int:
+    from runners.host import machine_info
+    from suite import session
+    from tests.support.session import POLICY, fake_context
+    from tests.support.store import case
+
+    plan = session.Plan([case(1), case(2)], POLICY, 60.0, "test", seed=3)
+    with open_store(url) as store:
+        run_id = store.begin_run(
+            label="race", command="resnet-bench run", profile="test", source="cli",
+            machine=machine_info(), environment=fake_context().environment,
+            plan=session.plan_record(plan),
+        )  # fmt: skip
+        store.finish_run(run_id, "interrupted")
+    return run_id
+
+
+def test_two_resumes_at_once_one_measures_and_the_status_is_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    import time
+
+    from results.db import Pending
+    from runners.host import machine_info
+    from suite import session
+    from tests.support.session import FakeWorkers, fake_context
+
+    context, machine = fake_context(), machine_info()  # once: the children share them
+    workers = FakeWorkers(lambda _c, _i: 0.001)
+
+    def slow_round(*args: Any, **_kw: Any) -> Any:
+        time.sleep(0.02)  # long enough for the two resumes to overlap
+        return workers(*args)
+
+    monkeypatch.setattr(session, "run_round", slow_round)
+    monkeypatch.setattr(session, "gather_context", lambda *_a, **_k: context)
+    monkeypatch.setattr("runners.host.machine_info", lambda: machine)
+    # One resume here first: what it imports lazily (scipy.stats, ...) the children inherit.
+    warm = f"sqlite:///{tmp_path / 'warm.sqlite'}"
+    assert main(["run", "--resume", str(_interrupted_run(warm)), "--db", warm]) == 0
+    workers.calls.clear()
+    fork = multiprocessing.get_context("fork")
+    outcomes: dict[str, int] = {}
+    for k in range(RACES):
+        url = f"sqlite:///{tmp_path / f'race{k}.sqlite'}"
+        run_id = _interrupted_run(url)
+        go, out = fork.Event(), fork.Queue()
+        kids = [
+            fork.Process(target=_resume_in_child, args=(url, run_id, go, out, workers))
+            for _ in "ab"
+        ]
+        for p in kids:
+            p.start()
+        go.set()
+        got = sorted(out.get(timeout=120) for _ in kids)
+        for p in kids:
+            p.join(timeout=60)
+        measured = [g for g in got if g[0] == 0 and g[2] > 0]
+        assert len(measured) == 1, got  # exactly one measured
+        other_code, other_err, other_rounds = next(g for g in got if g is not measured[0])
+        assert other_rounds == 0, got  # the other measured nothing
+        if other_code == 2:  # refused, naming the owner, in one line
+            assert "is held by pid" in other_err and len(other_err.strip().splitlines()) == 1
+            outcomes["refused"] = outcomes.get("refused", 0) + 1
+        else:  # came after the first had finished: nothing left to run
+            assert other_code == 0, got
+            outcomes["nothing left"] = outcomes.get("nothing left", 0) + 1
+        with open_store(url) as store:
+            info = store.get_run(run_id)
+            assert (info.status, info.n_ok) == ("finished", 2), (info, got)
+            with store.reading() as s:
+                assert s.query(Pending).count() == 0
+    assert sum(outcomes.values()) == RACES
+    print(f"{RACES} races: {outcomes}")
+
+
+def test_a_resume_drops_orphan_pending_rows(tmp_path: Path) -> None:
+    from results.db import Pending
+    from tests.support.store import case
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    with open_store(url) as store:
+        run_id = begin(store)
+        store.add_pending(run_id, 0, measurement(1))
+        store.add_result(run_id, measurement(1))  # deletes the pending row of its case...
+        store.add_pending(run_id, 0, measurement(1))  # ...but a racing resume added one again
+        store.add_pending(run_id, 0, measurement(2))
+        store.finish_run(run_id, "interrupted")
+        store.reopen_run(run_id)
+        with store.reading() as s:
+            keys = [p.case_key for p in s.query(Pending)]
+        assert len(keys) == 1 and '"batch_size": 2' in keys[0]
+        assert case(2).batch_size == 2

@@ -343,6 +343,9 @@ def run(args: argparse.Namespace) -> int:
         if plan is None:
             plan = session.resume_plan(store, args.resume)
             session.check_environments(plan)
+            # Claimed before anything is printed: a second resume gets one line, naming
+            # the owner (execute claims again, a no-op for the owner).
+            session.claim(store, plan, args.resume)
         if args.max_time is not None:
             plan.policy = dataclasses.replace(plan.policy, max_time_s=args.max_time)
         plan.nodes = where
