@@ -265,18 +265,20 @@ def run_settings(df: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
     return group_settings({int(rid): of_run(df, rid) for rid in run_ids})
 
 
-def env_settings(df: pd.DataFrame, run_id: int) -> pd.DataFrame:
+def env_settings(df: pd.DataFrame, run_id: int, order: Sequence[str] = ()) -> pd.DataFrame:
     """run_settings for the environments of one A/B run: one column per environment
-    name (each result row carries its environment's software, probed inside it)."""
+    name, those in `order` (the names as the run gave them) first (each result row
+    carries its environment's software, probed inside it)."""
     rows = of_run(df, run_id)
-    names = list(dict.fromkeys(str(e) for e in rows["env"] if isinstance(e, str) and e))
+    found = [str(e) for e in rows["env"] if isinstance(e, str) and e]
+    names = list(dict.fromkeys([*(n for n in order if n in found), *found]))
     return group_settings({name: rows[rows["env"] == name] for name in names})
 
 
-def env_differences(df: pd.DataFrame, run_id: int) -> pd.DataFrame:
+def env_differences(df: pd.DataFrame, run_id: int, order: Sequence[str] = ()) -> pd.DataFrame:
     """The rows of env_settings whose values differ between the run's environments
     (empty for a run of one environment)."""
-    return _differing(env_settings(df, run_id))
+    return _differing(env_settings(df, run_id, order))
 
 
 def group_settings(groups: Mapping[Any, pd.DataFrame]) -> pd.DataFrame:

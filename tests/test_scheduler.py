@@ -6,6 +6,7 @@ environment, each with its interpreter and variables. Workers are faked."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from runners.measurement import Measurement, ProcessRecord
 from suite import session
 from suite.batch_search import BatchSearch
 from suite.case import Case
+from suite.cli import main
 from suite.environments import EnvSpec
 from suite.scheduler import Scheduler, round_order
 from tests.support.session import POLICY, FakeWorkers, Silent, fake_context
@@ -137,7 +139,7 @@ def test_round_order_interleaves_environments(n_envs: int, batches: list[int], s
 
 
 def test_a_session_measures_every_case_in_every_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     envs = [
         EnvSpec("on", None, (("TF_ENABLE_ONEDNN_OPTS", "1"),)),
@@ -146,8 +148,18 @@ def test_a_session_measures_every_case_in_every_environment(
     cases = [dataclasses.replace(c, env=e.name) for c in (A, C) for e in envs]
     workers = FakeWorkers(lambda case, _i: 0.1 if case.env == "on" else 0.11)
     monkeypatch.setattr(session, "run_round", workers)
+    from results.environment import environment_info
+
+    def software(name: str) -> Any:
+        info = environment_info()
+        info["env_vars"] = {"X": name}
+        return {"name": name, "python": None, "variables": {"X": name}, "software": info}
+
     context = fake_context(
-        env_skips={("new", "tensorflow", "cpu"): "tensorflow is not installed in environment 'new'"}
+        env_skips={
+            ("new", "tensorflow", "cpu"): "tensorflow is not installed in environment 'new'"
+        },
+        named=[software(e.name) for e in envs],
     )
     monkeypatch.setattr(session, "gather_context", lambda *_a: context)
     plan = session.Plan(cases, POLICY, 60.0, "test", seed=5, environments=envs, env_check={})
@@ -171,3 +183,13 @@ def test_a_session_measures_every_case_in_every_environment(
     with open_store(f"sqlite:///{tmp_path / 'r.sqlite'}") as store:
         again = session.resume_plan(store, run_id or 0)
     assert again.environments == envs and again.cases == []
+    # compare --by env names what differs between the environments
+    db = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    capsys.readouterr()
+    main(["compare", str(run_id), "--by", "env", "--json", "--db", db])
+    doc = json.loads(capsys.readouterr().out)
+    assert {"setting": "env:X", "values": {"on": "on", "new": "new"}} in doc["environment"]
+    assert {c["base_value"] for c in doc["cases"]} == {"on"}
+    main(["compare", str(run_id), "--by", "env", "--db", db])
+    shown = capsys.readouterr().out
+    assert "env:X" in shown and "@on" not in shown

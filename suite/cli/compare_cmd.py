@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
@@ -253,6 +253,7 @@ def run_by(args: argparse.Namespace) -> int:
     regressions = int(counts.get("regression", 0))
     base_value = str(cases["base_value"].iloc[0]) if not cases.empty else args.base_value
     cand_values = sorted({str(v) for v in cases["cand_value"]}) if not cases.empty else []
+    env = _env_differences(df, run_id, order) if args.by == "env" else None
 
     if args.json:
         doc = {
@@ -270,6 +271,11 @@ def run_by(args: argparse.Namespace) -> int:
                 {str(k): plain(v) for k, v in rec.items()} for rec in cases.to_dict("records")
             ],
         }
+        if env is not None:  # what differs between the environments: {setting, values}
+            doc["environment"] = [
+                {"setting": str(name), "values": {str(k): v for k, v in row.items()}}
+                for name, row in env.iterrows()
+            ]
         print(json.dumps(doc, indent=1))
         return EXIT_REGRESSION if regressions else 0
 
@@ -292,7 +298,7 @@ def run_by(args: argparse.Namespace) -> int:
         verdict = str(rec["verdict"])
         table.add_row(
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
-            Text(safe(case_label(rec, label_fields))),
+            Text(safe(case_label({k: v for k, v in rec.items() if k != args.by}, label_fields))),
             Text(safe(f"{rec['cand_value']} vs {rec['base_value']}")),
             Text(safe(fmt_outcome(rec["base_status"], rec["base_ms"]))),
             Text(safe(fmt_outcome(rec["cand_status"], rec["cand_ms"]))),
@@ -304,11 +310,35 @@ def run_by(args: argparse.Namespace) -> int:
         )
     out.print(table)
     out.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "no pairs of cases")
+    if env is not None:
+        _print_env_differences(out, env)
     if regressions:
         out.print(
             Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
         )
     return EXIT_REGRESSION if regressions else 0
+
+
+def _env_differences(df: Any, run_id: int, order: Sequence[Any]) -> Any:
+    from results.compare import env_differences
+
+    return env_differences(df, run_id, [str(v) for v in order])
+
+
+def _print_env_differences(out: Any, env: Any) -> None:
+    """What differs between an A/B run's environments (results.compare.env_differences)."""
+    if env.empty:
+        out.print("environments: no recorded setting differs")
+        return
+    table = Table(title="environment differences", title_justify="left")
+    table.add_column("setting")
+    for name in env.columns:
+        table.add_column(safe(str(name)))
+    for setting, row in env.iterrows():
+        table.add_row(
+            safe(str(setting)), *(Text("(unset)" if v is None else safe(str(v))) for v in row)
+        )
+    out.print(table)
 
 
 def _pair_note(rec: Mapping[Any, Any]) -> Text:

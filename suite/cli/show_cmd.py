@@ -169,7 +169,7 @@ def _named_environments(info: RunInfo, df: Any) -> Table:
             for e in info.environments
         ),
     )
-    differs = env_differences(df, info.id) if not df.empty else None
+    differs = env_differences(df, info.id, names) if not df.empty else None
     if differs is None or differs.empty:
         table.add_row("differs", *(["nothing else"] * len(names)))
         return table
