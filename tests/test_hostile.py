@@ -131,6 +131,7 @@ def test_resume_still_applies_max_time(
         session, "execute", lambda store, plan, ui, resume=None: seen.append(plan) or (None, [])
     )
     monkeypatch.setattr(session, "resume_plan", lambda store, run_id: _stored_plan())
+    monkeypatch.setattr(session, "claim", lambda store, plan, run_id: None)
     assert main(["run", "--resume", "1", "--max-time", "7", "--db", db]) == 0
     assert seen[0].policy.max_time_s == 7.0
 
