@@ -307,3 +307,18 @@ def test_an_ab_run_stores_both_environments_and_their_software(
     assert main(["show", "1", "--db", url]) == 0
     shown = capsys.readouterr().out
     assert "environments (A/B in this run)" in shown and "env:AB_SIDE" in shown
+
+
+def test_a_framework_missing_in_one_environment_is_skipped_there_naming_its_install() -> None:
+    from suite.session import gather_context
+
+    env = EnvSpec("x", None, (("AB_SIDE", "x"),))
+    case = Case("torch", 50, 1, image_size=32, threads=1, env="x")
+    context = gather_context([case], lambda _m: None, [env], {"x": {"torch": False}})
+    reason = context.skip_reason(case) or ""
+    assert f"torch is not installed in environment 'x' ({sys.executable})" in reason
+    assert f"{sys.executable} -m pip install 'resnet-bench[torch]'" in reason
+    # its software was still probed inside it, with its variables
+    (named,) = context.named
+    assert named["name"] == "x" and named["software"]["env_vars"]["AB_SIDE"] == "x"
+    assert named["software"]["python_version"] and context.environment is named["software"]
