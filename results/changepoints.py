@@ -32,6 +32,10 @@ STEP_ALPHA = 0.001
 # times log(n): low enough to offer every plausible step; the t-test above decides.
 PENALTY_PER_LOG_N = 2.0
 MIN_POINTS = 3  # fewer runs leave no scatter to judge a step by
+# A run's standard error from its 5-6 processes has 4-5 df: a run whose processes happened
+# to agree would get a weight it has not earned (the simulations' false alerts came from
+# those). Each run's variance is shrunk towards the series' median with this weight.
+SE_SHRINK = 0.5
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,9 @@ def find_steps(y: Samples, se: Samples | None = None) -> list[Step]:
     """The real steps of a series of log values (`se`: each point's standard error)."""
     values = np.asarray(y, dtype=float)
     errors = np.zeros(len(values)) if se is None else np.asarray(se, dtype=float)
+    if len(errors):
+        var = errors**2
+        errors = np.sqrt((1.0 - SE_SHRINK) * var + SE_SHRINK * float(np.median(var)))
     cps = locate(values)
     while cps:
         steps = _steps(values, errors, cps)

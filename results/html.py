@@ -40,6 +40,7 @@ from results.format import (
     number,
     text,
 )
+from results.history_report import HistorySection, plotly_js
 from results.replica_chart import replica_charts
 from results.scaling import STRAGGLER_THRESHOLD, replica_scaling
 from runners.measurement import FAILED_STATUSES
@@ -428,11 +429,15 @@ def render_report(
     generated_at: datetime | None = None,
     floors: Mapping[tuple[Any, ...], float] | None = None,
     faster_threshold: float | None = None,
+    history: HistorySection | None = None,
 ) -> str:
-    """The report for `run_ids` (the most recent one in detail, the others as context)."""
+    """The report for `run_ids` (the most recent one in detail, the others as context);
+    `history`: the History section (results.history_report), with plotly.js inlined once."""
     if not run_ids:
         raise ValueError("no runs to report")
     context = report_context(df, samples, run_ids, generated_at, floors, faster_threshold)
+    context["history_section"] = history
+    context["plotly_js"] = plotly_js() if history is not None and history.charts else None
     return _environment().get_template(TEMPLATE).render(**context)
 
 

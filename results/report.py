@@ -53,6 +53,7 @@ def report_html(
     detail; the noise floors of its machine raise the thresholds of the run comparison.
     `faster_threshold`: results.html's default (analysis.FASTER_THRESHOLD) when None."""
     import results
+    from results.history_report import history_section
     from results.html import render_report
 
     runs = store.list_runs()
@@ -69,7 +70,8 @@ def report_html(
     infos = {r.id: r for r in runs}
     primary = max(ids, key=lambda r: (infos[r].started_at, r))
     floors = store.noise_floors(infos[primary].machine["id"])
-    return render_report(df, samples, ids, None, floors, faster_threshold)
+    history = history_section(store, infos[primary].machine["id"])
+    return render_report(df, samples, ids, None, floors, faster_threshold, history)
 
 
 def write_report(

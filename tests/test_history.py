@@ -254,3 +254,33 @@ def test_machine_by_hostname_fingerprint_and_id(db: str) -> None:
         store.add_result(run, _measured(0.1, np.random.default_rng(1)))
     with open_store(db, create=False) as store:
         assert resolve_machine(store, None).hostname == "bench-02"  # the latest run's
+
+
+# ------------------------------------------------------------------ the report
+
+
+def test_report_has_a_history_section_with_plotly_inlined_once(db: str) -> None:
+    from results.report import report_html
+
+    ids = nightly_db(db, [0.1] * 6 + [0.13] * 6, threads_from=6)
+    with open_store(db, create=False) as store:
+        html = report_html(store)
+    assert '<section id="series">' in html and "<h2>History</h2>" in html
+    assert html.count("<script>") == 1 + html.count("Plotly.newPlot")  # the library, once
+    assert html.count("Plotly.newPlot") == 2  # one chart per workload (b1, b8)
+    assert "<script src" not in html and "<link" not in html  # nothing fetched
+    section = html[html.index('<section id="series">') :]
+    first_row = section[section.index("<tbody>") : section.index("</tbody>")]
+    assert "regression" in first_row and f"{ids[5]} → {ids[6]}" in first_row
+    assert "threads: 4 -&gt; 1" in first_row
+    assert f"run {ids[6]} (night-7)" in section  # the hover text of a point
+    assert "commit 000000000000" in section
+
+
+def test_report_of_a_single_run_has_no_history_section(db: str) -> None:
+    from results.report import report_html
+
+    nightly_db(db, [0.1])
+    with open_store(db, create=False) as store:
+        html = report_html(store)
+    assert '<section id="series">' not in html and "<script>" not in html
