@@ -319,7 +319,8 @@ class PytestProgress:
         self.total = total
 
     def case_started(self, case: Case) -> None:
-        pass
+        # A worker of one framework starts (its first case named): a round can take minutes.
+        self.log(f"{case.framework} worker: {case.label()} ...")
 
     def case_done(self, m: Measurement) -> None:
         from results.format import fmt_ci, ms
@@ -368,9 +369,12 @@ def resnet_result(
 
 
 @pytest.fixture
-def resnet_benchmark(resnet_result: Measurement, benchmark: Any) -> Iterator[Callable[[], Any]]:
+def resnet_benchmark(
+    request: pytest.FixtureRequest, resnet_result: Measurement, benchmark: Any
+) -> Iterator[Callable[[], Any]]:
     """Hand pytest-benchmark the case's worker steps (one round each) and its evidence."""
     m = resnet_result
+    clock = request.node.get_closest_marker("benchmark").kwargs["timer"]
     benchmark.extra_info.update(m.case.to_dict())
 
     def go() -> Any:
@@ -384,7 +388,14 @@ def resnet_benchmark(resnet_result: Measurement, benchmark: Any) -> Iterator[Cal
             process_values_s=list(m.process_values_s().values()),
             stop_reason=m.stop_reason,
         )
-        return benchmark.pedantic(_no_op, rounds=len(m.samples_ns), iterations=1)
+        result = benchmark.pedantic(_no_op, rounds=len(m.samples_ns), iterations=1)
+        if clock.rounds != len(m.samples_ns):  # its fixture was made before our marker
+            pytest.fail(
+                "pytest-benchmark timed without the worker steps: request resnet_benchmark "
+                "and not benchmark itself",
+                pytrace=False,
+            )
+        return result
 
     yield go
 
@@ -406,6 +417,11 @@ class WorkerSteps:
         self._reads += 1  # odd: a round's start, even: its end
         return next(self._steps) if self._reads % 2 == 0 else 0.0
 
+    @property
+    def rounds(self) -> int:
+        """Rounds read so far."""
+        return self._reads // 2
+
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     bench = config.stash.get(SESSION, None)
@@ -415,9 +431,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for m in bench.results.values():
         counts[m.status] = counts.get(m.status, 0) + 1
     status = ", ".join(f"{n} {s}" for s, n in counts.items())
-    where = (
-        f"stored as run {bench.run_id} in {bench.stored_url}"
-        if bench.stored_url
-        else "not stored (--resnet-no-store)"
-    )
+    if bench.stored_url:
+        from suite.cli.common import default_db_url
+
+        db = "" if bench.url == default_db_url() else f" --db {bench.stored_url}"
+        where = (
+            f"stored as run {bench.run_id} in {bench.stored_url} "
+            f"(resnet-bench show {bench.run_id}{db})"
+        )
+    else:
+        where = "not stored (--resnet-no-store)"
     terminalreporter.write_line(f"resnet-bench: {len(bench.results)} case(s) ({status}), {where}")
