@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from statistics import median
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -136,6 +137,48 @@ def test_worker_steps_replay_as_pytest_benchmark_reads_its_clock() -> None:
     clock = WorkerSteps(m)
     rounds = [-clock() + clock() for _ in range(3)]
     assert rounds == [0.003, 0.001, 0.002] and clock.rounds == 3
+
+
+def test_the_session_measures_as_a_run_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every case through the run loop at once, in the profile's sampling policy, as a run
+    with source 'pytest' whose command hides the password; --resnet-no-store measures in
+    a scratch database that is gone afterwards."""
+    import suite.session
+    from runners.measurement import Measurement
+    from suite.pytest_plugin import BenchSession
+
+    plans: list[Any] = []
+    stores: list[str] = []
+
+    def execute(store: Any, plan: Any, ui: Any, resume: int | None = None) -> Any:
+        plans.append(plan)
+        stores.append(store.url)
+        return 7, [
+            Measurement(c, samples_ns=[1, 2, 3], sample_process=[0, 1, 2]) for c in plan.cases
+        ]
+
+    monkeypatch.setattr(suite.session, "execute", execute)
+    profile = selected_profile(Options(profile="smoke", frameworks="torch"))
+    config = Options()
+    config.invocation_params = SimpleNamespace(
+        args=("--resnet-db", "postgresql+psycopg://u:sekrit@h/db")
+    )
+    db = tmp_path / "r.sqlite"
+    bench = BenchSession(profile, f"sqlite:///{db}")
+    got = bench.measure(profile.cases(), config)
+    bench.close()
+    (plan,) = plans
+    assert (plan.source, plan.profile, plan.policy) == ("pytest", "smoke", profile.sampling)
+    assert plan.cases == profile.cases() and set(got) == set(plan.cases)
+    assert "sekrit" not in plan.command and plan.command.startswith("pytest --resnet-db")
+    assert (bench.run_id, bench.stored_url, stores) == (7, f"sqlite:///{db}", [f"sqlite:///{db}"])
+    scratch = BenchSession(profile, None)
+    scratch.measure(profile.cases(), config)
+    assert scratch.stored_url is None and Path(stores[1].removeprefix("sqlite:///")).exists()
+    scratch.close()
+    assert not Path(stores[1].removeprefix("sqlite:///")).exists()
 
 
 @pytest.mark.slow
