@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from results.format import number
+from results.format import flag_list, flags_line, number
 from results.frames import samples_by_result
 from runners import comparison, stats
 from runners.stats import CONFIDENCE
@@ -76,7 +76,8 @@ def _ms(series: pd.Series) -> pd.Series:
 
 
 def process_values(samples: pd.DataFrame | None) -> dict[int, np.ndarray]:
-    """result_id -> its per-process values (median of each process's steps), seconds."""
+    """result_id -> its per-process values (median of each process's steps), seconds,
+    recomputed from the raw steps: to check the stored ones (see stored_process_values)."""
     return {rid: s.process_values() for rid, s in samples_by_result(samples).items()}
 
 
@@ -116,6 +117,49 @@ def paired_test(
     if b and c:
         return comparison.paired_ratio_test(b, c, threshold)
     return comparison.ratio_test(None, None, threshold, case_value(base_row), case_value(cand_row))
+
+
+def stored_process_values(
+    df: pd.DataFrame, samples: pd.DataFrame | None = None
+) -> dict[int, np.ndarray]:
+    """result_id -> the per-process values its case value was computed from, as the store
+    keeps them (frames' process_values_s: left-out outliers excluded). Statistics are
+    computed once, at the store write; only results stored without process rows (before
+    replication by processes) fall back to recomputing from `samples`."""
+    import json
+
+    out: dict[int, np.ndarray] = {}
+    for rid, text in zip(df["result_id"], df["process_values_s"], strict=True):
+        if isinstance(text, str):
+            values = json.loads(text)
+            if values:
+                out[int(rid)] = np.asarray(values, dtype=float)
+    if samples is not None:
+        missing = samples[~samples["result_id"].isin(list(out))]
+        out.update(process_values(missing))
+    return out
+
+
+def stored_round_values(
+    df: pd.DataFrame, samples: pd.DataFrame | None = None
+) -> dict[int, dict[int, float]]:
+    """result_id -> {round: its stored process value in that round} (round_values' shape,
+    for paired tests), read from frames' process_values_s / process_rounds: left-out
+    outliers are not paired. Results stored without process rows fall back to
+    round_values(samples)."""
+    import json
+
+    out: dict[int, dict[int, float]] = {}
+    columns = (df[c] for c in ("result_id", "process_values_s", "process_rounds"))
+    for rid, values, rounds in zip(*columns, strict=True):
+        if isinstance(values, str) and isinstance(rounds, str) and json.loads(values):
+            logs: dict[int, list[float]] = {}
+            for r, v in zip(json.loads(rounds), json.loads(values), strict=True):
+                logs.setdefault(int(r), []).append(math.log(v))
+            out[int(rid)] = {r: math.exp(sum(v) / len(v)) for r, v in sorted(logs.items())}
+    if samples is not None:
+        out.update(round_values(samples[~samples["result_id"].isin(list(out))]))
+    return out
 
 
 def execution_rank(framework: str, execution: str) -> tuple[int, int, str, str]:
@@ -159,8 +203,11 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "gmacs_per_s": df["gmacs_per_s"],
             "ceiling_share": df["ceiling_share"],
             "first_step_s": df["first_step_s"],
-            "unstable": df["unstable"].fillna(False).astype(bool),
-            "unstable_reason": df["unstable_reason"],
+            "ci_rel": df["ci_rel"],
+            "ci_target": df["ci_target"],
+            # runners.flags, stored: a list of {kind, process, detail} per result
+            "flags": [flag_list(v) for v in df["flags"]],
+            "flag_text": [flags_line(v) for v in df["flags"]],
             "throttled": df["throttled"],
         }
     )
@@ -244,7 +291,7 @@ def framework_comparison(
         key=lambda fe: execution_rank(*fe),
     )
     label_cols = [f"{f}/{e}" for f, e in labels]
-    rounds = round_values(samples)
+    rounds = stored_round_values(df, samples)
     rows: list[dict[str, Any]] = []
     tests: list[tuple[int, comparison.RatioTest]] = []
     for key, grp in ok.groupby(keys, sort=False, dropna=False):

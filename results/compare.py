@@ -23,9 +23,9 @@ from results.analysis import (
     _case_rank,
     case_value,
     of_run,
-    process_values,
+    stored_process_values,
 )
-from results.format import is_missing, number
+from results.format import flags_line, is_missing, number
 from results.metadata import VERSION_KEYS
 from runners import comparison as stats
 from runners.comparison import RatioTest, benjamini_hochberg
@@ -120,7 +120,7 @@ def compare_runs(
     base = of_run(df, base_run)
     cand = of_run(df, cand_run)
     keys = _match_keys(base, cand)
-    fields = ["result_id", "status", "value_s", "median_s", "unstable"]
+    fields = ["result_id", "status", "value_s", "median_s", "flags"]
     merged = pd.merge(
         base[[*keys, *fields]],
         cand[[*keys, *fields]],
@@ -129,7 +129,7 @@ def compare_runs(
         suffixes=("_base", "_cand"),
         indicator=True,
     )
-    raw = process_values(samples)
+    raw = stored_process_values(df, samples)
     floors = floors or {}
     rows: list[dict[str, Any]] = []
     tests: list[tuple[int, RatioTest]] = []
@@ -154,8 +154,8 @@ def compare_runs(
             significant=False,
             noise_floor=floor,
             threshold_used=max(threshold, 0.0 if math.isnan(floor) else floor),
-            base_unstable=bool(rec["unstable_base"]) if _present(rec["unstable_base"]) else None,
-            cand_unstable=bool(rec["unstable_cand"]) if _present(rec["unstable_cand"]) else None,
+            base_flags=flags_line(rec["flags_base"]),
+            cand_flags=flags_line(rec["flags_cand"]),
         )
         if rec["_merge"] == "left_only":
             row["verdict"] = "only in base"
@@ -205,8 +205,8 @@ def compare_runs(
         "noise_floor",
         "threshold_used",
         "verdict",
-        "base_unstable",
-        "cand_unstable",
+        "base_flags",
+        "cand_flags",
     ]
     out = pd.DataFrame(rows, columns=cols)
     if out.empty:
@@ -219,10 +219,6 @@ def compare_runs(
         range(len(out)), key=lambda i: (VERDICTS.index(out["verdict"].iloc[i]), *_case_rank(out, i))
     )
     return out.iloc[order].reset_index(drop=True)
-
-
-def _present(value: Any) -> bool:
-    return not is_missing(value)
 
 
 def _is_ok(rec: Mapping[Any, Any], suffix: str) -> bool:

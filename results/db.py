@@ -277,7 +277,10 @@ class Result(Base):
     value_s: Mapped[float | None] = mapped_column(Float)
     sd_log_between: Mapped[float | None] = mapped_column(Float)
     drift_rel: Mapped[float | None] = mapped_column(Float)
-    unstable_reason: Mapped[str | None] = mapped_column(Text)
+    ci_df: Mapped[int | None]  # degrees of freedom of the CI (0: none)
+    # runners.flags: [{kind, process, detail}], one per trouble found ([]: none; NULL: not ok)
+    flags: Mapped[list[Any] | None]
+    left_out: Mapped[list[Any] | None]  # process indices left out of value and CI
     total_s: Mapped[float | None] = mapped_column(Float)
     median_s: Mapped[float | None] = mapped_column(Float)
     mean_s: Mapped[float | None] = mapped_column(Float)
@@ -301,7 +304,6 @@ class Result(Base):
     gflops_per_s: Mapped[float | None] = mapped_column(Float)
     iqr_rel: Mapped[float | None] = mapped_column(Float)
     ci_rel: Mapped[float | None] = mapped_column(Float)
-    unstable: Mapped[bool | None]
     throttled: Mapped[bool | None]
     gmacs_per_image: Mapped[float | None] = mapped_column(Float)
     framework_version: Mapped[str | None] = mapped_column(String(64))
@@ -344,12 +346,14 @@ class Process(Base):
     warmup_steps: Mapped[int | None]
     warmup_s: Mapped[float | None] = mapped_column(Float)
     warmup_stable: Mapped[bool | None]
+    warmup_times_s: Mapped[list[Any] | None]  # every warm-up step, seconds
     first_step_s: Mapped[float | None] = mapped_column(Float)
     n_samples: Mapped[int]
     value_s: Mapped[float | None] = mapped_column(Float)  # median of its steps
     pipelined_s: Mapped[float | None] = mapped_column(Float)  # median of its pipelined groups
     batch_means_rel: Mapped[float | None] = mapped_column(Float)  # within-process CI
     drift_rel: Mapped[float | None] = mapped_column(Float)
+    left_out: Mapped[bool | None]  # an outlier left out of the case value (runners.flags)
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
     throttled: Mapped[bool | None]
     gpu_before: Mapped[Any | None] = mapped_column(JSON)
@@ -385,8 +389,8 @@ class NoiseFloor(Base):
 
 
 STAT_COLUMNS: tuple[str, ...] = (
-    "value_s", "sd_log_between", "drift_rel", "unstable_reason",
+    "value_s", "sd_log_between", "drift_rel", "ci_df", "left_out", "flags",
     "total_s", "median_s", "mean_s", "stdev_s", "min_s", "max_s", "p5_s", "p25_s", "p75_s",
     "p95_s", "p99_s", "iqr_s", "ci_low_s", "ci_high_s", "images_per_s", "gmacs_per_s",
-    "gflops_per_s", "iqr_rel", "ci_rel", "unstable",
+    "gflops_per_s", "iqr_rel", "ci_rel",
 )  # fmt: skip

@@ -94,6 +94,36 @@ def fmt_pct(value: Any, digits: int = SHARE_DIGITS) -> str:
     return MISSING if math.isnan(x) else f"{fmt(x * 100.0, digits)}%"
 
 
+def fmt_precision(ci_rel: Any, ci_target: Any = None) -> str:
+    """The achieved precision, the CI's larger half-width: '+/-1.2%', and where it missed
+    its target '+/-7.9% (target +/-2%)'. A missed target is said here, not as a flag."""
+    rel, target = number(ci_rel), number(ci_target)
+    if math.isnan(rel):
+        return MISSING
+    text = f"±{rel * 100.0:.1f}%"
+    if not math.isnan(target) and rel > target:
+        text += f" (target ±{fmt(target * 100.0, SHARE_DIGITS)}%)"
+    return text
+
+
+def flag_list(value: Any) -> list[dict[str, Any]]:
+    """A result's stored flags (runners.flags: {kind, process, detail}) from what a frame
+    holds (JSON text or a list); [] where none or unknown."""
+    import json
+
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [dict(f) for f in value] if isinstance(value, list) else []
+
+
+def flags_line(value: Any) -> str:
+    """A result's flags as one line ('outlier process 3: +14.0% off ...; drift ...');
+    '' when it has none."""
+    from runners.flags import flags_text
+
+    return flags_text(flag_list(value))
+
+
 def fmt_change(ratio: Any) -> str:
     """cand/base ratio as a signed change: 1.07 -> '+7.0%'."""
     x = number(ratio)

@@ -81,7 +81,19 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("value_s", "float", "THE case's time per step: geometric mean of per-process medians, s"),
     ("sd_log_between", "float", "sd of the log per-process values (spread between processes)"),
     ("drift_rel", "float", "last third of the steps against the first (median over processes)"),
-    ("unstable_reason", "str", "why the case is unstable: CI target missed, drift, warm-up"),
+    ("ci_df", "int", "degrees of freedom of the CI (n - 1; n - 2 when processes were added)"),
+    (
+        "flags",
+        "json",
+        "troubles found (runners.flags): JSON list of {kind, process, detail}; [] when none",
+    ),
+    ("left_out", "json", "process indices left out of value and CI (outliers), JSON list"),
+    (
+        "process_values_s",
+        "json",
+        "stored per-process values in process order, left-out processes excluded, JSON list",
+    ),
+    ("process_rounds", "json", "the round of each of process_values_s, JSON list"),
     ("ci_target", "float", "the CI half-width the processes were added for (0.02: +/-2%)"),
     ("stop_reason", "str", "why no more processes: ci target met, max processes, time cap"),
     ("total_s", "float", "sum of the samples, seconds"),
@@ -110,7 +122,6 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("peak_memory_bytes", "int", "peak memory of the case, bytes"),
     ("memory_kind", "str", "rss (CPU worker) or device (framework allocator)"),
     ("ci_target_met", "bool", "the sampler reached its CI target before its time cap"),
-    ("unstable", "bool", "CI target missed, drift found or warm-up unsettled (unstable_reason)"),
     ("throttled", "bool", "a GPU slowed down for heat/power around the case; empty: unknown"),
     ("framework_version", "str", "framework version the worker reported"),
     ("ceiling_gflops", "float", "run's measured GFLOP/s for this device and precision (else fp32)"),
@@ -203,6 +214,8 @@ def _record(
                  "framework_version", "pipeline_steps", "pipelined_s",
                  "pipelined_images_per_s"):  # fmt: skip
         record[name] = getattr(result, name)
+    record["flags"] = _json(result.flags)
+    record["left_out"] = _json(result.left_out)
     gflops = result.gflops_per_s
     framework_info = env.framework_info or {}
     versions = env.versions
@@ -292,7 +305,31 @@ def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
             query = query.where(wanted)
         with store.reading() as session:
             records = [_record(*row) for row in session.execute(query).tuples()]
+            values = _stored_process_values(session, wanted)
+    for rec in records:
+        found = values.get(rec["result_id"])
+        rec["process_values_s"] = None if found is None else json.dumps(found[0])
+        rec["process_rounds"] = None if found is None else json.dumps(found[1])
     return _frame(records, RESULT_COLUMNS)
+
+
+def _stored_process_values(session: Any, wanted: Any) -> dict[int, tuple[list[float], list[int]]]:
+    """result_id -> (the values its processes were stored with, their rounds): the store's
+    statistics, read, not recomputed; left-out processes excluded."""
+    query = (
+        select(Process.result_id, Process.value_s, Process.round, Process.left_out)
+        .join(Result, Process.result_id == Result.id)
+        .order_by(Process.result_id, Process.idx)
+    )
+    if wanted is not None:
+        query = query.where(wanted)
+    out: dict[int, tuple[list[float], list[int]]] = {}
+    for rid, value, round_, left_out in session.execute(query):
+        values, rounds = out.setdefault(int(rid), ([], []))
+        if value is not None and not left_out:
+            values.append(float(value))
+            rounds.append(int(round_))
+    return out
 
 
 def load_samples(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -343,12 +380,14 @@ PROCESS_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("warmup_steps", "int", "untimed warm-up steps"),
     ("warmup_s", "float", "warm-up wall time, seconds"),
     ("warmup_stable", "bool", "warm-up ended with the step time settled"),
+    ("warmup_times_s", "json", "every warm-up step, seconds, JSON list"),
     ("first_step_s", "float", "first step (tracing, compilation), seconds"),
     ("n_samples", "int", "timed steps"),
     ("value_s", "float", "median of its steps: the process's one value, seconds"),
     ("pipelined_s", "float", "median of its groups of k steps per sync, per step, seconds"),
     ("batch_means_rel", "float", "within-process diagnostic: batch-means CI half-width / mean"),
     ("drift_rel", "float", "last third of its steps against the first"),
+    ("left_out", "bool", "an outlier left out of the case value and CI (runners.flags)"),
     ("peak_memory_bytes", "int", "peak memory of the case in it, bytes"),
     ("throttled", "bool", "a GPU slowed down during it"),
 )
@@ -373,6 +412,7 @@ def load_processes(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.
                     "result_id": proc.result_id,
                     "process": proc.idx,
                     **{n: getattr(proc, n) for n in names},
+                    "warmup_times_s": _json(proc.warmup_times_s),
                 }
                 for run_id, proc in session.execute(query).tuples()
             ]

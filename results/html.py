@@ -35,6 +35,7 @@ from results.format import (
     fmt_outcome,
     fmt_p,
     fmt_pct,
+    fmt_precision,
     fmt_time,
     is_missing,
     number,
@@ -100,8 +101,8 @@ def _machines(df: pd.DataFrame) -> list[dict[str, str]]:
 def _badges(row: pd.Series) -> list[dict[str, str]]:
     status = str(row["status"])
     badges = [{"cls": status if status in (*FAILED_STATUSES, "skipped") else "ok", "text": status}]
-    if flag(row["unstable"]):
-        badges.append({"cls": "unstable", "text": "unstable"})
+    if row["flags"]:  # runners.flags: only a real trouble gets a badge
+        badges.append({"cls": "flagged", "text": "flagged"})
     if flag(row["throttled"]):
         badges.append({"cls": "throttled", "text": "throttled"})
     return badges
@@ -112,19 +113,27 @@ def _row_class(row: pd.Series) -> str:
     classes = [f"status-{status}" if status in (*FAILED_STATUSES, "skipped", "ok") else "status"]
     if status in FAILED_STATUSES:
         classes.append("failed")
-    if flag(row["unstable"]):
-        classes.append("unstable")
+    if row["flags"]:
+        classes.append("flagged")
     return " ".join(classes)
 
 
 def _note(row: pd.Series) -> str:
-    """Why a case needs a look: its status reason and, when unstable, the stored reason
-    (CI between processes missed the target, drift, warm-up unsettled); '' when neither."""
+    """Why a case needs a look: its status reason and its flags (runners.flags: outlier
+    process, drift, warm-up not finished); '' when neither."""
     notes = [] if is_missing(row["reason"]) else [str(row["reason"])]
-    reason = row.get("unstable_reason")
-    if flag(row["unstable"]) and not is_missing(reason):
-        notes.append(str(reason))
+    if row["flag_text"]:
+        notes.append(str(row["flag_text"]))
     return "; ".join(notes)
+
+
+def _value_text(row: pd.Series) -> str:
+    """ms/step with its CI; a CI that missed its target says so: '+/-7.9% (target +/-2%)'."""
+    value = fmt_ci(row["value_ms"], row["ci_low_ms"], row["ci_high_ms"])
+    rel, target = number(row["ci_rel"]), number(row["ci_target"])
+    if not math.isnan(target) and rel > target:
+        value += f" {fmt_precision(rel, target)}"
+    return value
 
 
 def _best_batch_rows(best: pd.DataFrame) -> list[dict[str, Any]]:
@@ -153,7 +162,7 @@ def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
                 "n": text(r["n_samples"]) if ok else MISSING,
                 "processes": text(r["processes"]) if ok else MISSING,
                 # the case value (geometric mean of per-process values), CI between processes
-                "value": fmt_ci(r["value_ms"], r["ci_low_ms"], r["ci_high_ms"]),
+                "value": _value_text(r),
                 "iqr": fmt_pct(r["iqr_rel"]),
                 "images": fmt_images(r.to_dict()),
                 "gmacs": fmt(r["gmacs_per_s"]),
@@ -166,8 +175,8 @@ def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _attention(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """Failed, skipped, unstable and throttled cases, listed above the tables, each with
-    its reason (an unstable case's `unstable_reason`)."""
+    """Failed, skipped, flagged and throttled cases, listed above the tables, each with
+    its reason (a flagged case's flags)."""
     rows = []
     for _, r in summary.iterrows():
         badges = _badges(r)
@@ -335,7 +344,7 @@ def report_context(
         "ok": int((status == "ok").sum()),
         "failed": int(status.isin(FAILED_STATUSES).sum()),
         "skipped": int((status == "skipped").sum()),
-        "unstable": int(prim_summary["unstable"].sum()),
+        "flagged": int(sum(bool(f) for f in prim_summary["flags"])),
     }
     context: dict[str, Any] = {
         "title": f"resnet-bench report: run {primary} ({text(prim['run_label'].iloc[0])})",

@@ -28,7 +28,7 @@ from results.analysis import (
     compared_execution,
     of_run,
     paired_test,
-    round_values,
+    stored_round_values,
 )
 from results.compare import VERDICTS
 from runners.comparison import PAIRED_THRESHOLD, RatioTest, benjamini_hochberg
@@ -120,7 +120,7 @@ def compare_by(
     base_value = next(v for v in values if base is None or _text(v) == base)
     cands = [v for v in values if _text(v) != _text(base_value)]
     group = list(case_fields_without(axis, *DEPENDENT.get(axis, ())))
-    rounds = round_values(samples)
+    rounds = stored_round_values(df, samples)  # the stored process values, by round
     out: list[dict[str, Any]] = []
     tests: list[tuple[int, RatioTest]] = []
     for _, grp in rows.groupby(group, sort=False, dropna=False):

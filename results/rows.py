@@ -65,6 +65,8 @@ def _epoch(ns: int | None) -> datetime | None:
 def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
     """The Process rows of a measurement: each worker process's costs and its value."""
     stats = {p.index: p for p in m.process_stats()}
+    summary = m.stats()
+    left_out = set(summary.left_out) if summary is not None else set()
     rows = []
     for rec in m.process_records:
         p = stats.get(rec.index)
@@ -81,12 +83,14 @@ def process_rows(result_id: int, m: Measurement) -> list[dict[str, Any]]:
                 "warmup_steps": rec.warmup_steps,
                 "warmup_s": _seconds(rec.warmup_ns),
                 "warmup_stable": rec.warmup_stable,
+                "warmup_times_s": [ns / 1e9 for ns in rec.warmup_step_ns] or None,
                 "first_step_s": _seconds(rec.first_step_ns),
                 "n_samples": 0 if p is None else p.n,
                 "value_s": None if p is None else p.value_s,
                 "pipelined_s": _seconds(rec.pipelined_ns),
                 "batch_means_rel": None if p is None else plain(p.batch_means_rel),
                 "drift_rel": None if p is None else plain(p.drift_rel),
+                "left_out": None if summary is None else rec.index in left_out,
                 "peak_memory_bytes": rec.peak_memory_bytes,
                 "throttled": rec.throttled,
                 "gpu_before": rec.gpu_before,

@@ -183,5 +183,6 @@ def take_rank0_timing(result: Measurement, record: ProcessRecord, first: dict[st
     record.warmup_steps = result.warmup_steps = len(first["warmup_ns"])
     record.first_step_ns = result.first_step_ns = first["warmup_ns"][0]
     record.warmup_stable = bool(first["warmup_stable"])
+    record.warmup_step_ns = list(first["warmup_ns"])
     record.measured_ns = sum(result.samples_ns)
     result.threads_intra = int(first["threads"])

@@ -24,9 +24,9 @@ from runners.stats import (
 from suite.case import Case
 
 # Bump when the JSON shape changes; readers refuse versions they do not know.
-# 2: per-process records, step start times, ci_target.
-MEASUREMENT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 2: per-process records, step start times, ci_target. 3: warm-up steps per process, adaptive.
+MEASUREMENT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 # killed: by a signal with no evidence of memory (oom needs the allocator's error or the
 # kernel's OOM-kill count).
 STATUSES: tuple[str, ...] = ("ok", "oom", "killed", "timeout", "error", "skipped")
@@ -38,7 +38,7 @@ FAILED_STATUSES: tuple[str, ...] = ("oom", "killed", "timeout", "error")  # not 
 _CACHE = "_statistics"
 _STAT_INPUTS = frozenset(
     {"case", "status", "samples_ns", "sample_process", "process_records", "ci_target",
-     "gmacs_per_image"}
+     "gmacs_per_image", "adaptive"}
 )  # fmt: skip
 
 
@@ -80,6 +80,7 @@ class ProcessRecord:
     warmup_ns: int = 0  # wall time of the whole warm-up, first step included
     first_step_ns: int | None = None
     warmup_stable: bool = True
+    warmup_step_ns: list[int] = field(default_factory=list)  # every warm-up step, in order
     measured_ns: int = 0  # sum of the timed steps
     pipelined_ns: int | None = None  # per step with one sync per pipeline_steps: median group
     peak_memory_bytes: int | None = None
@@ -112,6 +113,7 @@ class Measurement:
     memory_kind: str | None = None  # "rss" (CPU worker) or "device" (framework allocator)
     ci_target_met: bool | None = None
     ci_target: float = CI_TARGET_REL
+    adaptive: bool = False  # processes were added until the CI met ci_target (its df pays)
     pipeline_steps: int | None = None  # k steps per sync in the throughput groups (CUDA)
     stop_reason: str | None = None  # why no more processes: ci target met, time cap...
     processes: int = 1
@@ -163,6 +165,12 @@ class Measurement:
         """Process index -> the median of its steps, seconds."""
         return {p.index: p.value_s for p in self.process_stats()}
 
+    def process_rounds(self) -> list[int] | None:
+        """Each process's round, in process_stats() order; None where a record is missing."""
+        rounds = {p.index: p.round for p in self.process_records}
+        found = [rounds.get(p.index) for p in self.process_stats()]
+        return None if None in found else [r for r in found if r is not None]
+
     def stats(self) -> Stats | None:
         """The case's statistics; None unless ok with samples."""
         if self.status != "ok" or not self.samples_ns:
@@ -174,9 +182,15 @@ class Measurement:
                 self.case.global_batch,  # every replica's images count in images/s
                 self.gmacs_per_image,
                 self.case.mode,
-                ci_target=self.ci_target,
-                warmup_unstable=[p.index for p in self.process_records if not p.warmup_stable],
                 processes=self.process_stats(),
+                adaptive=self.adaptive,
+                rounds=self.process_rounds(),
+                warmup_s={
+                    p.index: [ns / 1e9 for ns in p.warmup_step_ns]
+                    for p in self.process_records
+                    if p.warmup_step_ns
+                },
+                capped=[p.index for p in self.process_records if not p.warmup_stable],
             )
         result: Stats = cache["stats"]
         return result

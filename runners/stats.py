@@ -10,8 +10,13 @@ interval come from the spread between its processes:
   centre of the t-interval below (a median of 3-10 values is inefficient, and its
   distribution-free CI needs at least 6 processes), and the log-ratio of two geometric means
   is exactly the difference of mean logs that `log_ratio_test` tests.
-- 95% CI = t-interval on the log per-process values (n - 1 degrees of freedom), exact when
-  process offsets are log-normal; one odd process widens it, which is honest.
+- 95% CI = t-interval on the log per-process values, n - 1 degrees of freedom for a fixed
+  number of processes (exact when process offsets are log-normal), n - 2 when processes
+  were added until the CI looked narrow enough (ADAPTIVE_DF_LOSS): stopping on a narrow
+  interval picks samples whose sd happens to be small, and one degree of freedom fewer
+  brings the coverage back to the nominal level (benchmarks/replication_sim.py).
+- An outlier process (runners.flags) is left out of value and CI by that module's stated
+  rule; `case_interval` applies it, for the stop rule and the stored statistics alike.
 
 Within a process, a batch-means CI of the mean stays as a diagnostic (`batch_means_rel`),
 and `drift_rel` tests the ordered steps for a trend or a step change (last third against
@@ -25,17 +30,21 @@ reports; `runners.measurement.Measurement` gives a case's as lazy methods.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from runners import flags as fl
+from runners.flags import Flag
+
 Samples = Sequence[float] | np.ndarray[Any, Any]
 CONFIDENCE = 0.95
 # Named thresholds (torch.utils.benchmark style) so runners, reports and tests share them.
 CI_TARGET_REL = 0.02  # processes are added until the CI is within +/- 2% of the value
-DRIFT_THRESHOLD = 0.05  # |last third / first third - 1| beyond this (median over processes)
+DRIFT_THRESHOLD = fl.DRIFT_THRESHOLD  # |last third / first third - 1| (median over processes)
+ADAPTIVE_DF_LOSS = 1  # degrees of freedom an adaptive stop costs the CI (see the top)
 DRIFT_MIN_STEPS = 9  # fewer steps than this in a process: no thirds to compare
 BATCH_MEANS_BATCHES = 5  # within-process diagnostic: CI of the mean from 5 batch means
 TRAINING_MAC_FACTOR = 3.0  # forward + backward (2x forward) per training step
@@ -108,18 +117,50 @@ def t_quantile(df: float, confidence: float = CONFIDENCE) -> float:
     return float(_sps().t.ppf(0.5 + confidence / 2.0, df))
 
 
-def geometric_interval(values: Samples, confidence: float = CONFIDENCE) -> Interval:
-    """Geometric mean of positive `values` with a t-interval on their logs."""
+def geometric_interval(
+    values: Samples, confidence: float = CONFIDENCE, df_loss: int = 0
+) -> Interval:
+    """Geometric mean of positive `values` with a t-interval on their logs, on n - 1 -
+    `df_loss` degrees of freedom (no CI when that is below 1)."""
     logs = np.log(np.asarray(values, dtype=float))
     n = len(logs)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0, math.nan)
     centre = float(logs.mean())
-    if n < 2:
-        return Interval(math.exp(centre), math.nan, math.nan, 1, math.nan)
     sd = sd_log(values)
-    half = t_quantile(n - 1, confidence) * sd / math.sqrt(n)
+    df = n - 1 - df_loss
+    if df < 1:
+        return Interval(math.exp(centre), math.nan, math.nan, n, sd)
+    half = t_quantile(df, confidence) * sd / math.sqrt(n)
     return Interval(math.exp(centre), math.exp(centre - half), math.exp(centre + half), n, sd)
+
+
+@dataclass(frozen=True)
+class CaseInterval:
+    """THE case value and CI from its per-process values, outliers judged and left out by
+    runners.flags' rule; what the stop rule checks and what the store keeps."""
+
+    interval: Interval  # of the kept processes
+    df: int  # degrees of freedom of its CI (0: none)
+    outliers: dict[int, float]  # position -> offset from the others' median
+    left_out: tuple[int, ...]  # positions left out of the interval
+
+
+def ci_df(n: int, adaptive: bool) -> int:
+    return max(0, n - 1 - (ADAPTIVE_DF_LOSS if adaptive else 0))
+
+
+def case_interval(values: Samples, adaptive: bool = False) -> CaseInterval:
+    """The case's value and CI from its per-process values, in process order. `adaptive`:
+    processes were added until the CI met its target (then ADAPTIVE_DF_LOSS applies)."""
+    vals = [float(v) for v in values]
+    outliers = fl.outlier_offsets(vals)
+    left = fl.left_out_positions(len(vals), outliers)
+    kept = [v for i, v in enumerate(vals) if i not in left]
+    loss = ADAPTIVE_DF_LOSS if adaptive else 0
+    interval = geometric_interval(kept, df_loss=loss)
+    df = ci_df(len(kept), adaptive) if math.isfinite(interval.low) else 0
+    return CaseInterval(interval, df, outliers, left)
 
 
 def batch_means_rel(samples: Samples, confidence: float = CONFIDENCE) -> float:
@@ -188,30 +229,19 @@ class Stats:
     gmacs_per_s: float | None
     gflops_per_s: float | None
     drift_rel: float  # case_drift of the processes (NaN: too few steps to tell)
-    unstable: bool
-    unstable_reason: str | None
+    ci_df: int  # degrees of freedom of the CI (0: no CI)
+    left_out: tuple[int, ...]  # process indices left out of value and CI (outliers)
+    flags: tuple[Flag, ...]  # runners.flags: each names one trouble; () when none
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["flags"] = [f.to_dict() for f in self.flags]
+        out["left_out"] = list(self.left_out)
+        return out
 
-
-def instability(
-    ci_rel: float,
-    ci_target: float,
-    drift: float,
-    warmup_unstable: Sequence[int] = (),
-) -> str | None:
-    """Why a case's value should be read as a range; None when nothing is wrong."""
-    reasons: list[str] = []
-    if not ci_rel <= ci_target:
-        got = "undefined with one process" if math.isinf(ci_rel) else f"+/-{ci_rel:.1%}"
-        reasons.append(f"CI between processes {got} missed the +/-{ci_target:.0%} target")
-    if math.isfinite(drift) and abs(drift) > DRIFT_THRESHOLD:
-        reasons.append(f"drift: last third of the steps {drift:+.1%} against the first")
-    if warmup_unstable:
-        which = ", ".join(str(p) for p in warmup_unstable)
-        reasons.append(f"warm-up did not settle in process(es) {which}")
-    return "; ".join(reasons) or None
+    @property
+    def flag_kinds(self) -> tuple[str, ...]:
+        return tuple(f.kind for f in self.flags)
 
 
 def summarize(
@@ -220,18 +250,26 @@ def summarize(
     gmacs_per_image: float | None = None,
     mode: str = "inference",
     process_ids: Sequence[int] | None = None,
-    ci_target: float = CI_TARGET_REL,
-    warmup_unstable: Sequence[int] = (),
     processes: Sequence[ProcessStats] | None = None,
+    *,
+    adaptive: bool = False,
+    rounds: Sequence[int] | None = None,
+    warmup_s: Mapping[int, Sequence[float]] | None = None,
+    capped: Sequence[int] = (),
 ) -> Stats:
     """All statistics of one case from its raw step times in seconds, tagged by process
-    (`processes`: their per_process statistics, when the caller has them already)."""
+    (`processes`: their per_process statistics, when the caller has them already).
+
+    `adaptive`: processes were added by the stop rule (the CI loses ADAPTIVE_DF_LOSS df);
+    `rounds`: each process's round, in process order (drift across rounds); `warmup_s`:
+    process index -> its warm-up steps; `capped`: processes whose warm-up never settled."""
     xs = np.asarray(samples_s, dtype=float)
     if len(xs) == 0:
         raise ValueError("no samples to summarize")
     if processes is None:
         processes = per_process(xs, [0] * len(xs) if process_ids is None else process_ids)
-    interval = geometric_interval([p.value_s for p in processes])
+    ci = case_interval([p.value_s for p in processes], adaptive)
+    interval = ci.interval
     drift = case_drift([p.drift_rel for p in processes])
     med = float(np.median(xs))
     p5, p25, p75, p95, p99 = (float(v) for v in np.percentile(xs, [5, 25, 75, 95, 99]))
@@ -239,10 +277,9 @@ def summarize(
     if gmacs_per_image is not None:
         factor = TRAINING_MAC_FACTOR if mode == "training" else 1.0
         macs = gmacs_per_image * factor * batch_size / interval.value
-    reason = instability(interval.rel, ci_target, drift, warmup_unstable)
     return Stats(
         n=len(xs),
-        processes=interval.n,
+        processes=len(processes),
         value_s=interval.value,
         ci_low_s=interval.low,
         ci_high_s=interval.high,
@@ -265,8 +302,9 @@ def summarize(
         gmacs_per_s=macs,
         gflops_per_s=None if macs is None else 2.0 * macs,
         drift_rel=drift,
-        unstable=reason is not None,
-        unstable_reason=reason,
+        ci_df=ci.df,
+        left_out=tuple(processes[i].index for i in ci.left_out),
+        flags=fl.case_flags(processes, ci.outliers, ci.left_out, drift, rounds, warmup_s, capped),
     )
 
 

@@ -55,6 +55,7 @@ def new_measurement(
     threads: tuple[int, int] | None,
     ci_target: float = CI_TARGET_REL,
     record: ProcessRecord | None = None,
+    adaptive: bool = False,
 ) -> Measurement:
     """A case's Measurement with what holds before any step: its MACs from the spec, the
     framework version and the threads read back (`threads`; None where the framework would
@@ -65,6 +66,7 @@ def new_measurement(
         case=case,
         gmacs_per_image=gmacs(case.depth, case.image_size, case.num_classes),
         ci_target=ci_target,
+        adaptive=adaptive,
         process_records=[] if record is None else [record],
         framework_version=runner.version(),
     )
@@ -93,7 +95,7 @@ def measure(
     """One case with an already imported runner whose threads are set (`threads`: read
     back from the framework). `nodes`: runners.ddp.Launch fields, where a replicated torch
     case spans several nodes (this one is node 0)."""
-    result = new_measurement(runner, case, threads, policy.ci_target, record)
+    result = new_measurement(runner, case, threads, policy.ci_target, record, policy.adaptive)
     from runners.registry import load, unsupported
 
     reason = unsupported(runner, case)
@@ -124,6 +126,7 @@ def measure(
         record.warmup_steps = result.warmup_steps = len(timing.warmup_ns)
         record.first_step_ns = result.first_step_ns = timing.first_step_ns
         record.warmup_stable = timing.warmup_stable
+        record.warmup_step_ns = list(timing.warmup_ns)
         record.measured_ns = sum(timing.samples_ns)
         if timing.pipelined_ns:
             record.pipelined_ns = int(statistics.median(timing.pipelined_ns))

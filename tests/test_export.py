@@ -43,7 +43,7 @@ REQUIRED_JSON_KEYS = [
     "images_per_s",
     "gmacs_per_s",
     "peak_memory_bytes",
-    "unstable",
+    "flags",
     "machine_cpu",
     "machine_gpu",
     "torch_version",
@@ -83,12 +83,12 @@ def test_json(filled: tuple[str, int, int], tmp_path: Path) -> None:
         assert set(REQUIRED_JSON_KEYS) <= set(row)
         assert row["run_id"] == a
     ok = next(r for r in rows if r["batch_size"] == 8)
-    assert ok["n_samples"] == 30 and ok["median_s"] > 0 and ok["unstable"] in (True, False)
+    assert ok["n_samples"] == 30 and ok["median_s"] > 0 and ok["flags"] == []
     assert ok["machine_gpu"] == "2x NVIDIA H100 80GB HBM3"
     assert ok["env_vars"]["OMP_NUM_THREADS"] == "56"  # JSON columns nested, not strings
     assert ok["run_started_at"].endswith("+00:00")
     oom = next(r for r in rows if r["status"] == "oom")
-    assert oom["median_s"] is None and oom["unstable"] is None and oom["reason"] == "OOM"
+    assert oom["median_s"] is None and oom["flags"] is None and oom["reason"] == "OOM"
 
 
 def test_json_with_samples(filled: tuple[str, int, int], tmp_path: Path) -> None:

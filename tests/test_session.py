@@ -66,7 +66,7 @@ def test_rounds_interleave_cases_and_add_processes_only_where_needed(
     assert by_case[B].processes == POLICY.max_processes
     assert by_case[B].stop_reason == "max processes"
     stats = by_case[B].stats()
-    assert stats is not None and stats.unstable and stats.processes == 6
+    assert stats is not None and stats.ci_rel > POLICY.ci_target and stats.processes == 6
     # Stored: every process with its round, nothing left pending.
     assert run_id is not None and store.pending(run_id) == []
 

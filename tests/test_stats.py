@@ -32,7 +32,7 @@ def test_source_script_case_steps_of_100ms_are_100ms() -> None:
     assert (s.ci_low_s, s.ci_high_s) == pytest.approx((0.100, 0.100))
     assert s.images_per_s == pytest.approx(320.0)
     assert s.n == 100 and s.processes == 4 and s.total_s == pytest.approx(10.0)
-    assert not s.unstable
+    assert s.flags == () and s.left_out == () and s.ci_df == 3
 
 
 def test_hand_computed_one_to_ten_in_one_process() -> None:
@@ -46,9 +46,9 @@ def test_hand_computed_one_to_ten_in_one_process() -> None:
     assert s.p5_s == pytest.approx(1.45)
     assert s.p25_s == pytest.approx(3.25)
     assert s.iqr_s == pytest.approx(4.5)
-    # One process: no spread between processes, so no CI and the case is unstable.
-    assert math.isnan(s.ci_low_s) and math.isinf(s.ci_rel)
-    assert s.unstable and "one process" in (s.unstable_reason or "")
+    # One process: no spread between processes, so no CI (the CI says it; no flag does).
+    assert math.isnan(s.ci_low_s) and math.isinf(s.ci_rel) and s.ci_df == 0
+    assert s.flag_kinds == ("drift",)  # 10..1: the steps fall by 78% inside the process
     assert s.images_per_s == pytest.approx(8 / 5.5)
     assert s.gmacs_per_s == pytest.approx(4.0 * 8 / 5.5)
     assert s.gflops_per_s == pytest.approx(2 * 4.0 * 8 / 5.5)
@@ -69,8 +69,13 @@ def test_value_and_ci_come_from_processes_not_steps() -> None:
         (math.exp(logs.mean() - half), math.exp(logs.mean() + half))
     )
     assert s.ci_rel == pytest.approx(math.exp(half) - 1.0)
-    assert s.processes == 3
-    assert s.unstable and "missed" in (s.unstable_reason or "")
+    assert s.processes == 3 and s.ci_df == 2
+    assert s.flags == ()  # a wide CI is a wide CI, not a flag
+    # Processes added until the CI looked narrow: one degree of freedom fewer.
+    wide = summarize(samples, 1, process_ids=ids, adaptive=True)
+    assert wide.ci_df == 1 and wide.ci_rel == pytest.approx(
+        math.exp(sps.t.ppf(0.975, 1) * logs.std(ddof=1) / math.sqrt(3)) - 1.0
+    )
 
 
 def test_process_values_are_medians_in_order_of_appearance() -> None:
@@ -101,16 +106,11 @@ def test_drift_flags_a_step_change_every_process_shows() -> None:
     assert math.isnan(drift_rel([1.0] * 8))  # too few steps for thirds
     ids = [p for p in range(3) for _ in range(30)]
     s = summarize(stepped * 3, 1, process_ids=ids)
-    assert s.unstable and "drift" in (s.unstable_reason or "")
+    (flag,) = s.flags
+    assert flag.kind == "drift" and "+20.0%" in flag.detail and flag.process is None
     # One process drifting among steady ones is that process's noise, not the case's.
     assert case_drift([0.0, 0.0, 0.3]) == 0.0
     assert math.isnan(case_drift([math.nan]))
-
-
-def test_unstable_warmup_reaches_unstable() -> None:
-    ids = [p for p in range(3) for _ in range(20)]
-    s = summarize([1.0] * 60, 1, process_ids=ids, warmup_unstable=[2])
-    assert s.unstable and "warm-up did not settle in process(es) 2" in (s.unstable_reason or "")
 
 
 def test_batch_means_is_a_within_process_diagnostic() -> None:

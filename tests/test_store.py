@@ -68,8 +68,8 @@ def test_round_trip(db_url: str) -> None:
         [s / 1e9 for s in m.samples_ns], 8, 4.1, "inference", process_ids=m.sample_process
     )
     for name in STAT_COLUMNS:
-        if name == "unstable_reason":
-            assert ok[name] == expected.unstable_reason
+        if name in ("flags", "left_out"):  # JSON columns
+            assert json.loads(ok[name]) == expected.to_dict()[name], name
             continue
         assert ok[name] == pytest.approx(getattr(expected, name)), name
     assert ok.n_samples == 40 and ok.first_step_s == pytest.approx(2.5)
@@ -81,7 +81,7 @@ def test_round_trip(db_url: str) -> None:
     assert json.loads(ok.env_vars) == fake_environment()["env_vars"]
     bad = df[df.status == "oom"].iloc[0]
     assert bad.reason == "ResourceExhaustedError: OOM" and bad.n_samples == 0
-    assert math.isnan(bad.median_s) and bad.unstable is pd_na()
+    assert math.isnan(bad.median_s) and bad["flags"] is None and bad.ci_df is pd_na()
 
     samples = results.load_samples(db_url, [run_id])
     assert list(samples.columns[:4]) == ["run_id", "result_id", "process", "round"]

@@ -108,11 +108,8 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
 
 
 def _note(rec: Mapping[Any, Any], threshold: float) -> Text:
-    """Which side was unstable, a raised threshold, too few processes to judge."""
-    notes = []
-    sides = [s for s in ("base", "cand") if plain(rec[f"{s}_unstable"]) is True]
-    if sides:
-        notes.append(f"unstable in {' and '.join(sides)}")
+    """Which side carries flags (runners.flags), a raised threshold, too few processes."""
+    notes = [f"{s}: {rec[f'{s}_flags']}" for s in ("base", "cand") if rec[f"{s}_flags"]]
     used = plain(rec["threshold_used"])
     if used is not None and used > threshold:
         notes.append(f"noise floor {fmt_pct(used)}")

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from results.format import fmt, fmt_ci, fmt_pct, ms
+from results.format import fmt, fmt_ci, fmt_precision, ms
 from results.redact import redact_argv
 from runners.measurement import Measurement
 from suite import session
@@ -441,12 +441,12 @@ def summary_table(measurements: list[Measurement]) -> Table:
             continue
         table.add_row(
             m.case.label(),
-            "unstable" if s.unstable else m.status,
+            m.status,
             fmt_ci(ms(s.value_s), ms(s.ci_low_s), ms(s.ci_high_s)),
-            fmt_pct(s.ci_rel),
+            fmt_precision(s.ci_rel, m.ci_target),
             fmt(s.images_per_s),
             fmt(s.gmacs_per_s),
             str(s.processes),
-            s.unstable_reason or "",
+            "; ".join(f.text() for f in s.flags),
         )
     return table

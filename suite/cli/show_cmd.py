@@ -13,11 +13,14 @@ from rich.table import Table
 from results.format import (
     MISSING,
     THREADS_LABEL,
+    flag_list,
+    flags_line,
     fmt,
     fmt_bytes,
     fmt_ci,
     fmt_images,
     fmt_pct,
+    fmt_precision,
     ms,
     text,
 )
@@ -217,6 +220,7 @@ def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
     table.add_column("case")
     table.add_column("status")
     table.add_column("ms/step [95% CI between processes]", justify="right")
+    table.add_column("+/-", justify="right")
     table.add_column("procs", justify="right")
     table.add_column("images/s", justify="right")
     table.add_column("GMAC/s", justify="right")
@@ -225,12 +229,14 @@ def _results(info: RunInfo, rows: list[dict[str, Any]]) -> Table:
     table.add_column("reason", overflow="fold")
     for row in rows:
         timing = fmt_ci(ms(row["value_s"]), ms(row["ci_low_s"]), ms(row["ci_high_s"]))
-        flags = [f for f in ("unstable", "throttled") if row[f] is True]
-        reason = row["reason"] or (row["unstable_reason"] if row["unstable"] is True else "")
+        flags = [f["kind"] for f in flag_list(row["flags"])]
+        flags += ["throttled"] if row["throttled"] is True else []
+        reason = row["reason"] or flags_line(row["flags"])
         table.add_row(
             case_label(row, THREADS_LABEL),
             row["status"],
             timing,
+            fmt_precision(row["ci_rel"], row["ci_target"]),
             text(row["processes"]),
             fmt_images(row),
             fmt(row["gmacs_per_s"]),
