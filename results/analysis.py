@@ -208,6 +208,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             # runners.flags, stored: a list of {kind, process, detail} per result
             "flags": [flag_list(v) for v in df["flags"]],
             "flag_text": [flags_line(v) for v in df["flags"]],
+            "process_values_s": df["process_values_s"],  # stored; see stored_process_values
             "throttled": df["throttled"],
         }
     )

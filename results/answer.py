@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from results.analysis import FASTER_THRESHOLD, execution_rank, process_values
+from results.analysis import FASTER_THRESHOLD, execution_rank, stored_process_values
 from results.format import fmt_ci, number
 from runners import comparison
 from suite.case import case_fields_without
@@ -200,7 +200,8 @@ def decisions(
     ok = summary[(summary["status"] == "ok") & summary["value_ms"].notna()]
     if ok.empty:
         return []
-    raw = {rid: v * 1000.0 for rid, v in process_values(samples).items()}  # ms, as the summary
+    # the stored per-process values (statistics are computed once), ms as the summary
+    raw = {rid: v * 1000.0 for rid, v in stored_process_values(summary, samples).items()}
     keys = [k for k in SECTION_KEYS if k in ok.columns]
     out: list[Decision] = []
     for key, grp in ok.groupby(keys, sort=True, dropna=False):
