@@ -225,7 +225,7 @@ def test_results_stored_as_unstable_keep_showing_as_legacy(
     with engine.begin() as conn:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0009")
+        command.downgrade(cfg, "0010")
         reason = "CI between processes +/-9.1% missed the +/-2% target"
         conn.execute(
             sa.text("UPDATE result SET unstable = (batch_size = 8), unstable_reason = :r"),

@@ -6,8 +6,8 @@ process gets `left_out` and its warm-up steps (`warmup_times_s`). Results stored
 keep what they said: an `unstable` one gets one flag of kind "legacy" carrying its stored
 reason; the others get no flags. Their value and CI are unchanged (nothing was left out).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009_environments"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
