@@ -65,6 +65,11 @@ def _sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file behind a SQLite engine; None for in-memory databases and other backends."""
+    return _sqlite_path(engine.url) if engine.url.get_backend_name() == "sqlite" else None
+
+
 def _check_sqlite_file(path: Path, create: bool) -> None:
     """Refuse anything but a SQLite file (or an empty/new one) before SQLite opens it."""
     if path.is_dir():

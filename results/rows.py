@@ -4,10 +4,11 @@ and one Process row per worker process."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from results.db import STAT_COLUMNS
+from results.db import STAT_COLUMNS, Ceiling
 from results.format import plain
 from runners.measurement import Measurement
 from suite.case import CASE_FIELDS
@@ -107,3 +108,32 @@ def case_key_text(case: Any) -> str:
     if not data.get("env"):
         data.pop("env", None)
     return json.dumps(data, sort_keys=True)
+
+
+def ceiling_row(values: Mapping[str, Any]) -> Ceiling:
+    unknown = sorted(set(values) - {"device", "precision", "gflops", "details"})
+    if unknown:
+        raise ValueError(f"unknown ceiling field(s) {', '.join(unknown)}")
+    try:
+        return Ceiling(
+            device=str(values["device"]),
+            precision=str(values["precision"]),
+            gflops=float(values["gflops"]),
+            details=values.get("details"),
+        )
+    except KeyError as exc:
+        raise ValueError(f"a ceiling needs device, precision and gflops; {exc} missing") from None
+
+
+# Floors learnt before issue 14 have 8 match-key values: replicas (then the last) was 1;
+# before environments, 9: env (now the last) was "".
+MATCH_KEY_LEN_BEFORE_REPLICAS = 8
+MATCH_KEY_LEN_BEFORE_ENV = 9
+
+
+def match_key(values: list[Any]) -> tuple[Any, ...]:
+    if len(values) == MATCH_KEY_LEN_BEFORE_REPLICAS:
+        values = [*values, 1]
+    if len(values) == MATCH_KEY_LEN_BEFORE_ENV:
+        values = [*values, ""]
+    return tuple(values)

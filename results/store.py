@@ -19,10 +19,10 @@ from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from results.claim import drop_orphan_pending, refuse_if_held
 from results.db import (
     RUN_SOURCES,
     RUN_STATUSES,
-    Ceiling,
     Environment,
     Machine,
     NoiseFloor,
@@ -34,7 +34,8 @@ from results.db import (
     Sample,
     utcnow,
 )
-from results.engine import StoreError, first_line, open_engine, writer
+from results.dbfile import DatabaseReplacedError, FileGuard, moved_line
+from results.engine import StoreError, first_line, open_engine, sqlite_file, writer
 from results.environment import EnvironmentInfo, NamedEnvironment
 from results.format import machine_label
 from results.metadata import (
@@ -45,12 +46,12 @@ from results.metadata import (
     validate,
     validate_versions,
 )
-from results.rows import case_key_text, process_rows, result_values
+from results.rows import case_key_text, ceiling_row, match_key, process_rows, result_values
 from results.runinfo import RunInfo, host_id, run_info, stored_machine
 from runners.host import MachineInfo, SystemState
 from runners.measurement import Measurement
 from runners.probe import CeilingInfo
-from suite.case import CASE_FIELDS, Case
+from suite.case import CASE_FIELDS
 
 MAX_ID = 2**63 - 1  # the largest id any backend stores (BIGINT / SQLite INTEGER)
 
@@ -61,10 +62,6 @@ class UnknownRunError(StoreError):
 
 class DuplicateResultError(StoreError):
     """The run already holds a result for this case key (nothing was written)."""
-
-
-class RunBusyError(StoreError):
-    """Another live process holds the run (resuming it, or still running it)."""
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
@@ -80,6 +77,11 @@ class Store:
     """A migrated database. Use open_store(); close() (or `with`) when done."""
 
     def __init__(self, engine: Engine, masked_url: str) -> None:
+        self._use(engine, masked_url)
+        path = sqlite_file(engine)  # a SQLite file is watched: results.dbfile
+        self._guard = FileGuard(path) if path is not None and path.is_file() else None
+
+    def _use(self, engine: Engine, masked_url: str) -> None:
         self.engine = engine
         self.url = masked_url  # password masked: safe to print
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -88,6 +90,19 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._guard is not None:
+            self._guard.close()
+
+    def _follow_file(self) -> str | None:
+        """Before a write: if the database file was deleted or replaced, carry on in a
+        recovery copy of it and return the line that says so (else None)."""
+        if self._guard is None or not self._guard.replaced():
+            return None
+        old, dest = self.url, self._guard.recover()
+        self.close()  # SQLite neither checkpoints into nor deletes a moved file's -wal
+        self._use(*open_engine(f"sqlite:///{dest}"))
+        self._guard = FileGuard(dest)
+        return moved_line(old, dest)
 
     def __enter__(self) -> Store:
         return self
@@ -113,6 +128,7 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        moved = self._follow_file()  # the check at each commit: same device and inode
         with self._write_sessions() as session:
             try:
                 yield session
@@ -121,6 +137,8 @@ class Store:
                 if isinstance(exc, IntegrityError):
                     raise
                 raise StoreError(f"database {self.url}: {first_line(exc)}") from exc
+        if moved is not None:  # written, to the recovery file: now stop the run
+            raise DatabaseReplacedError(moved)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -179,7 +197,7 @@ class Store:
         for named in environments:
             validate(named["software"], ENVIRONMENT_KEYS)
             validate_versions(named["software"]["versions"] or {})
-        rows = [_ceiling(c) for c in ceilings]
+        rows = [ceiling_row(c) for c in ceilings]
         with self._write() as session:
             machine_id = self._upsert(session, Machine, machine, machine_fingerprint(machine))
             env_id = self._upsert(
@@ -319,7 +337,7 @@ class Store:
                 .where(NoiseFloor.machine_id == machine_id)
                 .order_by(NoiseFloor.created_at, NoiseFloor.id)
             )
-            return {_match_key(json.loads(key)): float(floor) for key, floor in rows}
+            return {match_key(json.loads(key)): float(floor) for key, floor in rows}
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         if status not in RUN_STATUSES or status == "running":
@@ -345,13 +363,8 @@ class Store:
                     f"run {run_id} was measured on another machine ({other}); "
                     "resume it there, or start a new run"
                 )
-            holder = run_info(run, {})
-            if holder.state == "running" and not holder.owned_here():
-                raise RunBusyError(
-                    f"run {run_id} is held by {holder.owner_text()}; wait until it ends "
-                    "(resnet-bench runs), or stop it, then resume"
-                )
-            self._drop_orphan_pending(session, run_id)
+            refuse_if_held(run_info(run, {}))
+            drop_orphan_pending(session, run_id)
             run.status = "running"
             run.finished_at = None
             run.owner_host, run.owner_pid, run.heartbeat_at = host_id(), os.getpid(), utcnow()
@@ -359,17 +372,6 @@ class Store:
         return self.get_run(run_id)
 
     # --- reading --------------------------------------------------------------------------
-
-    @staticmethod
-    def _drop_orphan_pending(session: Session, run_id: int) -> None:
-        columns = [getattr(Result, name) for name in CASE_FIELDS]
-        done = {tuple(r) for r in session.execute(select(*columns).where(Result.run_id == run_id))}
-        rows = session.execute(
-            select(Pending.id, Pending.case_key).where(Pending.run_id == run_id)
-        ).all()
-        orphans = [i for i, key in rows if Case.from_dict(json.loads(key)).key() in done]
-        if orphans:
-            session.execute(delete(Pending).where(Pending.id.in_(orphans)))
 
     def _run(self, session: Session, run_id: int, *, lock: bool = False) -> Run:
         if not 0 < run_id <= MAX_ID:  # SQLite raises OverflowError beyond 64 bits
@@ -441,32 +443,3 @@ class Store:
         for run_id, status, n in session.execute(query):
             out.setdefault(run_id, {})[status] = n
         return out
-
-
-def _ceiling(values: Mapping[str, Any]) -> Ceiling:
-    unknown = sorted(set(values) - {"device", "precision", "gflops", "details"})
-    if unknown:
-        raise ValueError(f"unknown ceiling field(s) {', '.join(unknown)}")
-    try:
-        return Ceiling(
-            device=str(values["device"]),
-            precision=str(values["precision"]),
-            gflops=float(values["gflops"]),
-            details=values.get("details"),
-        )
-    except KeyError as exc:
-        raise ValueError(f"a ceiling needs device, precision and gflops; {exc} missing") from None
-
-
-# Floors learnt before issue 14 have 8 match-key values: replicas (then the last) was 1;
-# before environments, 9: env (now the last) was "".
-MATCH_KEY_LEN_BEFORE_REPLICAS = 8
-MATCH_KEY_LEN_BEFORE_ENV = 9
-
-
-def _match_key(values: list[Any]) -> tuple[Any, ...]:
-    if len(values) == MATCH_KEY_LEN_BEFORE_REPLICAS:
-        values = [*values, 1]
-    if len(values) == MATCH_KEY_LEN_BEFORE_ENV:
-        values = [*values, ""]
-    return tuple(values)

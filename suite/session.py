@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from results.dbfile import DatabaseReplacedError
 from results.engine import StoreError
 from results.environment import (
     EnvironmentInfo,
@@ -226,7 +227,7 @@ def _finishing(store: Store, run_id: int) -> Iterator[None]:
     """Mark the run 'finished' after the block, 'interrupted' or 'failed' if it raises."""
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DatabaseReplacedError):  # resumable (from the recovery file)
         store.finish_run(run_id, "interrupted")
         raise
     except BaseException:

@@ -19,7 +19,13 @@ from typing import Any
 from rich.table import Table
 
 from results.format import fmt_pct
-from suite.cli.common import UsageError, add_storage_options, db_url, workers_output
+from suite.cli.common import (
+    UsageError,
+    add_storage_options,
+    db_url,
+    refuse_plan_flags,
+    workers_output,
+)
 from suite.cli.storage import console
 from suite.cli.terminal import stderr_console
 
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         # Stored runs are learnt from as they are: a flag that shapes a plan would be ignored.
         if args.repeats is not None:
             raise UsageError("--repeats does not go with --from-runs: the runs are already made")
-        run_cmd.refuse_plan_flags(args, "--from-runs: the runs are learnt from as stored")
+        refuse_plan_flags(args, "--from-runs: the runs are learnt from as stored")
     repeats = DEFAULT_REPEATS if args.repeats is None else args.repeats
     if repeats < MIN_REPEATS:
         raise UsageError(f"--repeats must be at least {MIN_REPEATS}, got {repeats}")

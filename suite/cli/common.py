@@ -67,3 +67,22 @@ def default_db_url(db: str | None = None, output: str | None = None) -> str:
     if url:
         return str(url)
     return f"sqlite:///{output_folder(output) / DB_FILENAME}"
+
+
+def plan_flags_given(args: argparse.Namespace) -> list[str]:
+    """The plan flags given on this command line (those whose value is not the default)."""
+    actions: list[argparse.Action] = getattr(args, "_plan_actions", [])
+    return [
+        a.option_strings[-1]
+        for a in actions
+        if a.option_strings and getattr(args, a.dest, a.default) != a.default
+    ]
+
+
+def refuse_plan_flags(
+    args: argparse.Namespace, because: str, allowed: tuple[str, ...] = ()
+) -> None:
+    """UsageError naming the first plan flag given (beyond `allowed`): `because` says why."""
+    given = [flag for flag in plan_flags_given(args) if flag not in allowed]
+    if given:
+        raise UsageError(f"{given[0]} does not go with {because}")

@@ -33,7 +33,7 @@ from suite.case import (
     PRECISIONS,
     Case,
 )
-from suite.cli import nodes, storage
+from suite.cli import common, nodes, storage
 from suite.cli.common import UsageError, add_storage_options, db_url, output_dir, workers_output
 from suite.cli.terminal import say, stderr_console
 from suite.cli.values import _batch_sizes, _csv, _depth, _env, _ints, _seconds
@@ -89,35 +89,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_storage_options(p)
 
 
-RESUMABLE_PLAN_FLAGS = ("--max-time",)  # what --resume applies to a stored plan
-
-
 def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     """What makes a plan: profile, case axes, measurement settings, label (run, calibrate).
-    The flags added here are remembered (plan_flags_given) so that a command that keeps a
+    The flags added here are remembered (common.plan_flags_given) so that a command that keeps a
     stored plan can refuse them, whichever are added later."""
     first = len(p._actions)
     _add_plan_arguments(p)
     p.set_defaults(_plan_actions=p._actions[first:])
-
-
-def plan_flags_given(args: argparse.Namespace) -> list[str]:
-    """The plan flags given on this command line (those whose value is not the default)."""
-    actions: list[argparse.Action] = getattr(args, "_plan_actions", [])
-    return [
-        a.option_strings[-1]
-        for a in actions
-        if a.option_strings and getattr(args, a.dest, a.default) != a.default
-    ]
-
-
-def refuse_plan_flags(
-    args: argparse.Namespace, because: str, allowed: tuple[str, ...] = ()
-) -> None:
-    """UsageError naming the first plan flag given (beyond `allowed`): `because` says why."""
-    given = [flag for flag in plan_flags_given(args) if flag not in allowed]
-    if given:
-        raise UsageError(f"{given[0]} does not go with {because}")
 
 
 def _add_plan_arguments(p: argparse.ArgumentParser) -> None:
@@ -324,11 +302,11 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.dry_run:
             raise UsageError("--dry-run lists a new plan; it does not go with --resume")
-        refuse_plan_flags(
+        common.refuse_plan_flags(
             args,
             "--resume: a resumed run keeps its stored plan (only --max-time applies); "
             "start a new run to change it",
-            RESUMABLE_PLAN_FLAGS,
+            ("--max-time",),  # what --resume applies to a stored plan
         )
     plan = None if args.resume is not None else make_plan(args)  # bad input: before the DB
     if args.dry_run:
