@@ -8,8 +8,9 @@ is the median of the group's stands for it, with how many of the group's cases w
 The decision table: per section (every case axis but framework, execution, precision and
 batch), one row per framework/execution/precision with its best throughput and its best
 latency and the batch where each was reached. Rows are ranked by best throughput; a row whose
-best case the comparison's test (runners.comparison.ratio_test on per-process values, the same
-threshold) cannot tell apart from the leader of its tier joins that tier: "indistinguishable".
+best case the comparison's paired test (per-round log differences of the time per image, the
+same threshold) cannot tell apart from the leader of its tier joins that tier:
+"indistinguishable".
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from results.analysis import FASTER_THRESHOLD, execution_rank, stored_process_values
+from results.analysis import FASTER_THRESHOLD, execution_rank, stored_round_values
 from results.format import fmt_ci, number
 from runners import comparison
 from suite.case import case_fields_without
@@ -51,7 +52,7 @@ def group_title(values: Mapping[Any, Any]) -> str:
         if key not in ("device", "mode", "precision", "image_size", "threads", "replicas"):
             value = values.get(key)
             if value not in (None, "", "default") and not pd.isna(value):
-                parts.append(f"{key} {value}")
+                parts.append(f"environment {value}" if key == "env" else f"{key} {value}")
     return ", ".join(parts)
 
 
@@ -160,26 +161,39 @@ def _throughput(row: Mapping[Any, Any]) -> tuple[float, float, float]:
     return per_s(row["value_ms"]), per_s(row["ci_high_ms"]), per_s(row["ci_low_ms"])
 
 
+def _per_image(
+    row: Mapping[Any, Any], rounds: Mapping[int, Mapping[int, float]]
+) -> dict[int, float]:
+    """round -> the case's time per image in that round (its best batches may differ)."""
+    batch = float(row["batch_size"])
+    return {r: v / batch for r, v in rounds.get(int(row["result_id"]), {}).items()}
+
+
 def _tiers(
-    best: Sequence[Mapping[Any, Any]], raw: Mapping[int, Any], threshold: float
+    best: Sequence[Mapping[Any, Any]], rounds: Mapping[int, Mapping[int, float]], threshold: float
 ) -> list[tuple[int, str]]:
     """(tier, leader) per entry of `best` (sorted fastest first): an entry joins the open
-    tier when its CI of the time ratio to the tier's leader does not lie wholly beyond the
-    threshold."""
+    tier when the paired test (the framework comparison's: per-round log differences of
+    the time per image) does not put the whole CI of its ratio to the tier's leader beyond
+    the threshold. Without rounds (results stored before them): the unpaired test on the
+    per-process values."""
     out: list[tuple[int, str]] = []
     leader: Mapping[Any, Any] | None = None
     tier = 0
     for row in best:
         if leader is not None:
-            t = comparison.ratio_test(
-                raw.get(int(leader["result_id"])),
-                raw.get(int(row["result_id"])),
-                threshold,
-                number(leader["value_ms"]) / float(leader["batch_size"]),
-                number(row["value_ms"]) / float(row["batch_size"]),
-            )
-            # per image: the best batches of two rows may differ; no CI (one process
-            # each) cannot tell them apart either
+            base, cand = _per_image(leader, rounds), _per_image(row, rounds)
+            if base and cand:
+                t = comparison.paired_ratio_test(base, cand, threshold)
+            else:
+                t = comparison.ratio_test(
+                    None,
+                    None,
+                    threshold,
+                    number(leader["value_ms"]) / float(leader["batch_size"]),
+                    number(row["value_ms"]) / float(row["batch_size"]),
+                )
+            # no CI (fewer than two rounds with both) cannot tell them apart either
             if not t.beyond:
                 out.append((tier, str(leader["label"])))
                 continue
@@ -189,19 +203,16 @@ def _tiers(
     return out
 
 
-def _per_image(values: Any, batch: int) -> Any:
-    return None if values is None else values / float(batch)
-
-
 def decisions(
-    summary: pd.DataFrame, samples: pd.DataFrame | None, threshold: float = FASTER_THRESHOLD
+    summary: pd.DataFrame,
+    rounds: Mapping[int, Mapping[int, float]],
+    threshold: float = FASTER_THRESHOLD,
 ) -> list[Decision]:
-    """The decision table of one run's summary (analysis.summary rows)."""
+    """The decision table of one run's summary (analysis.summary rows); `rounds`: the
+    per-round process values as stored (analysis.stored_round_values)."""
     ok = summary[(summary["status"] == "ok") & summary["value_ms"].notna()]
     if ok.empty:
         return []
-    # the stored per-process values (statistics are computed once), ms as the summary
-    raw = {rid: v * 1000.0 for rid, v in stored_process_values(summary, samples).items()}
     keys = [k for k in SECTION_KEYS if k in ok.columns]
     out: list[Decision] = []
     for key, grp in ok.groupby(keys, sort=True, dropna=False):
@@ -222,13 +233,8 @@ def decisions(
                 }
             )
         entries.sort(key=lambda r: (-_throughput(r)[0], r["rank"]))
-        per_image = {
-            int(e["result_id"]): _per_image(raw.get(int(e["result_id"])), int(e["batch_size"]))
-            for e in entries
-        }
-        per_image = {k: v for k, v in per_image.items() if v is not None}
         section = section_title(values)
-        for e, (tier, lead) in zip(entries, _tiers(entries, per_image, threshold), strict=True):
+        for e, (tier, lead) in zip(entries, _tiers(entries, rounds, threshold), strict=True):
             q = e["quickest"]
             ips, ips_low, ips_high = _throughput(e)
             out.append(
@@ -283,5 +289,5 @@ def run_answer(
     comparison = analysis.framework_comparison(df, samples, threshold=threshold)
     return (
         headlines(comparison, machine_name(df), threshold),
-        decisions(analysis.summary(df), samples, threshold),
+        decisions(analysis.summary(df), stored_round_values(df, samples), threshold),
     )

@@ -1,8 +1,12 @@
-"""The self-contained HTML report: one file, inline CSS and SVG, no request of any kind.
+"""The self-contained HTML report: one file, inline CSS, plotly.js inlined once, no request
+of any kind.
 
-Every value is formatted to text here and handed to a Jinja2 template with autoescape on,
-so any string from the database (labels, hostnames, error messages, env var values) is
-escaped; only the chart SVG, produced by matplotlib (which XML-escapes its text), is
+The answer comes first (results.answer: headlines, the decision table), then the charts
+(results.charts, each with its table), then the detail, and "what ran and on what"
+collapsed at the end. Every value is formatted to text here and handed to a Jinja2
+template with autoescape on, so any string from the database (labels, hostnames, error
+messages, env var values) is escaped; only the chart fragments (plotly.io's JSON, which
+escapes '<', '>' and '/', of strings results.plotting.esc escaped) and plotly.js itself are
 inserted as markup.
 """
 
@@ -17,32 +21,29 @@ from typing import Any
 
 import jinja2
 import pandas as pd
-from markupsafe import Markup
 
-from results import analysis, charts, compare
+from results import analysis, answer, charts, compare, machines
 from results.batches import best_batches
 from results.files import atomic_write
 from results.format import (
     MISSING,
     PAIR_LABEL,
-    flag,
     fmt,
     fmt_bytes,
     fmt_change,
     fmt_change_ci,
     fmt_ci,
-    fmt_images,
     fmt_outcome,
     fmt_p,
     fmt_pct,
-    fmt_precision,
     fmt_time,
     is_missing,
     number,
     text,
 )
-from results.history_report import HistorySection, plotly_js
-from results.replica_chart import replica_charts
+from results.history_report import HistorySection
+from results.html_cases import attention_rows, best_batch_rows, real_flags, summary_rows
+from results.plotting import Context, plotly_js
 from results.scaling import STRAGGLER_THRESHOLD, replica_scaling
 from runners.measurement import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
@@ -96,94 +97,6 @@ def _machines(df: pd.DataFrame) -> list[dict[str, str]]:
             }
         )
     return out
-
-
-def _badges(row: pd.Series) -> list[dict[str, str]]:
-    status = str(row["status"])
-    badges = [{"cls": status if status in (*FAILED_STATUSES, "skipped") else "ok", "text": status}]
-    if row["flags"]:  # runners.flags: only a real trouble gets a badge
-        badges.append({"cls": "flagged", "text": "flagged"})
-    if flag(row["throttled"]):
-        badges.append({"cls": "throttled", "text": "throttled"})
-    return badges
-
-
-def _row_class(row: pd.Series) -> str:
-    status = str(row["status"])
-    classes = [f"status-{status}" if status in (*FAILED_STATUSES, "skipped", "ok") else "status"]
-    if status in FAILED_STATUSES:
-        classes.append("failed")
-    if row["flags"]:
-        classes.append("flagged")
-    return " ".join(classes)
-
-
-def _note(row: pd.Series) -> str:
-    """Why a case needs a look: its status reason and its flags (runners.flags: outlier
-    process, drift, warm-up not finished); '' when neither."""
-    notes = [] if is_missing(row["reason"]) else [str(row["reason"])]
-    if row["flag_text"]:
-        notes.append(str(row["flag_text"]))
-    return "; ".join(notes)
-
-
-def _value_text(row: pd.Series) -> str:
-    """ms/step with its CI; a CI that missed its target says so: '+/-7.9% (target +/-2%)'."""
-    value = fmt_ci(row["value_ms"], row["ci_low_ms"], row["ci_high_ms"])
-    rel, target = number(row["ci_rel"]), number(row["ci_target"])
-    if not math.isnan(target) and rel > target:
-        value += f" {fmt_precision(rel, target)}"
-    return value
-
-
-def _best_batch_rows(best: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            "group": r["group"],
-            "batches": r["batches"],
-            "best": text(r["best_batch"]),
-            "images": fmt(r["images_per_s"]),
-            "gain": fmt_pct(r["gain_over_half"]),
-            "largest": r["largest_status"],
-        }
-        for _, r in best.iterrows()
-    ]
-
-
-def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = []
-    for _, r in summary.iterrows():
-        ok = r["status"] == "ok"
-        rows.append(
-            {
-                "cls": _row_class(r),
-                "case": text(r["case"]),
-                "badges": _badges(r),
-                "n": text(r["n_samples"]) if ok else MISSING,
-                "processes": text(r["processes"]) if ok else MISSING,
-                # the case value (geometric mean of per-process values), CI between processes
-                "value": _value_text(r),
-                "iqr": fmt_pct(r["iqr_rel"]),
-                "images": fmt_images(r.to_dict()),
-                "gmacs": fmt(r["gmacs_per_s"]),
-                "ceiling": fmt_pct(r["ceiling_share"]),
-                "first_step": fmt(r["first_step_s"]),
-                "reason": _note(r),
-            }
-        )
-    return rows
-
-
-def _attention(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """Failed, skipped, flagged and throttled cases, listed above the tables, each with
-    its reason (a flagged case's flags)."""
-    rows = []
-    for _, r in summary.iterrows():
-        badges = _badges(r)
-        if len(badges) == 1 and badges[0]["cls"] == "ok":
-            continue
-        rows.append({"case": text(r["case"]), "badges": badges, "note": _note(r)})
-    return rows
 
 
 def _within(low: Any, high: Any, threshold: float) -> bool:
@@ -336,22 +249,29 @@ def report_context(
     faster = analysis.FASTER_THRESHOLD if faster_threshold is None else faster_threshold
     comparison = analysis.framework_comparison(prim, samples, threshold=faster)
     depth = analysis.depth_scaling(prim)
-    chart_list = charts.all_charts(
-        summary, comparison, analysis.scaling(prim), depth, samples, primary, faster
-    )
+    ctx = Context.of(df)
+    chart_list = charts.all_charts(summary, comparison, depth, samples, primary, ctx, faster)
     status = prim_summary["status"]
     counts = {
         "ok": int((status == "ok").sum()),
         "failed": int(status.isin(FAILED_STATUSES).sum()),
         "skipped": int((status == "skipped").sum()),
-        "flagged": int(sum(bool(f) for f in prim_summary["flags"])),
+        "flagged": int(sum(bool(real_flags(r)) for _, r in prim_summary.iterrows())),
     }
+    heads = answer.headlines(comparison, answer.machine_name(prim), faster)
+    decisions = answer.decisions(prim_summary, analysis.stored_round_values(prim, samples), faster)
+    replicas = replica_scaling(prim)
     context: dict[str, Any] = {
         "title": f"resnet-bench report: run {primary} ({text(prim['run_label'].iloc[0])})",
         "generated_at": (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "plotly_js": plotly_js(),
         "primary": primary,
+        "machine": answer.machine_name(prim),
+        "headlines": [h.text for h in heads],
+        "decisions": _decision_sections(decisions),
         "runs": _runs_table(df, order, primary),
         "machines": _machines(df),
+        "side_by_side": machines.side_by_side(df, samples, order, primary, faster),
         "environment": _settings_rows(
             compare.run_settings(df, [primary]).filter(regex=r"^(?!machine_|build:)", axis=0)
         ),
@@ -362,18 +282,16 @@ def report_context(
         "env_names": [str(n) for n in compare.env_settings(df, primary).columns],
         "env_differences": _settings_rows(compare.env_differences(df, primary)),
         "counts": counts,
-        "attention": _attention(prim_summary),
-        "summary": _summary_rows(prim_summary),
-        "best_batches": _best_batch_rows(best_batches(prim)),
+        "attention": attention_rows(prim_summary),
+        "summary": summary_rows(prim_summary),
+        "best_batches": best_batch_rows(best_batches(prim)),
         "comparison": _comparison_view(comparison, faster),
         "charts": {
-            kind: [{"title": c.title, "svg": Markup(c.svg)} for c in chart_list if c.kind == kind]
-            for kind in ("throughput", "ratio", "latency", "ceiling", "depth")
+            kind: [c for c in chart_list if c.kind == kind]
+            for kind in ("tradeoff", "throughput", "ratio", "latency", "ceiling", "depth")
         },
-        "replicas": _replica_rows(replica_scaling(prim)),
-        "replica_charts": [
-            {"title": c.title, "svg": Markup(c.svg)} for c in replica_charts(replica_scaling(prim))
-        ],
+        "replicas": _replica_rows(replicas),
+        "replica_charts": charts.replica_charts(replicas),
         "straggler_threshold": fmt_pct(STRAGGLER_THRESHOLD, 2),
         "depth_outliers": _depth_outliers(depth),
         "depth_threshold": fmt_pct(analysis.DEPTH_OUTLIER_THRESHOLD, 2),
@@ -387,18 +305,35 @@ def report_context(
         "differences": [],
     }
     if len(order) > 1:
-        previous = order[-2]
-        changes = compare.compare_runs(
-            df, samples, previous, primary, compare.DEFAULT_THRESHOLD, floors
-        )
         context.update(
-            previous=previous,
-            threshold=fmt_pct(compare.DEFAULT_THRESHOLD),
-            changes=_changes_view(changes, compare.DEFAULT_THRESHOLD),
             history=_history(summary, order),
             differences=_settings_rows(compare.settings_differences(df, order)),
         )
+        # Changes against the previous run of the same machine: another machine's run is
+        # shown side by side, not as a change.
+        machine = prim["machine_id"].iloc[0]
+        same = [r for r in order[:-1] if (analysis.of_run(df, r)["machine_id"] == machine).any()]
+        if same:
+            previous = same[-1]
+            changes = compare.compare_runs(
+                df, samples, previous, primary, compare.DEFAULT_THRESHOLD, floors
+            )
+            context.update(
+                previous=previous,
+                threshold=fmt_pct(compare.DEFAULT_THRESHOLD),
+                changes=_changes_view(changes, compare.DEFAULT_THRESHOLD),
+            )
     return context
+
+
+def _decision_sections(decisions: Sequence[answer.Decision]) -> list[dict[str, Any]]:
+    """The decision table per section, in order; rows keep their tier."""
+    sections: list[dict[str, Any]] = []
+    for d in decisions:
+        if not sections or sections[-1]["title"] != d.section:
+            sections.append({"title": d.section, "rows": []})
+        sections[-1]["rows"].append(d)
+    return sections
 
 
 def _replica_rows(scaling: pd.DataFrame) -> list[dict[str, Any]]:
@@ -441,12 +376,12 @@ def render_report(
     history: HistorySection | None = None,
 ) -> str:
     """The report for `run_ids` (the most recent one in detail, the others as context);
-    `history`: the History section (results.history_report), with plotly.js inlined once."""
+    `history`: the History section (results.history_report), its charts drawn by the
+    plotly.js the page inlines once."""
     if not run_ids:
         raise ValueError("no runs to report")
     context = report_context(df, samples, run_ids, generated_at, floors, faster_threshold)
     context["history_section"] = history
-    context["plotly_js"] = plotly_js() if history is not None and history.charts else None
     return _environment().get_template(TEMPLATE).render(**context)
 
 

@@ -1,8 +1,10 @@
-"""The HTML report as text: self-contained, escaped, problems marked, charts present, and
-the statistics (per-process values, CI between processes, thresholds) shown and described."""
+"""The HTML report as text: self-contained, escaped, the answer first, problems marked
+quietly, interactive charts with their tables, machines side by side, and the statistics
+(per-process values, CI between processes, thresholds) shown and described."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -14,6 +16,7 @@ import pytest
 from markupsafe import escape
 
 from results import analysis, charts, compare, format, html
+from results.plotting import Context
 from tests.support.frames import HOSTILE, Frames, report_frames, steps
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -39,31 +42,26 @@ def words(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def svg_group(svg: str, gid: str) -> str | None:
-    """The markup of the <g> element whose id ends with '-{gid}' (ids are prefixed with the
-    chart's id), nested groups included; None when there is none."""
-    start = re.search(rf'<g id="[^"]*-{re.escape(gid)}"', svg)
-    if start is None:
-        return None
-    depth = 0
-    for tag in re.finditer(r"<g\b|</g>", svg[start.start() :]):
-        depth += 1 if tag[0] == "<g" else -1
-        if depth == 0:
-            return svg[start.start() : start.start() + tag.end()]
-    raise AssertionError(f"group {gid} is not closed")
+def without_plotly_js(report: str) -> str:
+    """The report less the one inlined plotly.js (a library's source, which names URLs it
+    never fetches here: the browser tests check that nothing is requested)."""
+    start = report.index("<script>")
+    return report[:start] + report[report.index("</script>", start) :]
 
 
-def marks(svg: str, gid: str) -> int:
-    """Markers drawn in a group: matplotlib writes one <use> per point of a Line2D."""
-    group = svg_group(svg, gid)
-    return 0 if group is None else group.count("<use ")
+def traces(chart: charts.Chart, suffix: str = "") -> list[object]:
+    return [t for t in chart.figure.data if str(t.name).endswith(suffix)]
 
 
 def test_report_is_self_contained(report: str) -> None:
     assert report.startswith("<!DOCTYPE html>")
-    assert EXTERNAL.findall(report) == []
-    assert "http://" not in report and "https://" not in report
-    assert "<link" not in report and "<script" not in report and "<iframe" not in report
+    rest = without_plotly_js(report)
+    assert EXTERNAL.findall(rest) == []
+    assert "http://" not in rest and "https://" not in rest
+    assert "<link" not in report and "<iframe" not in report and "<script src" not in report
+    # plotly.js once (in the head), then one drawing script per chart
+    assert report.count("plotly.js v") == 1 and report.index("plotly.js v") < report.index("<body")
+    assert rest.count("<script") == rest.count("Plotly.newPlot(")
 
 
 def test_external_reference_pattern_catches_what_it_should() -> None:
@@ -82,28 +80,39 @@ def test_external_reference_pattern_catches_what_it_should() -> None:
 
 def test_every_database_string_is_escaped(report: str) -> None:
     assert HOSTILE not in report
+    # in the charts' JSON, plotly.io escapes '<', '>' and '/', and the text is escaped
+    # for Plotly's own markup first: the hover shows the string as typed
+    assert "run 2 (&lt;script&gt;alert(1)&lt;\\u002fscript&gt;)" in report
     # label (title, heading, runs table), hostname, CPU, command, reason, env var value
     assert report.count(ESCAPED) >= 8
     assert f"CPU {ESCAPED}" in report
     assert f"out of memory {ESCAPED}" in report
 
 
-def test_failed_skipped_and_flagged_cases_are_marked(report: str) -> None:
+def test_failed_skipped_and_flagged_cases_are_marked_quietly(report: str) -> None:
     assert re.search(
         r'<tr class="status-oom failed">\s*<td class="case">torch/eager r50 b64', report
     )
     assert re.search(
         r'<tr class="status-skipped">\s*<td class="case">tensorflow/graph r50 b64', report
     )
+    # torch/compile r101 b64 has an outlier process (report_frames): a flag naming it
     assert re.search(
         r'<tr class="status-ok flagged">\s*<td class="case">torch/compile r101 b64', report
     )
-    for badge in ("oom", "skipped", "flagged"):
+    for badge in ("oom", "skipped"):
         assert f'<span class="badge {badge}">{badge}</span>' in report
+    assert '<span class="badge flag">outlier process</span>' in report
+    assert "badge unstable" not in report and "unstable</span>" not in report
     attention = report.split('id="attention"')[1].split("</section>")[0]
-    assert "torch/eager r50 b64" in attention and "tensorflow/graph r50 b64" in attention
-    assert "torch/compile r101 b64" in attention
+    assert "torch/eager r50 b64" in attention  # failed: needs a look
+    assert "torch/compile r101 b64" in attention  # a real flag
+    assert "tensorflow/graph r50 b64" not in attention  # skipped by design (no CUDA)
     assert '<span class="badge error">1 failed</span>' in report
+    assert '<span class="badge flagged">1 flagged</span>' in report
+    # no badge on an ok case, and no other row marked
+    assert 'badge ok">ok</span>' not in report.split('id="summary"')[1]
+    assert report.count('class="status-ok flagged"') == 1
 
 
 def test_flagged_cases_say_why(report: str) -> None:
@@ -118,8 +127,41 @@ def test_flagged_cases_say_why(report: str) -> None:
     assert row and str(escape(reason)) in row[1]  # the summary's reason cell
 
 
+def test_legacy_unstable_is_said_quietly() -> None:
+    f = report_frames()
+    df = f.results()
+    legacy = json.dumps([{"kind": "legacy", "process": None, "detail": "CI target missed"}])
+    df.loc[df["result_id"] == 15, "flags"] = legacy  # a run stored before flags
+    out = html.render_report(df, f.samples(), [1, 2])
+    label = analysis.summary(df).query("result_id == 15")["case"].iloc[0]
+    attention = out.split('id="attention"')[1].split("</section>")[0]
+    assert label not in attention and "legacy" not in attention
+    row = re.search(rf'<tr class="status-ok"><td class="case">{re.escape(label)}(.*?)</tr>', out)
+    assert row and "unstable (stored before flags)" in row[1] and "badge" not in row[1]
+
+
+def test_the_answer_comes_first(report: str) -> None:
+    order = [report.index(f'id="{s}"') for s in ("answer", "attention", "charts", "summary")]
+    assert order == sorted(order)
+    assert report.index('id="what"') > report.index('id="changes"')  # last, and collapsed
+    assert '<details class="what">' in report
+    answer = words(report.split('id="answer"')[1].split("</section>")[0])
+    assert "torch eager vs tensorflow graph on &lt;script&gt;" in answer
+    assert "torch 1.09x [" in answer and "faster at ResNet-50 batch 1 inference" in answer
+    assert '<th colspan="7">ResNet-101 cpu inference 224px, 2 threads</th>' in answer
+    assert "<td>torch/compile fp32</td>" in answer and "fastest" in answer
+
+
+def test_every_chart_has_its_table(report: str) -> None:
+    figures = report.split('<figure class="chart ')[1:]
+    assert len(figures) == report.count("Plotly.newPlot(") > 5
+    for fig in figures:
+        body = fig.split("</figure>")[0]
+        assert "Table of this chart" in body and body.count("<tr>") > 1
+
+
 def test_sections_and_charts(report: str) -> None:
-    for kind in ("throughput", "ratio", "latency", "ceiling", "depth"):
+    for kind in ("tradeoff", "throughput", "ratio", "latency", "ceiling", "depth"):
         assert f'class="chart chart-{kind}"' in report, kind
     assert "Framework comparison" in report
     assert "tensorflow/graph / torch/eager" in report  # the compared pair
@@ -139,48 +181,70 @@ def test_element_ids_are_unique(report: str) -> None:
     assert refs and refs <= set(ids)
 
 
+def _latency(f: Frames) -> charts.Chart:
+    summary = analysis.summary(f.results())
+    (chart,) = charts.latency_charts(summary, f.samples(), Context.of(f.results()))
+    return chart
+
+
 def test_chart_text_is_escaped_and_not_parsed_as_math() -> None:
     f = Frames().run(1)
     f.result(1, "torch", 50, 1, steps(0.01))
     summary = analysis.summary(f.results())
     summary["framework"] = f"{HOSTILE} $x^2$"  # as if the database held it
-    (chart,) = charts.latency_charts(summary, f.samples())
-    assert HOSTILE not in chart.svg and "<script" not in chart.svg
-    assert f"{ESCAPED} $x^2$/eager r50 b1" in chart.svg
+    summary["case"] = f"{HOSTILE} $x^2$ r50 b1"
+    (chart,) = charts.latency_charts(summary, f.samples(), Context.of(f.results()))
+    assert HOSTILE not in chart.html and "<script>alert" not in chart.html
+    (value,) = traces(chart)[2:]
+    assert value.y == (f"{ESCAPED} $x^2$/eager r50 b1",)
+    assert "MathJax" not in chart.html
 
 
 def test_latency_chart_has_one_dot_per_process_and_the_case_value_with_its_ci() -> None:
     f = Frames().run(1)
     for depth, n in ((50, 3), (101, 7), (152, 1)):
         f.result(1, "torch", depth, 8, steps(0.01 * depth / 50, n=42, seed=n), processes=n)
-    summary = analysis.summary(f.results())
-    (chart,) = charts.latency_charts(summary, f.samples())
-    for rid, n in zip(summary["result_id"], summary["processes"], strict=True):
-        assert marks(chart.svg, f"{charts.PROCESS_GID}-{rid}") == n
-        assert marks(chart.svg, f"{charts.VALUE_GID}-{rid}") == 1
-        # the CI bar exists only where there is a CI: two processes or more
-        assert (svg_group(chart.svg, f"{charts.CI_GID}-{rid}") is not None) == (n > 1)
-    # 42 steps per case in the box plot, but never 42 process marks
-    assert chart.svg.count(f"-{charts.PROCESS_GID}-") == len(summary)
+    chart = _latency(f)
+    (box,) = traces(chart, charts.STEPS_NAME)
+    (dots,) = traces(chart, charts.PROCESS_NAME)
+    (value,) = traces(chart, "torch/eager")
+    assert len(box.x) == 3 * 42  # every step in the boxes, never as process marks
+    assert [dots.y.count(f"torch/eager r{d} b8") for d in (50, 101, 152)] == [3, 7, 1]
+    assert value.y == ("torch/eager r50 b8", "torch/eager r101 b8", "torch/eager r152 b8")
+    # the CI bar exists only where there is a CI: two processes or more
+    bars = [p + m for p, m in zip(value.error_x.array, value.error_x.arrayminus, strict=True)]
+    assert bars[0] > 0 and bars[1] > 0 and bars[2] == 0
+    assert "processes: 7" in value.hovertext[1] and "commit abc123" in value.hovertext[1]
 
 
 def test_process_dots_sit_at_the_process_values() -> None:
-    # three processes whose medians are 10, 20 and 40 ms: on a log axis, equally spaced
+    # three processes whose medians are 10, 20 and 40 ms; the value is their geometric mean
     f = Frames().run(1)
     f.result(1, "torch", 50, 8, [0.010] * 5 + [0.020] * 5 + [0.040] * 5, processes=3)
-    summary = analysis.summary(f.results())
     assert [round(v, 9) for v in analysis.process_values(f.samples())[1]] == [0.01, 0.02, 0.04]
-    (chart,) = charts.latency_charts(summary, f.samples())
-    group = svg_group(chart.svg, f"{charts.PROCESS_GID}-1")
-    assert group is not None
-    xs = [float(x) for x in re.findall(r'<use [^>]*\bx="([-0-9.]+)"', group)]
-    assert len(xs) == 3 and xs == sorted(xs)
-    assert xs[2] - xs[1] == pytest.approx(xs[1] - xs[0], rel=1e-3)
-    # the value tick at the geometric mean (20 ms): the middle dot
-    value = svg_group(chart.svg, f"{charts.VALUE_GID}-1")
-    assert value is not None
-    (vx,) = (float(x) for x in re.findall(r'<use [^>]*\bx="([-0-9.]+)"', value))
-    assert vx == pytest.approx(xs[1], abs=0.01)
+    chart = _latency(f)
+    (dots,) = traces(chart, charts.PROCESS_NAME)
+    assert [round(x, 6) for x in dots.x] == [10.0, 20.0, 40.0]
+    (value,) = traces(chart, "torch/eager")
+    assert value.x[0] == pytest.approx(20.0)
+    assert chart.table.rows[0][2] == "10.0, 20.0, 40.0"
+
+
+def test_pareto_front_marks_the_batches_worth_choosing() -> None:
+    # (ms/step, images/s): b1 (10, 100), b8 (50, 160), b16 (120, 133): b16 is dominated
+    assert charts.pareto_front([(10.0, 100.0), (50.0, 160.0), (120.0, 133.0)]) == [0, 1]
+    assert charts.pareto_front([(10.0, 100.0), (10.0, 100.0)]) == [0, 1]  # ties both stay
+    f = Frames().run(1)
+    for batch, step in ((1, 0.010), (8, 0.050), (16, 0.120)):
+        f.result(1, "torch", 50, batch, steps(step, seed=batch))
+    f.result(1, "tensorflow", 50, 8, steps(0.045, seed=9))  # beats torch b8 on both
+    summary = analysis.summary(f.results())
+    (chart,) = charts.tradeoff_charts(summary, Context.of(f.results()))
+    (front,) = traces(chart, charts.PARETO_NAME)
+    ips = [round(y) for y in front.y]
+    assert ips == [100, 178]  # torch b1, then tensorflow b8
+    on_front = {(r[1], r[2]) for r in chart.table.rows if r[-1] == "yes"}
+    assert on_front == {("torch/eager", "1"), ("tensorflow/graph", "8")}
 
 
 def test_summary_shows_the_value_with_its_ci_between_processes(report: str) -> None:
@@ -241,7 +305,7 @@ def test_changes_show_raised_thresholds_and_processes(report: str) -> None:
     assert hit and hit[1] == "same"  # the case's noise floor (20%) is above the change
     assert '<td class="num raised" title="raised to the case\'s noise floor">' in hit[2]
     assert "±20% (noise floor)" in hit[2]
-    changes = raised.split('id="history"')[1]
+    changes = raised.split('id="changes"')[1]
     other = re.search(r"<td>torch/eager r101 b1 [^<]*</td>(.*?)</tr>", changes, re.S)
     assert other and '<td class="num">±5.0%</td>' in other[1]
 

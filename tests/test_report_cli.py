@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def test_report_default_is_latest_run_with_its_machines_history(
     assert "other-machine-run" not in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
     assert "torch_version" in html and "2.14.0" in html  # the environment difference
-    assert html.count("<svg") >= 4
+    assert html.count("Plotly.newPlot(") >= 4
 
 
 def test_report_selected_runs_to_a_file(
@@ -236,3 +237,54 @@ def test_show_leads_with_the_headline_and_decisions(
     assert lines[2].lstrip().startswith("1. torch/eager fp32:") and "ms at batch 1" in lines[2]
     assert lines[3].lstrip().startswith("2. tensorflow/graph fp32:")
     assert out.index("best throughput") < out.index("machine")
+
+
+def test_report_runs_of_two_machines_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CPU host and a GPU host in one database (the second machine's facts faked): the
+    same cases on each, their values, ratios with CIs, and each machine's main facts."""
+    url = f"sqlite:///{tmp_path / 'team.sqlite'}"
+    machines = [
+        fake_machine(
+            hostname="cpu-host", cpu_model="AMD EPYC 9654 96-Core Processor", cores_physical=96,
+            cores_logical=192, memory_bytes=768 * 2**30, gpu_count=0, gpu_name=None, gpus=[],
+            gpu_driver=None, gpu_cuda_driver=None,
+        ),
+        fake_machine(hostname="gpu-host"),
+    ]  # fmt: skip
+    with open_store(url) as store:
+        for i, (machine, scale) in enumerate(zip(machines, (1.0, 0.5), strict=True)):
+            run_id = store.begin_run(
+                label=f"on {machine['hostname']}",
+                command="resnet-bench run",
+                profile="quick",
+                source="cli",
+                machine=machine,
+                environment=fake_environment(torch_version=("2.13.0", "2.14.0")[i]),
+                ceilings=[],
+            )
+            for fw in ("torch", "tensorflow"):
+                store.add_result(run_id, _measurement(fw, 8, 0.08 * scale, seed=i))
+            if i == 0:  # a case only the CPU host ran
+                store.add_result(run_id, _measurement("torch", 1, 0.01, seed=5))
+            store.finish_run(run_id)
+    target = tmp_path / "team.html"
+    assert main(["report", "--db", url, "--runs", "1,2", "-o", str(target)]) == 0
+    capsys.readouterr()
+    page = target.read_text(encoding="utf-8")
+    section = page.split('id="machines"')[1].split("</section>")[0]
+    facts = section.split('<table class="side-by-side">')[0]
+    for fact in ("cpu-host", "gpu-host", "AMD EPYC 9654", "Platinum 8480+", "96 physical",
+                 "768 GiB", "512 GiB", "NVIDIA H100", "torch 2.13.0", "torch 2.14.0"):  # fmt: skip
+        assert fact in facts, fact
+    rows = re.findall(r"<tr><td class=\"case\">(.*?)</tr>", section, re.S)
+    assert len(rows) == 2  # the cases both ran; torch b1 ran on the CPU host only
+    for row in rows:
+        # run 2 (the primary, most recent: gpu-host) first; cpu-host's steps take twice as long
+        ratio = re.search(r'<td class="num">([0-9.]+) \[([0-9.]+), ([0-9.]+)\]</td><td>', row)
+        assert ratio and 1.9 < float(ratio[2]) < 2.0 < float(ratio[3]) < 2.1, row
+        assert re.search(r"<td>faster on gpu-host: (1\.9[5-9]|2\.0[0-5])x</td>", row), row
+    assert "Changes since" not in page  # another machine's run is not a change
+    assert main(["report", "--db", url, "--runs", "1,,2", "-o", str(target)]) == 2
+    assert "empty run id in '1,,2'" in capsys.readouterr().err

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from results.report import CONTEXT_RUNS
-from suite.cli.common import add_storage_options, output_dir
+from suite.cli.common import UsageError, add_storage_options, output_dir
 from suite.cli.storage import reading_store, resolve_run
 from suite.cli.terminal import say
 
@@ -22,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--runs",
         nargs="+",
         metavar="ID",
-        help="runs to report (ids or 'latest'); the most recent is shown in detail, "
-        f"the others as context (default: the latest run with results and up to "
-        f"{CONTEXT_RUNS - 1} earlier ones on the same machine)",
+        help="runs to report (ids or 'latest', space- or comma-separated: --runs 3,7); the "
+        "most recent is shown in detail, the others as context, runs of other machines side "
+        f"by side (default: the latest run with results and up to {CONTEXT_RUNS - 1} earlier "
+        "ones on the same machine)",
     )
     parser.add_argument(
         "-o",
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     faster = parse_threshold(args.faster_threshold, "--faster-threshold")
     with reading_store(args) as store:
-        run_ids = [resolve_run(store, text) for text in args.runs or ()]
+        run_ids = [resolve_run(store, part) for part in run_list(args.runs or ())]
         if args.out_file == "-":
             sys.stdout.write(report_html(store, run_ids, faster_threshold=faster))
             return 0
@@ -56,6 +58,15 @@ def run(args: argparse.Namespace) -> int:
         path = write_report(store, out, run_ids, faster_threshold=faster)
     print_path(path)
     return 0
+
+
+def run_list(texts: Sequence[str]) -> list[str]:
+    """--runs as given: '3,7' and '3 7' alike; an empty part ('3,,7') is bad input."""
+    parts = [part.strip() for text in texts for part in text.split(",")]
+    if "" in parts:
+        bad = next(t for t in texts if "" in [p.strip() for p in t.split(",")])
+        raise UsageError(f"--runs: empty run id in {bad!r}; give ids as 3,7 or 3 7")
+    return parts
 
 
 def print_path(path: Path, out: IO[str] | None = None) -> None:
