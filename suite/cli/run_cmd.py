@@ -33,7 +33,7 @@ from suite.case import (
     PRECISIONS,
     Case,
 )
-from suite.cli import common, nodes, storage
+from suite.cli import common, nodes, show_cmd, storage
 from suite.cli.common import UsageError, add_storage_options, db_url, output_dir, workers_output
 from suite.cli.terminal import say, stderr_console
 from suite.cli.values import _batch_sizes, _csv, _depth, _env, _ints, _seconds
@@ -345,13 +345,8 @@ def run(args: argparse.Namespace) -> int:
             json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            out = storage.console()
-            if run_id is not None:
-                from results.frames import load, load_samples
-                from suite.cli.show_cmd import print_answer
-
-                print_answer(out, load(store, [run_id]), load_samples(store, [run_id]))
-            out.print(summary_table(measurements))
+            show_cmd.print_run_answer(storage.console(), store, run_id)  # as `show` leads
+            storage.console().print(summary_table(measurements))
         if args.report and run_id is not None:
             # This run in detail, earlier runs on this machine as context.
             path = write_report(store, output_dir(args) / REPORT_FILENAME, anchor=run_id)

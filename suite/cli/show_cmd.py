@@ -258,6 +258,14 @@ def print_answer(out: Console, df: Any, samples: Any) -> None:
         out.print()
 
 
+def print_run_answer(out: Console, store: Any, run_id: int | None) -> None:
+    """print_answer for a stored run (`run`'s summary); nothing without a run."""
+    from results.frames import load_samples
+
+    if run_id is not None:
+        print_answer(out, load(store, [run_id]), load_samples(store, [run_id]))
+
+
 def run(args: argparse.Namespace) -> int:
     from results.export import records
     from results.frames import load_samples
