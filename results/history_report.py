@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from results.format import fmt, fmt_change, fmt_change_ci, fmt_time, plain
 from results.history import DEFAULT_THRESHOLD, ChangePoint, Series, analyse, ranked
 from results.history_query import load_points
+from results.plotting import label_colors
 from suite.case import case_label
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ def _figure(members: Sequence[Series], title: str) -> Markup:
             started.setdefault(int(rid), at)
     order = sorted(started, key=lambda r: (started[r], r))
     position = {rid: i for i, rid in enumerate(order)}
+    # the report's colour per framework/execution (Okabe-Ito, results.plotting)
+    colors = label_colors(f"{s.key['framework']}/{s.key['execution']}" for s in members)
     for s in members:
         recs = s.points.to_dict("records")
         x = [position[int(r["run_id"])] for r in recs]
@@ -145,6 +148,7 @@ def _figure(members: Sequence[Series], title: str) -> Markup:
                 y=y,
                 mode="lines+markers",
                 name=name,
+                line={"color": colors[name]},
                 error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
                 text=texts,
                 hovertemplate="%{y:.3g} ms<br>%{text}<extra>" + str(escape(name)) + "</extra>",
