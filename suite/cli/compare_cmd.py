@@ -24,6 +24,7 @@ from results.format import fmt_change, fmt_change_ci, fmt_outcome, fmt_p, fmt_pc
 from results.runinfo import RunInfo
 from runners.comparison import PAIRED_THRESHOLD
 from suite.case import CASE_FIELDS, LABEL_FIELDS, case_label
+from suite.cli import compare_gate
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, safe, when
 
@@ -94,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ignore the noise floors `resnet-bench calibrate` stored for this machine",
     )
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    compare_gate.add_argument(parser)
     add_storage_options(parser)
 
 
@@ -153,9 +155,12 @@ def run_runs(args: argparse.Namespace) -> int:
     found = cases["verdict"].value_counts().to_dict()
     counts = {v: int(found[v]) for v in VERDICT_STYLES if v in found}
     regressions = int(counts.get("regression", 0))
+    gate = compare_gate.lost(cases)  # a candidate that lost cases does not pass
+    code = compare_gate.exit_status(regressions, gate, args.allow_missing)
 
     if args.json:
         doc = {
+            "lost": {**gate.to_dict(), "allowed": args.allow_missing},
             "base": _run_json(infos[base]),
             "cand": _run_json(infos[cand]),
             "threshold": threshold,
@@ -171,7 +176,7 @@ def run_runs(args: argparse.Namespace) -> int:
             ],
         }
         print(json.dumps(doc, indent=1))
-        return EXIT_REGRESSION if regressions else 0
+        return code
 
     out = console()
     out.print(Text.assemble("base: ", _describe(infos[base])))
@@ -218,7 +223,11 @@ def run_runs(args: argparse.Namespace) -> int:
         out.print(
             Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
         )
-    return EXIT_REGRESSION if regressions else 0
+    if gate.failing:
+        out.print(
+            Text(gate.line(args.allow_missing), "yellow" if args.allow_missing else "bold red")
+        )
+    return code
 
 
 def _axis_order(plan: Mapping[str, Any] | None, axis: str) -> list[Any]:
