@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from results import html
-from tests.support.frames import HOSTILE, report_frames
+from tests.support.frames import HOSTILE, Frames, report_frames, steps
 from tests.support.services import skip_or_fail_in_ci
 
 pytestmark = pytest.mark.browser
@@ -222,3 +222,26 @@ def test_fits_the_page(wide_page: tuple[Any, dict[str, Any]], width: int) -> Non
         assert sizes["view"] <= width and seen["errors"] == []
     finally:
         page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def test_long_labels_fit_the_page(browser: Any, tmp_path: Path) -> None:
+    """Case labels with a long unbroken environment name (an A/B run) and a long run
+    label wrap or scroll in their own box: the page still fits 1000 px."""
+    env = "venv-" + "x" * 150
+    f = Frames().run(1, run_label="nightly " + "y" * 200)
+    for fw in ("torch", "tensorflow"):
+        for batch in (1, 8):
+            f.result(1, fw, 50, batch, steps(0.01 * batch, seed=batch), env=env)
+    path = tmp_path / "long.html"
+    html.write_html(path, html.render_report(f.results(), f.samples(), [1]))
+    seen: dict[str, Any] = {"console": [], "errors": [], "requests": [], "dialogs": []}
+    page = open_page(browser, path, 1000, seen)
+    try:
+        assert page.get_by_text(env, exact=False).count() > 0
+        sizes = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert sizes[0] <= sizes[1], sizes
+        assert seen["errors"] == [] and seen["requests"] == [path.as_uri()]
+    finally:
+        page.close()
