@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from runners.comparison import benjamini_hochberg, log_ratio_test
-from runners.stats import geometric_interval
+from runners.stats import case_interval
 from runners.timing import SamplingPolicy, stop_reason
 
 PROCESS_SD = 0.02
@@ -45,7 +45,7 @@ def coverage(n_cases: int, seed: int, policy: SamplingPolicy) -> float:
     rng = np.random.default_rng(seed)
     hits = 0
     for _ in range(n_cases):
-        iv = geometric_interval(measure_case(rng, 1.0, policy))
+        iv = case_interval(measure_case(rng, 1.0, policy), policy.adaptive).interval  # as stored
         hits += iv.low <= 1.0 <= iv.high
     return hits / n_cases
 
