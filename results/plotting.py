@@ -91,7 +91,7 @@ class Context:
         for r in df.to_dict("records"):
             if is_missing(r.get("result_id")):
                 continue
-            commit = text(r.get("git_commit"))
+            commit = text(r.get("git_commit"))[:12]  # as git abbreviates it
             if r.get("git_dirty") is True:
                 commit += " (dirty)"
             version = r.get("framework_version")

@@ -59,13 +59,16 @@ def shoot(report: Path, out: Path, widths: list[int]) -> list[Path]:
                 full = out / f"report-{width}.png"
                 page.screenshot(path=str(full), full_page=True)
                 written.append(full)
-                point = page.locator(".js-plotly-plot .scatterlayer .point").first
+                chart = page.locator("figure.chart").first
+                point = chart.locator(".scatterlayer .trace .point").first
                 if point.count():
-                    point.scroll_into_view_if_needed()
-                    point.hover(force=True)
-                    page.wait_for_timeout(300)
+                    chart.scroll_into_view_if_needed()
+                    box = point.bounding_box()
+                    if box is not None:  # Plotly hovers on mouse moves over its drag layer
+                        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+                        page.wait_for_timeout(300)
                     hover = out / f"hover-{width}.png"
-                    page.locator("figure.chart").first.screenshot(path=str(hover))
+                    chart.screenshot(path=str(hover))
                     written.append(hover)
                 page.close()
         finally:
