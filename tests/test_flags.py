@@ -31,7 +31,9 @@ from runners.stats import case_interval, geometric_interval, summarize
 from runners.timing import SamplingPolicy, _settled, stop_reason, time_steps
 from suite.case import Case
 from tests.support.run_sim import QUICK
-from tests.support.store import begin, measurement
+from tests.support.store import BACKENDS, backend_url, begin, measurement
+
+db_url = pytest.fixture(params=BACKENDS)(backend_url)
 
 
 def blocks(levels: list[float], n: int = 10) -> tuple[list[float], list[int]]:
@@ -180,8 +182,8 @@ def hit_measurement() -> Measurement:
     return Measurement.merge(parts)
 
 
-def test_statistics_are_stored_once_and_recompute_from_the_raw_steps(tmp_path: object) -> None:
-    url = f"sqlite:///{tmp_path}/s.sqlite"
+def test_statistics_are_stored_once_and_recompute_from_the_raw_steps(db_url: str) -> None:
+    url = db_url
     m = hit_measurement()
     with open_store(url) as store:
         run_id = begin(store)
@@ -212,11 +214,11 @@ def test_statistics_are_stored_once_and_recompute_from_the_raw_steps(tmp_path: o
 
 
 def test_results_stored_as_unstable_keep_showing_as_legacy(
-    tmp_path: object, capsys: pytest.CaptureFixture[str]
+    db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from suite.cli import main
 
-    url = f"sqlite:///{tmp_path}/old.sqlite"
+    url = db_url
     with open_store(url) as store:
         run_id = begin(store)
         store.add_result(run_id, measurement(processes=2))
