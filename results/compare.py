@@ -25,17 +25,13 @@ from results.analysis import (
     of_run,
     stored_process_values,
 )
-from results.format import flags_line, is_missing, number
+from results.format import flags_line, is_missing, number, plain
+from results.keys import MATCH_KEYS, SWEEP_KEYS
 from results.metadata import VERSION_KEYS
 from runners import comparison as stats
-from runners.comparison import RatioTest, benjamini_hochberg
-from suite.case import case_fields_without
+from runners.comparison import RatioTest, RunShift, benjamini_hochberg
 
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement
-# Runs are matched on these; thread counts are added only when a run holds several results
-# per key (a thread sweep), since threads may legitimately differ between two machines.
-SWEEP_KEYS: tuple[str, ...] = ("num_classes", "threads", "interop_threads")
-MATCH_KEYS: tuple[str, ...] = case_fields_without(*SWEEP_KEYS)  # NoiseFloor.case_key order
 
 # Settings compared between runs: the same for every result of a run...
 RUN_SETTINGS: tuple[str, ...] = (
@@ -100,15 +96,18 @@ def compare_runs(
     base_run: int,
     cand_run: int,
     threshold: float = DEFAULT_THRESHOLD,
-    floors: Mapping[tuple[Any, ...], float] | None = None,
+    run_variance: Mapping[tuple[Any, ...], RunShift] | None = None,
 ) -> pd.DataFrame:
     """Every case of two runs, matched, with a verdict.
 
     `ratio` = cand value / base value (above 1: cand is slower), from both runs'
-    per-process values. A case's threshold (`threshold_used`) is the larger of `threshold`
-    and its noise floor (`floors`, keyed by MATCH_KEYS values: what A/A runs of it moved on
-    this machine, `resnet-bench calibrate`). Verdict: 'regression' / 'improvement' when the
-    whole 95% CI of the ratio lies beyond that threshold AND Benjamini-Hochberg over all
+    per-process values (Welch t on their logs). Where `run_variance` (keyed by
+    VARIANCE_KEYS values, with the candidate's threads: `resnet-bench calibrate`, results.noise)
+    has the case, its run-to-run variance joins the standard error (`run_sd`, `run_df`;
+    runners.comparison.log_ratio_test); without it (`run_sd` NaN) the CI holds only the
+    processes' spread and cannot see a shift of the whole machine between the runs.
+    Verdict: 'regression' / 'improvement' when the
+    whole 95% CI of the ratio lies beyond `threshold` AND Benjamini-Hochberg over all
     compared cases keeps the false discovery rate at ALPHA; 'same' otherwise;
     'undetermined' with one process on each side (no spread to judge by); 'not comparable'
     when either side did not finish ok (see base_status / cand_status); 'only in base' /
@@ -120,7 +119,9 @@ def compare_runs(
     base = of_run(df, base_run)
     cand = of_run(df, cand_run)
     keys = _match_keys(base, cand)
-    fields = ["result_id", "status", "value_s", "median_s", "flags"]
+    fields = ["result_id", "status", "value_s", "median_s", "sd_log_between", "flags"]
+    if "threads" not in keys:
+        fields.append("threads")
     merged = pd.merge(
         base[[*keys, *fields]],
         cand[[*keys, *fields]],
@@ -130,13 +131,14 @@ def compare_runs(
         indicator=True,
     )
     raw = stored_process_values(df, samples)
-    floors = floors or {}
+    run_variance = run_variance or {}
     rows: list[dict[str, Any]] = []
     tests: list[tuple[int, RatioTest]] = []
     for rec in merged.to_dict("records"):
         row: dict[str, Any] = {k: rec[k] for k in keys}
         side = {s: {f: rec[f"{f}_{s}"] for f in fields} for s in ("base", "cand")}
-        floor = floors.get(tuple(rec[k] for k in MATCH_KEYS), math.nan)
+        threads = rec["threads"] if "threads" in keys else rec["threads_cand"]
+        shift = run_variance.get((*(plain(rec[k]) for k in MATCH_KEYS), plain(threads)))
         row.update(
             base_result_id=rec["result_id_base"],
             cand_result_id=rec["result_id_cand"],
@@ -151,9 +153,14 @@ def compare_runs(
             ratio_ci_high=math.nan,
             change=math.nan,
             p_value=math.nan,
+            se_log=math.nan,
+            df=math.nan,
+            base_sd=number(rec["sd_log_between_base"]),
+            cand_sd=number(rec["sd_log_between_cand"]),
+            run_sd=math.sqrt(shift.var) if shift is not None else math.nan,
+            run_df=shift.df if shift is not None else math.nan,
             significant=False,
-            noise_floor=floor,
-            threshold_used=max(threshold, 0.0 if math.isnan(floor) else floor),
+            threshold_used=threshold,
             base_flags=flags_line(rec["flags_base"]),
             cand_flags=flags_line(rec["flags_cand"]),
         )
@@ -167,9 +174,10 @@ def compare_runs(
             t = stats.ratio_test(
                 raw.get(rec["result_id_base"]),
                 raw.get(rec["result_id_cand"]),
-                row["threshold_used"],
+                threshold,
                 case_value(side["base"]),
                 case_value(side["cand"]),
+                shift,
             )
             row.update(
                 ratio=t.ratio,
@@ -177,6 +185,8 @@ def compare_runs(
                 ratio_ci_high=t.ci_high,
                 change=t.ratio - 1.0,
                 p_value=t.p_value,
+                se_log=t.se,
+                df=t.df,
                 verdict="undetermined" if math.isnan(t.p_value) else "same",
             )
             tests.append((len(rows), t))
@@ -201,8 +211,13 @@ def compare_runs(
         "ratio_ci_high",
         "change",
         "p_value",
+        "se_log",
+        "df",
+        "base_sd",
+        "cand_sd",
+        "run_sd",
+        "run_df",
         "significant",
-        "noise_floor",
         "threshold_used",
         "verdict",
         "base_flags",

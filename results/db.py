@@ -5,7 +5,7 @@
                  run 1--* result 1--* process (one per worker process: its round, costs)
                               result 1--* sample  (every raw step: duration, process, start)
                  run 1--* pending          (processes of cases not finished yet: --resume)
-    machine 1--* noise_floor               (A/A spread between runs per case: calibrate)
+    machine 1--* run_variance              (A/A shift between runs per case: calibrate)
 
 Machine and environment rows are shared between runs, unique by a fingerprint of their
 values (results.metadata). A result's case key is unique within its run, which is what
@@ -373,19 +373,23 @@ class Pending(Base):
     measurement: Mapped[dict[str, Any]]  # runners.measurement.Measurement.to_dict
 
 
-class NoiseFloor(Base):
-    """How much a case's value moves between runs of identical code on one machine
-    (`resnet-bench calibrate`); `compare` will not call a smaller change."""
+class RunVariance(Base):
+    """What moves a whole run of a case on one machine beyond what its processes show
+    (`resnet-bench calibrate`, results.noise); run-vs-run `compare` adds it to the error."""
 
-    __tablename__ = "noise_floor"
+    __tablename__ = "run_variance"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     machine_id: Mapped[int] = mapped_column(ForeignKey("machine.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    case_key: Mapped[str] = mapped_column(Text)  # JSON of the match keys
+    case_key: Mapped[str] = mapped_column(Text)  # JSON object of the match keys' values
+    threads: Mapped[int]
     runs: Mapped[list[Any]]  # the A/A run ids it was learnt from
     sd_log: Mapped[float] = mapped_column(Float)  # sd of the log case value between runs
-    floor: Mapped[float] = mapped_column(Float)  # runners.stats.noise_floor(sd_log)
+    run_var: Mapped[float] = mapped_column(Float)  # variance of one run's log shift
+    run_df: Mapped[float] = mapped_column(Float)  # its degrees of freedom (runs - 1)
+    processes: Mapped[float | None] = mapped_column(Float)  # median processes per run
+    sd_process: Mapped[float | None] = mapped_column(Float)  # median sd between processes
 
 
 STAT_COLUMNS: tuple[str, ...] = (

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from results.changepoints import STEP_ALPHA, Step, find_steps, run_se
-from results.compare import MATCH_KEYS, SWEEP_KEYS, settings_differences
+from results.compare import settings_differences
 from results.format import plain
 from results.history_query import HistoryError
+from results.keys import MATCH_KEYS, SWEEP_KEYS
 from suite.case import CASE_FIELDS, case_label
 
 if TYPE_CHECKING:

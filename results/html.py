@@ -45,6 +45,7 @@ from results.history_report import HistorySection
 from results.html_cases import attention_rows, best_batch_rows, real_flags, summary_rows
 from results.plotting import Context, plotly_js
 from results.scaling import STRAGGLER_THRESHOLD, replica_scaling
+from runners.comparison import RunShift
 from runners.measurement import FAILED_STATUSES
 from runners.stats import CI_TARGET_REL
 from suite.case import case_label
@@ -227,13 +228,13 @@ def report_context(
     samples: pd.DataFrame | None,
     run_ids: Sequence[int],
     generated_at: datetime | None = None,
-    floors: Mapping[tuple[Any, ...], float] | None = None,
+    floors: Mapping[tuple[Any, ...], RunShift] | None = None,
     faster_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows, already formatted as text.
 
-    `floors`: noise floors per case (Store.noise_floors of the primary run's machine), which
-    raise a case's threshold in the comparison with the previous run; none: the default.
+    `floors`: run-to-run variances per case (Store.run_variances of the primary run's
+    machine), which join the CIs of the comparison with the previous run.
     `faster_threshold`: how far beyond 1 the CI of a framework ratio must lie for "faster"."""
     order = order_runs(df, run_ids)
     missing = sorted({int(r) for r in run_ids} - set(order))
@@ -371,7 +372,7 @@ def render_report(
     samples: pd.DataFrame | None,
     run_ids: Sequence[int],
     generated_at: datetime | None = None,
-    floors: Mapping[tuple[Any, ...], float] | None = None,
+    floors: Mapping[tuple[Any, ...], RunShift] | None = None,
     faster_threshold: float | None = None,
     history: HistorySection | None = None,
 ) -> str:

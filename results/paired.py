@@ -31,6 +31,7 @@ from results.analysis import (
     stored_round_values,
 )
 from results.compare import VERDICTS
+from results.format import number
 from runners.comparison import PAIRED_THRESHOLD, RatioTest, benjamini_hochberg
 from suite.case import CASE_FIELDS, case_fields_without, default_execution
 
@@ -193,6 +194,8 @@ COLUMNS: tuple[str, ...] = (
     "cand_ms",
     "base_processes",
     "cand_processes",
+    "base_sd",
+    "cand_sd",
     "pairs",
     "unpaired",
     "ratio",
@@ -222,6 +225,7 @@ def _empty_comparison(
             f"{name}_status": None if rec is None else rec["status"],
             f"{name}_ms": math.nan if rec is None else case_value(rec) * 1000.0,
             f"{name}_processes": None if rec is None else rec["processes"],
+            f"{name}_sd": math.nan if rec is None else number(rec.get("sd_log_between")),
         }
 
     return {

@@ -50,11 +50,12 @@ def report_html(
     faster_threshold: float | None = None,
 ) -> str:
     """The report of `run_ids` (default: default_runs(anchor=...)), the most recent in
-    detail; the noise floors of its machine raise the thresholds of the run comparison.
+    detail; the run-to-run variance calibrated on its machine joins the run comparison's CIs.
     `faster_threshold`: results.html's default (analysis.FASTER_THRESHOLD) when None."""
     import results
     from results.history_report import history_section
     from results.html import render_report
+    from results.variances import stored_run_variances
 
     runs = store.list_runs()
     if not runs:
@@ -69,7 +70,7 @@ def report_html(
         raise ReportError(f"run(s) {', '.join(map(str, empty))} have no results to report")
     infos = {r.id: r for r in runs}
     primary = max(ids, key=lambda r: (infos[r].started_at, r))
-    floors = store.noise_floors(infos[primary].machine["id"])
+    floors = stored_run_variances(store, infos[primary].machine["id"])
     history = history_section(store, infos[primary].machine["id"])
     return render_report(df, samples, ids, None, floors, faster_threshold, history)
 

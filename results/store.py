@@ -25,7 +25,6 @@ from results.db import (
     RUN_STATUSES,
     Environment,
     Machine,
-    NoiseFloor,
     Pending,
     Process,
     Result,
@@ -308,36 +307,6 @@ class Store:
                 select(Pending.measurement).where(Pending.run_id == run_id).order_by(Pending.id)
             )
             return [Measurement.from_dict(r) for r in rows]
-
-    def add_noise_floors(
-        self, machine_id: int, runs: Sequence[int], floors: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """Store what A/A runs of each case moved on this machine: dicts with `key` (the
-        case's match-key values, a list), `sd_log` and `floor` (see results.noise)."""
-        now = utcnow()
-        with self._write() as session:
-            session.add_all(
-                NoiseFloor(
-                    machine_id=machine_id,
-                    created_at=now,
-                    case_key=json.dumps(list(f["key"])),
-                    runs=list(runs),
-                    sd_log=float(f["sd_log"]),
-                    floor=float(f["floor"]),
-                )
-                for f in floors
-            )
-            session.commit()
-
-    def noise_floors(self, machine_id: int) -> dict[tuple[Any, ...], float]:
-        """The latest floor per case key learnt on this machine ({} if never calibrated)."""
-        with self.reading() as session:
-            rows = session.execute(
-                select(NoiseFloor.case_key, NoiseFloor.floor)
-                .where(NoiseFloor.machine_id == machine_id)
-                .order_by(NoiseFloor.created_at, NoiseFloor.id)
-            )
-            return {match_key(json.loads(key)): float(floor) for key, floor in rows}
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         if status not in RUN_STATUSES or status == "running":

@@ -28,12 +28,24 @@ import numpy as np
 from runners.stats import CONFIDENCE, Samples, _sps, t_quantile
 
 POWER = 0.80  # the detection probability a stated smallest detectable change is for
-# Threshold of a paired comparison inside one run (compare RUN --by AXIS). Its CI shrinks
-# with the rounds, not with a second run's noise, so a small threshold keeps the power: in
-# the seeded simulations of benchmarks/comparison_sim.py, 1% calls <= 5% of A/A cases
-# changed and lets <= 5% of 16-case A/A runs exit 1, while a true 5% change is found in
-# >= 80% of cases and a true 10% in >= 99% (README, "Comparing inside a run").
-PAIRED_THRESHOLD = 0.01
+# Threshold of a paired comparison inside one run (compare RUN --by AXIS): none, the CI
+# itself decides. A pair's CI holds only its rounds' noise, and at the default replication
+# (5-10 processes) any practical threshold costs the power: in the seeded simulations of
+# benchmarks/comparison_sim.py (per-process sd 2%, AR(1) steps, 16 cases a run) 0% calls
+# 0.6% of A/A cases changed and no 16-case A/A run exits 1, and finds a true 5% change in
+# 86% of cases (10%: 100%), where 0.5% found 75% and 1% 62% (README, "Comparing inside a
+# run"). Benjamini-Hochberg across the pairs keeps the false discoveries at 5%.
+PAIRED_THRESHOLD = 0.0
+
+
+@dataclass(frozen=True)
+class RunShift:
+    """The variance of one run's log shift on a machine, beyond its processes' spread, and
+    its degrees of freedom (learnt from A/A runs: results.noise)."""
+
+    var: float
+    df: float
+    n_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,17 +178,22 @@ def ratio_test(
     threshold: float,
     base_value: float = math.nan,
     cand_value: float = math.nan,
+    shift: RunShift | None = None,
 ) -> RatioTest:
-    """cand/base from per-process values; without them on either side (results stored
-    before replication), the ratio of the stored case values and no CI: nothing can be
-    claimed."""
+    """cand/base of two runs from per-process values, with the machine's run-to-run
+    `shift` where it is known; without values on either side (results stored before
+    replication), the ratio of the stored case values and no CI: nothing can be claimed."""
     if (
         base_values is not None
         and cand_values is not None
         and len(base_values)
         and len(cand_values)
     ):
-        return log_ratio_test(base_values, cand_values, threshold)
+        if shift is None:
+            return log_ratio_test(base_values, cand_values, threshold)
+        return log_ratio_test(
+            base_values, cand_values, threshold, run_var=shift.var, run_df=shift.df
+        )
     ratio = cand_value / base_value if base_value > 0 else math.nan
     return RatioTest(ratio, math.nan, math.nan, math.nan, math.nan, threshold)
 

@@ -6,8 +6,10 @@ import json
 import math
 
 import pytest
+from scipy import stats as sps
 
 from results import compare
+from runners.comparison import RunShift
 from tests.support.frames import Frames, only_row, steps
 
 # --------------------------------------------------------------- run comparison
@@ -110,15 +112,25 @@ def test_benjamini_hochberg_holds_back_a_lone_marginal_case() -> None:
     assert lone["verdict"] == "same"  # BH: p is not below 0.05 / 20
 
 
-def test_noise_floor_raises_a_case_threshold() -> None:
+def test_run_variance_joins_the_standard_error() -> None:
     f = Frames().run(1).run(2)
     f.result(1, "torch", 50, 1, steps(0.010, seed=1))
     f.result(2, "torch", 50, 1, steps(0.011, seed=2))
-    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224, 1, "")
-    out = compare.compare_runs(f.results(), f.samples(), 1, 2, floors={key: 0.15})
+    plain = compare.compare_runs(f.results(), f.samples(), 1, 2).iloc[0]
+    assert plain["verdict"] == "regression" and math.isnan(plain["run_sd"])
+    key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224, 1, "", 2)
+    shift = RunShift(0.03**2, 4.0, 5)  # whole runs of this case move by 3% (sd), 4 df
+    out = compare.compare_runs(f.results(), f.samples(), 1, 2, run_variance={key: shift})
     row = out.iloc[0]
-    assert row["verdict"] == "same" and row["threshold_used"] == 0.15
-    assert row["noise_floor"] == 0.15
+    assert row["verdict"] == "same" and row["threshold_used"] == 0.05  # never raised
+    assert row["run_sd"] == pytest.approx(0.03) and row["run_df"] == 4.0
+    assert row["ratio"] == pytest.approx(plain["ratio"])
+    # se^2 = the processes' part + 2 x the run variance; df from Welch-Satterthwaite
+    assert row["se_log"] ** 2 == pytest.approx(plain["se_log"] ** 2 + 2 * 0.03**2)
+    assert 4.0 < row["df"] < plain["df"]
+    low = math.log(row["ratio_ci_low"])
+    half = math.log(row["ratio"]) - low
+    assert half == pytest.approx(sps.t.ppf(0.975, row["df"]) * row["se_log"])
 
 
 # ---------------------------------------------------------------- environment diff

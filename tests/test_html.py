@@ -17,6 +17,7 @@ from markupsafe import escape
 
 from results import analysis, charts, compare, format, html
 from results.plotting import Context
+from runners.comparison import RunShift
 from tests.support.frames import HOSTILE, Frames, report_frames, steps
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -281,7 +282,7 @@ def test_wording_describes_the_method_in_use(report: str, monkeypatch: pytest.Mo
         "whole CI of the ratio lies beyond &plusmn;3.0%",
         "Benjamini-Hochberg",
         "false discovery rate across the compared cases held at 5.0%",
-        "beyond &plusmn;5.0% (or beyond the case's noise floor",
+        "beyond &plusmn;5.0% (where <code>resnet-bench calibrate</code> measured",
     ):
         assert new in text, new
     # the framework threshold is the analysis constant, not a number in the template
@@ -292,7 +293,7 @@ def test_wording_describes_the_method_in_use(report: str, monkeypatch: pytest.Mo
     assert "&plusmn;3.0%" not in other
 
 
-def test_changes_show_raised_thresholds_and_processes(report: str) -> None:
+def test_changes_take_the_run_variance_into_the_ci(report: str) -> None:
     f = report_frames()
     key = ("torch", 50, 1, "cpu", "inference", "fp32", "eager", 224, 1, "")  # compare.MATCH_KEYS
     assert len(key) == len(compare.MATCH_KEYS)
@@ -300,11 +301,10 @@ def test_changes_show_raised_thresholds_and_processes(report: str) -> None:
     plain = re.search(row, report, re.S)
     assert plain and plain[1] == "regression"  # 10% slower, beyond 5%
     assert '<td class="num">5 / 5</td>' in plain[2] and "noise floor" not in plain[2]
-    raised = html.render_report(f.results(), f.samples(), [1, 2], floors={key: 0.2})
+    shift = {(*key, 2): RunShift(0.1**2, 4.0, 5)}  # runs of this case move by 10% (sd)
+    raised = html.render_report(f.results(), f.samples(), [1, 2], floors=shift)
     hit = re.search(row, raised, re.S)
-    assert hit and hit[1] == "same"  # the case's noise floor (20%) is above the change
-    assert '<td class="num raised" title="raised to the case\'s noise floor">' in hit[2]
-    assert "±20% (noise floor)" in hit[2]
+    assert hit and hit[1] == "same"  # the 10% change is within what runs move by
     changes = raised.split('id="changes"')[1]
     other = re.search(r"<td>torch/eager r101 b1 [^<]*</td>(.*?)</tr>", changes, re.S)
     assert other and '<td class="num">±5.0%</td>' in other[1]

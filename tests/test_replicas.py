@@ -13,6 +13,7 @@ import pytest
 
 from results.scaling import replica_scaling, straggler
 from results.store import open_store
+from results.variances import store_run_variances, stored_run_variances
 from runners import distributed
 from runners.manager import run_round
 from suite.case import Case, CaseError
@@ -68,12 +69,19 @@ def test_stragglers_are_flagged_beyond_the_threshold() -> None:
     assert straggler([0.10]) is None
 
 
-def test_noise_floors_learnt_before_replicas_apply_to_one_replica(tmp_path: Path) -> None:
+def test_run_variances_keyed_before_a_case_field_existed_take_its_default(
+    tmp_path: Path,
+) -> None:
     with open_store(f"sqlite:///{tmp_path / 'r.sqlite'}") as store:
         machine = store.get_run(begin(store)).machine["id"]
-        old = ["torch", 50, 1, "cpu", "inference", "fp32", "eager", 224]
-        store.add_noise_floors(machine, [], [{"key": old, "sd_log": 0.01, "floor": 0.05}])
-        assert store.noise_floors(machine) == {(*old, 1): 0.05}
+        fields = ("framework", "depth", "batch_size", "device", "mode", "precision")
+        old = dict(zip(fields, ("torch", 50, 1, "cpu", "inference", "fp32"), strict=True))
+        old.update(execution="eager", image_size=224)  # no replicas, no env yet
+        row = {"key": old, "threads": 2, "sd_log": 0.02, "run_var": 1e-4, "run_df": 4.0}
+        store_run_variances(store, machine, [1, 2, 3, 4, 5], [row])
+        [(key, shift)] = stored_run_variances(store, machine).items()
+        assert key == (*old.values(), 1, "", 2)  # replicas 1, env "", threads 2
+        assert (shift.var, shift.df, shift.n_runs) == (1e-4, 4.0, 5)
 
 
 def test_the_report_shows_scaling_efficiency_and_flags_a_straggler() -> None:

@@ -87,12 +87,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         metavar="T",
         help="smallest slow-down (or speed-up) that counts, as 5%% or 0.05 (default: "
-        f"{RUN_THRESHOLD} between runs, {PAIRED_THRESHOLD:.0%} with --by)",
+        f"{RUN_THRESHOLD} between runs, {PAIRED_THRESHOLD:.0%} with --by: the CI decides)",
     )
     parser.add_argument(
-        "--no-floor",
+        "--no-calibration",
         action="store_true",
-        help="ignore the noise floors `resnet-bench calibrate` stored for this machine",
+        help="leave out the run-to-run variance `resnet-bench calibrate` stored for this machine",
+    )
+    parser.add_argument(
+        "--power",
+        action="store_true",
+        help="also print per case the smallest change found at 80%%, run vs run and paired",
     )
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
     compare_gate.add_argument(parser)
@@ -110,11 +115,8 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
 
 
 def _note(rec: Mapping[Any, Any], threshold: float) -> Text:
-    """Which side carries flags (runners.flags), a raised threshold, too few processes."""
+    """Which side carries flags (runners.flags), too few processes to judge."""
     notes = [f"{s}: {rec[f'{s}_flags']}" for s in ("base", "cand") if rec[f"{s}_flags"]]
-    used = plain(rec["threshold_used"])
-    if used is not None and used > threshold:
-        notes.append(f"noise floor {fmt_pct(used)}")
     if rec["verdict"] == "undetermined":
         notes.append("one process per side: no spread to judge by")
     return Text("; ".join(notes), style="yellow")
@@ -139,6 +141,7 @@ def run_runs(args: argparse.Namespace) -> int:
     import results
     from results.analysis import ALPHA
     from results.compare import compare_runs, environment_diff
+    from results.variances import stored_run_variances
 
     threshold = parse_threshold(args.threshold or RUN_THRESHOLD)
     with reading_store(args) as store:
@@ -148,9 +151,14 @@ def run_runs(args: argparse.Namespace) -> int:
         ids = sorted({base, cand})
         df = results.load(store, ids)
         samples = results.load_samples(store, ids)
-        floors = {} if args.no_floor else store.noise_floors(infos[cand].machine["id"])
-    cases = compare_runs(df, samples, base, cand, threshold, floors)
-    raised = cases[cases["threshold_used"] > threshold]
+        shifts = (
+            {} if args.no_calibration else stored_run_variances(store, infos[cand].machine["id"])
+        )
+    cases = compare_runs(df, samples, base, cand, threshold, shifts)
+    compared = cases[cases["ratio"].notna()]
+    calibrated = int(compared["run_sd"].notna().sum())
+    if args.power:
+        _add_power(cases, shifts, threshold)
     env = environment_diff(df, base, cand)
     found = cases["verdict"].value_counts().to_dict()
     counts = {v: int(found[v]) for v in VERDICT_STYLES if v in found}
@@ -165,7 +173,8 @@ def run_runs(args: argparse.Namespace) -> int:
             "cand": _run_json(infos[cand]),
             "threshold": threshold,
             "alpha": ALPHA,
-            "noise_floor_cases": len(raised),
+            "calibrated_cases": calibrated,
+            "compared_cases": len(compared),
             "regressions": regressions,
             "verdicts": counts,
             "cases": [
@@ -183,7 +192,8 @@ def run_runs(args: argparse.Namespace) -> int:
     out.print(Text.assemble("cand: ", _describe(infos[cand])))
     table = Table(
         title=f"cand vs base: a change counts when its 95% CI lies beyond {fmt_pct(threshold)} "
-        f"(or the case's noise floor), false discovery rate {fmt_pct(ALPHA)}",
+        f"(run-to-run variance in the CI where calibrated), false discovery rate "
+        f"{fmt_pct(ALPHA)}",
         title_justify="left",
     )
     table.add_column("verdict")
@@ -205,11 +215,9 @@ def run_runs(args: argparse.Namespace) -> int:
         )
     out.print(table)
     out.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "no cases in either run")
-    if not raised.empty:
-        out.print(
-            f"noise floor (resnet-bench calibrate) above {fmt_pct(threshold)} for {len(raised)} "
-            f"case(s), up to {fmt_pct(raised['threshold_used'].max())}: used as their threshold"
-        )
+    out.print(_calibration_line(calibrated, len(compared), args.no_calibration))
+    if args.power:
+        out.print(_power_table(cases, args.by))
     if env.empty:
         out.print("environment: no recorded setting differs")
     else:
@@ -240,6 +248,7 @@ def run_by(args: argparse.Namespace) -> int:
     import results
     from results.analysis import ALPHA
     from results.paired import DEFAULT_THRESHOLD, AxisError, compare_by
+    from results.variances import stored_run_variances
 
     if args.cand is not None:
         raise UsageError(f"--by compares inside one run; give one run, not {args.cand!r} too")
@@ -250,10 +259,13 @@ def run_by(args: argparse.Namespace) -> int:
         order = _axis_order(store.get_plan(run_id), args.by)
         df = results.load(store, [run_id])
         samples = results.load_samples(store, [run_id])
+        shifts = {} if args.no_calibration else stored_run_variances(store, info.machine["id"])
     try:
         cases = compare_by(df, samples, run_id, args.by, args.base_value, threshold, order)
     except AxisError as exc:
         raise UsageError(str(exc)) from None
+    if args.power:
+        _add_power(cases, shifts, parse_threshold(RUN_THRESHOLD))
     found = cases["verdict"].value_counts().to_dict()
     counts = {v: int(found[v]) for v in VERDICT_STYLES if v in found}
     regressions = int(counts.get("regression", 0))
@@ -318,6 +330,8 @@ def run_by(args: argparse.Namespace) -> int:
     out.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "no pairs of cases")
     if env is not None:
         _print_env_differences(out, env)
+    if args.power:
+        out.print(_power_table(cases, args.by))
     if regressions:
         out.print(
             Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
@@ -355,3 +369,72 @@ def _pair_note(rec: Mapping[Any, Any]) -> Text:
     if unpaired:
         notes.append(f"{unpaired} process(es) without a partner in their round left out")
     return Text("; ".join(notes), style="yellow")
+
+
+def _calibration_line(calibrated: int, compared: int, ignored: bool) -> Text:
+    """Whether the CIs hold the shift of the whole machine between the two runs."""
+    if compared and calibrated == compared:
+        return Text(
+            f"run-to-run variance (resnet-bench calibrate) in the CI of all {compared} case(s)"
+        )
+    missing = "no case" if not calibrated else f"{compared - calibrated} of {compared} case(s)"
+    why = "left out (--no-calibration)" if ignored else "not calibrated on this machine"
+    return Text(
+        f"run-to-run variance {why} for {missing}: their CIs cannot see a shift of the whole "
+        "machine between the two runs; compare inside one run (`--by env`) or run "
+        "`resnet-bench calibrate`",
+        style="yellow",
+    )
+
+
+def _add_power(cases: Any, shifts: Mapping[Any, Any], run_threshold: float) -> None:
+    """Add the smallest detectable changes (results.power) as columns of `cases`: the run
+    variance is the row's own (run-vs-run compare) or looked up for its case (--by)."""
+    from results import power
+    from results.noise import KEY, key_of
+    from runners.comparison import RunShift
+
+    runs, paired, calibrated = [], [], []
+    for rec in cases.to_dict("records"):
+        sd, df = plain(rec.get("run_sd")), plain(rec.get("run_df"))
+        shift: RunShift | None
+        if sd is not None and df is not None:
+            shift = RunShift(float(sd) ** 2, float(df))
+        else:
+            shift = shifts.get(key_of(rec)) if all(k in rec for k in KEY) else None
+        r, p = math.nan, math.nan
+        if plain(rec["ratio"]) is not None:
+            r, p = power.of_compared(rec, shift, run_threshold, PAIRED_THRESHOLD)
+        runs.append(r)
+        paired.append(p)
+        calibrated.append(shift is not None)
+    cases["detectable_run_vs_run"] = runs
+    cases["detectable_paired"] = paired
+    cases["detectable_calibrated"] = calibrated
+
+
+def _power_table(cases: Any, axis: str | None) -> Table:
+    table = Table(
+        title="smallest change found at 80% per case (before the false-discovery control), "
+        "at this replication: run vs run (two separate runs) and paired (one run, by round)",
+        title_justify="left",
+    )
+    for name in ("case", "processes", "run vs run", "paired"):
+        table.add_column(name, justify="left" if name == "case" else "right")
+    fields = [f for f in LABEL_FIELDS if f != axis]
+    for rec in cases.to_dict("records"):
+        if math.isnan(float(plain(rec["detectable_paired"]) or math.nan)):
+            continue
+        runs = fmt_pct(rec["detectable_run_vs_run"])
+        if not rec["detectable_calibrated"] and runs != fmt_pct(math.nan):
+            runs = f">= {runs} (not calibrated)"
+        label = case_label(rec, fields)
+        if axis is not None:
+            label += f" {rec['cand_value']} vs {rec['base_value']}"
+        table.add_row(
+            Text(safe(label)),
+            f"{plain(rec['base_processes'])} / {plain(rec['cand_processes'])}",
+            runs,
+            fmt_pct(rec["detectable_paired"]),
+        )
+    return table
