@@ -26,7 +26,8 @@ from results.analysis import (
     stored_process_values,
 )
 from results.format import flags_line, is_missing, number, plain
-from results.keys import MATCH_KEYS, SWEEP_KEYS
+from results.keys import MATCH_KEYS as MATCH_KEYS  # re-exported: their old home
+from results.keys import SWEEP_KEYS as SWEEP_KEYS
 from results.metadata import VERSION_KEYS
 from runners import comparison as stats
 from runners.comparison import RatioTest, RunShift, benjamini_hochberg

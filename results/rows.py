@@ -123,17 +123,3 @@ def ceiling_row(values: Mapping[str, Any]) -> Ceiling:
         )
     except KeyError as exc:
         raise ValueError(f"a ceiling needs device, precision and gflops; {exc} missing") from None
-
-
-# Floors learnt before issue 14 have 8 match-key values: replicas (then the last) was 1;
-# before environments, 9: env (now the last) was "".
-MATCH_KEY_LEN_BEFORE_REPLICAS = 8
-MATCH_KEY_LEN_BEFORE_ENV = 9
-
-
-def match_key(values: list[Any]) -> tuple[Any, ...]:
-    if len(values) == MATCH_KEY_LEN_BEFORE_REPLICAS:
-        values = [*values, 1]
-    if len(values) == MATCH_KEY_LEN_BEFORE_ENV:
-        values = [*values, ""]
-    return tuple(values)

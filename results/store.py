@@ -45,7 +45,7 @@ from results.metadata import (
     validate,
     validate_versions,
 )
-from results.rows import case_key_text, ceiling_row, match_key, process_rows, result_values
+from results.rows import case_key_text, ceiling_row, process_rows, result_values
 from results.runinfo import RunInfo, host_id, run_info, stored_machine
 from runners.host import MachineInfo, SystemState
 from runners.measurement import Measurement

@@ -3,10 +3,10 @@
 in AXIS, paired by round (results.paired); exit 1 on a regression of a candidate.
 
 A regression is a case whose candidate is slower than the base with the whole 95% CI of
-the ratio (from both runs' per-process values) beyond the case's threshold, and the false
-discovery rate across cases held at 5% (results.compare.compare_runs). The threshold of a
-case is --threshold, or its noise floor where `resnet-bench calibrate` learnt a larger one
-on the candidate's machine. The exit status can gate CI.
+the ratio (from both runs' per-process values, plus the run-to-run variance `resnet-bench
+calibrate` learnt on the candidate's machine, where it did) beyond --threshold, and the
+false discovery rate across cases held at 5% (results.compare.compare_runs). The exit
+status can gate CI.
 """
 
 from __future__ import annotations
