@@ -14,6 +14,8 @@ one JSON line; the parent prints a table of ratios with PASS/FAIL against the ta
   step with `jax.block_until_ready` (within 3%: the median of 6 paired ratios of medians);
 - onnxruntime: the suite's timing vs a plain `session.run` loop on the same session
   (within 3%, the same way);
+- openvino: the suite's timing (the latency execution) vs a plain loop calling the
+  runner's compiled model, `compiled_model(images)` (within 3%, the same way);
 - default executions on CPU: torch channels-last vs NCHW, TF with oneDNN on vs off.
 
 Parts alternate (A, B, A, B) so drift on a shared machine hits both sides alike.
@@ -186,6 +188,17 @@ def part_ort_run(case: Case) -> dict[str, Any]:
     return _against_plain(case, plain)
 
 
+def part_ov_compiled(case: Case) -> dict[str, Any]:
+    import numpy as np
+
+    def plain(runner: Any) -> Callable[[], Any]:
+        shape = (case.batch_size, 3, case.image_size, case.image_size)
+        images = np.random.default_rng(1).random(shape, dtype=np.float32)
+        return lambda: runner.compiled(images)
+
+    return _against_plain(case, plain)
+
+
 def part_tf_median(case: Case) -> dict[str, Any]:
     return {
         "median_s": statistics.median(_suite(case)["median_s"] for _ in range(REPEATS)),
@@ -200,6 +213,7 @@ PARTS = {
     "tf-onednn": ("tensorflow", part_tf_median),
     "jax-timeit": ("jax", part_jax_timeit),
     "ort-run": ("onnxruntime", part_ort_run),
+    "ov-compiled": ("openvino", part_ov_compiled),
 }
 
 
@@ -282,6 +296,7 @@ def main() -> int:
     for part, name, plain in (
         ("jax-timeit", "jax", "timeit"),
         ("ort-run", "onnxruntime", "session.run"),
+        ("ov-compiled", "openvino", "compiled_model"),
     ):
         r = run_part(part, args)
         line(

@@ -20,15 +20,18 @@ import pandas as pd
 from results.analysis import FASTER_THRESHOLD, case_value, of_run, process_values
 from results.compare import MATCH_KEYS
 from results.format import fmt_bytes, fmt_ci, is_missing, ms, text
+from results.metadata import VERSION_KEYS
 from runners import comparison
 from suite.case import case_label
 
 VERSION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("python", "python_version"),
-    ("torch", "torch_version"),
-    ("tensorflow", "tensorflow_version"),
-    ("jax", "jax_version"),
-    ("onnxruntime", "onnxruntime_version"),
+    # each runtime's versions, as its record names them (results.metadata.VERSION_KEYS)
+    *(
+        (k.name.removesuffix("_version"), k.name)
+        for k in VERSION_KEYS
+        if k.name.endswith("_version")
+    ),
     ("numpy", "numpy_version"),
     ("resnet-bench", "suite_version"),
 )

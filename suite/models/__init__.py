@@ -35,8 +35,8 @@ def build_model(framework: str, depth: int, num_classes: int = 1000, **options: 
     """The native model: a torch.nn.Module (NCHW), a built keras.Model (NHWC), a Flax NNX
     module (NHWC) or an onnx.ModelProto (NCHW, exported from torch).
 
-    Options are the builder's own: torch `channels_last`; tensorflow `precision`,
-    `image_size`; jax `precision`, `seed`; onnxruntime `image_size`, `seed`. Raises
+    Options are the builder's own (see its `build`): `channels_last`, `precision`,
+    `image_size` (a static input size), `seed`. Raises
     ValueError for an unknown framework or depth.
     """
     check_framework(framework)
