@@ -51,6 +51,10 @@ MARKERS: tuple[str, ...] = (
     "run_source",
 )
 KINDS: tuple[str, ...] = ("regression", "improvement", "shift")
+# The case fields its own settings follow (its framework's build, its threads): cases of
+# a run that agree on them share what differed at a pair of runs.
+CASE_SETTINGS: tuple[str, ...] = ("framework", "execution", "env", *SWEEP_KEYS, "device")
+LONG_SETTING = 80  # longer values (build texts) are told by their differing lines
 
 Loader = Callable[[Sequence[int]], "pd.DataFrame"]  # run ids -> results.load() rows
 
@@ -62,7 +66,17 @@ class Difference:
     after: str | None
 
     def __str__(self) -> str:
-        return f"{self.setting}: {self.before or '(unset)'} -> {self.after or '(unset)'}"
+        before, after = self.before or "(unset)", self.after or "(unset)"
+        if max(len(before), len(after)) > LONG_SETTING:
+            # A framework's build text: only the lines that differ.
+            old, new = before.splitlines(), after.splitlines()
+            pairs = [(a, b) for a, b in zip(old, new, strict=False) if a != b]
+            if pairs and len(old) == len(new):
+                shown = "; ".join(f"{a.strip()} -> {b.strip()}" for a, b in pairs[:3])
+                more = f" (+{len(pairs) - 3} more lines)" if len(pairs) > 3 else ""
+                return f"{self.setting}: {shown}{more}"
+            return f"{self.setting}: ({len(old)} lines) -> ({len(new)} lines)"
+        return f"{self.setting}: {before} -> {after}"
 
 
 @dataclass(frozen=True)
@@ -233,17 +247,19 @@ def _steps_of(points: pd.DataFrame, threshold: float) -> list[tuple[Step, str]]:
 
 
 def _marked(points: pd.DataFrame) -> list[int]:
-    """Indexes whose point differs from the one before in a MARKERS column."""
-    out = []
-    recs = points[[c for c in MARKERS if c in points.columns]].to_dict("records")
-    for i in range(1, len(recs)):
-        if any(_differ(recs[i - 1][c], recs[i][c]) for c in recs[i]):
-            out.append(i)
-    return out
+    """Indexes whose point differs from the one before in a MARKERS column (vectorised:
+    a series may have a thousand points)."""
+    import pandas as pd
 
-
-def _differ(a: Any, b: Any) -> bool:
-    return bool(plain(a) != plain(b))
+    if len(points) < 2:
+        return []
+    changed = pd.Series(False, index=points.index)
+    for col in (c for c in MARKERS if c in points.columns):
+        now = points[col].astype(object).where(points[col].notna(), None)
+        before = now.shift(1)
+        changed |= ~((now == before) | (now.isna() & before.isna()))
+    flags = changed.to_numpy()
+    return [i for i in range(1, len(points)) if flags[i]]
 
 
 def analyse(
@@ -268,12 +284,13 @@ def analyse(
         pairs.update((ids[s.index - 1], ids[s.index]) for s, _ in steps)
         pairs.update((ids[i - 1], ids[i]) for i in marked)
     full = loader(sorted({r for p in pairs for r in p})) if loader and pairs else None
+    told = _Differences(full)
     out = []
     for series, steps, marked in found:
         ids = series.points["run_id"].astype(int).tolist()
         commits = series.points["git_commit"].tolist()
         for i in marked:
-            series.changed[i] = _differences(full, series.key, ids[i - 1], ids[i])
+            series.changed[i] = told(series.key, ids[i - 1], ids[i])
         for step, kind in steps:
             k = step.index
             low, high = step.ci()
@@ -291,7 +308,7 @@ def analyse(
                     runs_before=step.n_before,
                     runs_after=step.n_after,
                     kind=kind,
-                    differences=_differences(full, series.key, ids[k - 1], ids[k]),
+                    differences=told(series.key, ids[k - 1], ids[k]),
                     commit_before=plain(commits[k - 1]),
                     commit_after=plain(commits[k]),
                 )
@@ -300,25 +317,40 @@ def analyse(
     return out
 
 
-def _differences(
-    full: pd.DataFrame | None, key: dict[str, Any], before: int, after: int
-) -> tuple[Difference, ...]:
-    """What differed between two runs for this case: its own rows' settings (its threads,
-    its framework's build), the runs' versions, commit, variables and system state."""
-    if full is None or full.empty:
-        return ()
-    mask = full["run_id"].isin([before, after])
-    for name in MATCH_KEYS:
-        mask &= full[name] == key[name]
-    rows = full[mask]
-    if rows["run_id"].nunique() < 2:
-        return ()
-    table = settings_differences(rows, [before, after])
-    return tuple(
-        Difference(str(name), rec[before], rec[after])
-        for name, rec in table.iterrows()
-        if name not in VOLATILE_SETTINGS
-    )
+class _Differences:
+    """What differed between two runs for one case: its own rows' settings (its threads,
+    its framework's build), the runs' versions, commit, variables and system state.
+    Cases whose rows carry the same settings share one answer (50 series stepping at one
+    pair of runs cost one comparison per framework, not 50)."""
+
+    def __init__(self, full: pd.DataFrame | None) -> None:
+        self.full = full
+        self.known: dict[tuple[Any, ...], tuple[Difference, ...]] = {}
+        self.at: dict[tuple[Any, ...], int] = {}  # (run id, case key) -> row position
+        if full is not None and not full.empty:
+            cols = ["run_id", *MATCH_KEYS]
+            for pos, values in enumerate(full[cols].itertuples(index=False, name=None)):
+                self.at.setdefault(tuple(plain(v) for v in values), pos)
+
+    def __call__(self, key: dict[str, Any], before: int, after: int) -> tuple[Difference, ...]:
+        full = self.full
+        # What a case's own rows add to the runs' settings depends on these alone.
+        cache = (before, after, *(plain(key.get(f)) for f in CASE_SETTINGS))
+        if cache in self.known:
+            return self.known[cache]
+        case = tuple(plain(key[name]) for name in MATCH_KEYS)
+        found = [self.at.get((run, *case)) for run in (before, after)]
+        positions = [p for p in found if p is not None]
+        if full is None or len(positions) < 2:
+            return ()
+        rows = full.iloc[positions]
+        table = settings_differences(rows, [before, after])
+        self.known[cache] = tuple(
+            Difference(str(name), rec[before], rec[after])
+            for name, rec in table.iterrows()
+            if name not in VOLATILE_SETTINGS
+        )
+        return self.known[cache]
 
 
 def ranked(series: Sequence[Series], last: int | None = None) -> list[Series]:
