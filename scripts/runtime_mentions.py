@@ -1,5 +1,5 @@
 """How many files outside tests/ and the migrations name each runtime (as a word, any case):
-the measure of how far one runtime's knowledge is spread (issue 21: OpenVINO at most 5, each
+the measure of how far one runtime's knowledge is spread (the fifth runtime at most 5, each
 other runtime at most 8).
 
     python scripts/runtime_mentions.py          # counts
