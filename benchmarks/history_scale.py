@@ -161,10 +161,12 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", metavar="URL", help="also an empty PostgreSQL database")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     print(f"load average at start: {load()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        measure("SQLite", f"sqlite:///{tmp}/scale.sqlite")
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            measure("SQLite", f"sqlite:///{tmp}/scale.sqlite")
     if args.pg:
         measure("PostgreSQL", args.pg)
     print(f"load average at end: {load()}")
