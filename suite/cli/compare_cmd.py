@@ -355,10 +355,20 @@ def _print_env_differences(out: Any, env: Any) -> None:
     for name in env.columns:
         table.add_column(safe(str(name)))
     for setting, row in env.iterrows():
-        table.add_row(
-            safe(str(setting)), *(Text("(unset)" if v is None else safe(str(v))) for v in row)
-        )
+        table.add_row(safe(str(setting)), *(Text(_env_cell(v)) for v in row))
     out.print(table)
+
+
+ENV_CELL_CHARS = 60  # a build dump (torch's config) is summarised: --json has it whole
+
+
+def _env_cell(value: Any) -> str:
+    from results.format import is_missing
+
+    if value is None or is_missing(value):
+        return "(unset)"
+    text = safe(" ".join(str(value).split()))
+    return text if len(text) <= ENV_CELL_CHARS else f"{text[: ENV_CELL_CHARS - 1]}…"
 
 
 def _pair_note(rec: Mapping[Any, Any]) -> Text:
