@@ -22,9 +22,9 @@ nox.options.error_on_missing_interpreters = True
 
 
 def _runtimes() -> ModuleType:
-    """suite/runtimes.py, the one table of runtimes, loaded by its path: it imports only the
+    """vocab/runtimes.py, the one table of runtimes, loaded by its path: it imports only the
     standard library, and nox's own Python has neither this project nor its frameworks."""
-    path = Path(__file__).parent / "suite" / "runtimes.py"
+    path = Path(__file__).parent / "vocab" / "runtimes.py"
     spec = importlib.util.spec_from_file_location("_resnet_bench_runtimes", path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)

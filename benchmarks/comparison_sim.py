@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runners.comparison import PAIRED_THRESHOLD
 from tests.support.comparison_sim import CASES, SCENARIOS, paired_calls, separate_calls
+from vocab.comparison import PAIRED_THRESHOLD
 
 
 def main() -> None:

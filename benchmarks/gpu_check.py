@@ -27,8 +27,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from runners.timing import SamplingPolicy, time_steps
-from suite.case import Case
+from vocab.case import Case
+from vocab.sampling import SamplingPolicy, time_steps
 
 POLICY = SamplingPolicy(min_samples=20, min_time_s=1.0, max_warmup=30, min_warmup_time_gpu_s=1.0)
 REPEATS = 3
@@ -148,7 +148,7 @@ def check_timm(v: Verdicts, device: str, size: int, batch: int) -> None:
     except ImportError:
         print("  suite vs timm resnetv2_50: skipped, timm is not installed here", flush=True)
         return
-    from suite.models import build_model
+    from networks import build_model
 
     for mode in ("inference", "training"):
         ours = torch_step(build_model("torch", 50), batch, size, mode, device)

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from typing import Any
 
 from runners.manager import thread_env
-from runners.timing import SamplingPolicy, time_steps
-from suite.case import Case, default_threads
+from vocab.case import Case, default_threads
+from vocab.sampling import SamplingPolicy, time_steps
 
 POLICY = SamplingPolicy(min_samples=10, min_time_s=4.0, max_time_s=12.0, max_warmup=10)
 REPEATS = 2
@@ -61,8 +61,8 @@ def part_torch_timer(case: Case) -> dict[str, Any]:
     import torch
     from torch.utils.benchmark import Timer
 
+    from networks import build_model
     from runners.torch_runner import CHANNELS_LAST
-    from suite.models import build_model
 
     torch.set_num_threads(case.threads)
     channels_last = CHANNELS_LAST["cpu"]
@@ -178,7 +178,7 @@ def part_jax_timeit(case: Case) -> dict[str, Any]:
 def part_ort_run(case: Case) -> dict[str, Any]:
     import numpy as np
 
-    from suite.models.onnx_resnet import INPUT, OUTPUT
+    from networks.onnx_resnet import INPUT, OUTPUT
 
     def plain(runner: Any) -> Callable[[], Any]:
         shape = (case.batch_size, 3, case.image_size, case.image_size)

@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = "suite/models/torch_resnet.py"
+MODEL = "networks/torch_resnet.py"
 
 
 def model_at(rev: str) -> ModuleType:
@@ -93,7 +93,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     sys.path.insert(0, str(ROOT))
-    from suite.models import torch_resnet as new
+    from networks import torch_resnet as new
 
     old = model_at(args.rev)
     print(

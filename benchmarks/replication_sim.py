@@ -25,8 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from runners import stats, timing
-from runners.timing import SamplingPolicy
 from tests.support.run_sim import (
     GEOMETRIC_WARMUP,
     QUICK,
@@ -36,6 +34,9 @@ from tests.support.run_sim import (
     simulate_case,
     with_policy,
 )
+from vocab import sampling as timing
+from vocab import stats
+from vocab.sampling import SamplingPolicy
 
 POLICIES = {"default (5-10 processes)": SamplingPolicy(), "quick (5-6 processes)": QUICK}
 

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from results.report import write_report
 from results.store import open_store
-from runners.measurement import Measurement, ProcessRecord
-from suite.case import Case
 from suite.profiles import load_profile
-from suite.spec import gmacs
 from tests.support.store import fake_environment, fake_machine
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord
+from vocab.spec import gmacs
 
 GMACS_PER_S = 50.0  # nominal CPU speed: what sets the steps per process
 

@@ -10,7 +10,7 @@ its steps), and every comparison works on those per-process values, never on raw
 (steps of one process share its offset; a test on them calls that offset "significant").
 Two cases of one run (two frameworks) are compared paired by round: their processes ran
 in the same rounds, so the ratio and its 95% CI come from the per-round log differences
-(runners.comparison.paired_ratio_test). A difference is claimed only when the whole CI lies
+(vocab.comparison.paired_ratio_test). A difference is claimed only when the whole CI lies
 beyond a practical threshold and, across the compared rows, Benjamini-Hochberg holds the
 false discovery rate at 5%.
 """
@@ -26,17 +26,17 @@ import pandas as pd
 
 from results.format import flag_list, flags_line, number
 from results.frames import samples_by_result
-from runners import comparison, stats
-from runners.stats import CONFIDENCE
-from suite.case import FRAMEWORKS, case_fields_without, case_label
-from suite.runtimes import executions_of
+from vocab import comparison, stats
+from vocab.case import FRAMEWORKS, case_fields_without, case_label
+from vocab.runtimes import executions_of
+from vocab.stats import CONFIDENCE
 
 ALPHA = 1.0 - CONFIDENCE  # CI level of every ratio, and the false discovery rate of compare
 FASTER_THRESHOLD = 0.03  # minimum framework time ratio - 1 for "faster"
 DEPTH_OUTLIER_THRESHOLD = 0.25  # |measured / fitted - 1| above this flags a depth
 DEPTH_FIT_MIN_POINTS = 3  # a line through two points has no residual to judge
 
-# The keys below come from the case's fields (suite.case.CASE_FIELDS), so a new field of the
+# The keys below come from the case's fields (vocab.case.CASE_FIELDS), so a new field of the
 # case is a new key everywhere at once.
 # What makes a case, in display order: framework and execution first.
 CASE_COLUMNS: tuple[str, ...] = (
@@ -109,7 +109,7 @@ def paired_test(
     rounds: Mapping[int, Mapping[int, float]],
     threshold: float,
 ) -> comparison.RatioTest:
-    """cand/base of two results of one run, paired by round (runners.comparison.paired_ratio_test);
+    """cand/base of two results of one run, paired by round (vocab.comparison.paired_ratio_test);
     results without rounds (stored before rounds were recorded) give the ratio of their
     values and no CI."""
     b = rounds.get(int(base_row["result_id"]))
@@ -205,7 +205,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "first_step_s": df["first_step_s"],
             "ci_rel": df["ci_rel"],
             "ci_target": df["ci_target"],
-            # runners.flags, stored: a list of {kind, process, detail} per result
+            # vocab.flags, stored: a list of {kind, process, detail} per result
             "flags": [flag_list(v) for v in df["flags"]],
             "flag_text": [flags_line(v) for v in df["flags"]],
             "process_values_s": df["process_values_s"],  # stored; see stored_process_values
@@ -242,7 +242,7 @@ def _case_rank(df: pd.DataFrame, i: int) -> tuple[Any, ...]:
 def compared_execution(framework: str, available: Iterable[str]) -> str | None:
     """The execution that represents a framework in a comparison row.
 
-    Its default execution (first in its suite.runtimes record) when that has an ok result,
+    Its default execution (first in its vocab.runtimes record) when that has an ok result,
     else the first of its executions, in registry order, that has one.
     """
     have = set(available)
@@ -266,7 +266,7 @@ def framework_comparison(
     compared with it, one row each (so with two frameworks, one row per case).
     `ratio` = other time / baseline time (above 1: the baseline is faster), paired by round:
     both frameworks' processes ran in the same rounds, so each round gives one log
-    difference and the CI is a t-interval on those (runners.comparison.paired_ratio_test, the
+    difference and the CI is a t-interval on those (vocab.comparison.paired_ratio_test, the
     test `compare RUN --by framework` uses); `pairs` counts the rounds with both.
     `faster` names the faster side only when the whole 95% CI of the ratio lies beyond
     `threshold` AND Benjamini-Hochberg across the run's rows keeps the false discovery

@@ -24,8 +24,8 @@ import pandas as pd
 
 from results.analysis import FASTER_THRESHOLD, execution_rank, stored_round_values
 from results.format import fmt_ci, number
-from runners import comparison
-from suite.case import case_fields_without
+from vocab import comparison
+from vocab.case import case_fields_without
 
 # One headline per group of these (a chart's group): every axis but the compared and swept.
 GROUP_KEYS: tuple[str, ...] = case_fields_without(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from results.analysis import SCALING_GROUP
 from results.format import BATCHLESS_LABEL
-from suite.case import case_label
+from vocab.case import case_label
 
 BEST_COLUMNS = (
     "run_id", *SCALING_GROUP, "group", "batches", "best_batch", "images_per_s",

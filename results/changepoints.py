@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from runners.stats import CONFIDENCE, Samples, t_quantile
+from vocab.stats import CONFIDENCE, Samples, t_quantile
 
 # A step must have p below this (two-sided t on the segments' weighted means). Chosen with
 # the simulations so that a nightly gate raises at most 0.1% false alerts per case and run.

@@ -32,7 +32,7 @@ from results.plotting import (
     style,
     value_ci,
 )
-from suite.case import case_label
+from vocab.case import case_label
 
 PROCESS_NAME = "processes"  # trace name suffix: one marker per process (median of its steps)
 STEPS_NAME = "steps"  # a box of every timed step

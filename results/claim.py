@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from results.db import Pending, Result
 from results.engine import StoreError
 from results.runinfo import RunInfo
-from suite.case import CASE_FIELDS, Case
+from vocab.case import CASE_FIELDS, Case
 
 
 class RunBusyError(StoreError):

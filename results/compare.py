@@ -29,8 +29,8 @@ from results.format import flags_line, is_missing, number, plain
 from results.keys import MATCH_KEYS as MATCH_KEYS  # re-exported: their old home
 from results.keys import SWEEP_KEYS as SWEEP_KEYS
 from results.metadata import VERSION_KEYS
-from runners import comparison as stats
-from runners.comparison import RatioTest, RunShift, benjamini_hochberg
+from vocab import comparison as stats
+from vocab.comparison import RatioTest, RunShift, benjamini_hochberg
 
 DEFAULT_THRESHOLD = 0.05  # minimum |cand/base - 1| for a regression or improvement
 
@@ -105,7 +105,7 @@ def compare_runs(
     per-process values (Welch t on their logs). Where `run_variance` (keyed by
     VARIANCE_KEYS values, with the candidate's threads: `resnet-bench calibrate`, results.noise)
     has the case, its run-to-run variance joins the standard error (`run_sd`, `run_df`;
-    runners.comparison.log_ratio_test); without it (`run_sd` NaN) the CI holds only the
+    vocab.comparison.log_ratio_test); without it (`run_sd` NaN) the CI holds only the
     processes' spread and cannot see a shift of the whole machine between the runs.
     Verdict: 'regression' / 'improvement' when the
     whole 95% CI of the ratio lies beyond `threshold` AND Benjamini-Hochberg over all

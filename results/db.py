@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from suite.case import CASE_FIELDS
+from vocab.case import CASE_FIELDS
 
 RUN_SOURCES: tuple[str, ...] = ("cli", "pytest")
 RUN_STATUSES: tuple[str, ...] = ("running", "finished", "interrupted", "failed")
@@ -242,7 +242,7 @@ class Result(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # the case key (suite.case.CASE_FIELDS)
+    # the case key (vocab.case.CASE_FIELDS)
     framework: Mapped[str] = mapped_column(String(32))
     depth: Mapped[int]
     batch_size: Mapped[int]
@@ -272,13 +272,13 @@ class Result(Base):
     ci_target_met: Mapped[bool | None]
     ci_target: Mapped[float | None] = mapped_column(Float)
     stop_reason: Mapped[str | None] = mapped_column(String(32))  # why no more processes
-    # runners.stats.Stats of the samples (NULL when not ok, or undefined like the CI with
+    # vocab.stats.Stats of the samples (NULL when not ok, or undefined like the CI with
     # one process). value_s and its CI come from the processes; the rest from pooled steps.
     value_s: Mapped[float | None] = mapped_column(Float)
     sd_log_between: Mapped[float | None] = mapped_column(Float)
     drift_rel: Mapped[float | None] = mapped_column(Float)
     ci_df: Mapped[int | None]  # degrees of freedom of the CI (0: none)
-    # runners.flags: [{kind, process, detail}], one per trouble found ([]: none; NULL: not ok)
+    # vocab.flags: [{kind, process, detail}], one per trouble found ([]: none; NULL: not ok)
     flags: Mapped[list[Any] | None]
     left_out: Mapped[list[Any] | None]  # process indices left out of value and CI
     total_s: Mapped[float | None] = mapped_column(Float)
@@ -296,7 +296,7 @@ class Result(Base):
     ci_low_s: Mapped[float | None] = mapped_column(Float)
     ci_high_s: Mapped[float | None] = mapped_column(Float)
     images_per_s: Mapped[float | None] = mapped_column(Float)
-    # throughput with one sync per pipeline_steps steps (CUDA; runners.timing)
+    # throughput with one sync per pipeline_steps steps (CUDA; vocab.sampling)
     pipeline_steps: Mapped[int | None]
     pipelined_s: Mapped[float | None] = mapped_column(Float)
     pipelined_images_per_s: Mapped[float | None] = mapped_column(Float)
@@ -329,7 +329,7 @@ class Sample(Base):
 
 
 class Process(Base):
-    """One worker process's part of a result (runners.measurement.ProcessRecord)."""
+    """One worker process's part of a result (vocab.measurement.ProcessRecord)."""
 
     __tablename__ = "process"
 
@@ -353,7 +353,7 @@ class Process(Base):
     pipelined_s: Mapped[float | None] = mapped_column(Float)  # median of its pipelined groups
     batch_means_rel: Mapped[float | None] = mapped_column(Float)  # within-process CI
     drift_rel: Mapped[float | None] = mapped_column(Float)
-    left_out: Mapped[bool | None]  # an outlier left out of the case value (runners.flags)
+    left_out: Mapped[bool | None]  # an outlier left out of the case value (vocab.flags)
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
     throttled: Mapped[bool | None]
     gpu_before: Mapped[Any | None] = mapped_column(JSON)
@@ -368,9 +368,9 @@ class Pending(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
-    case_key: Mapped[str] = mapped_column(Text)  # JSON of the case, suite.case.Case.to_dict
+    case_key: Mapped[str] = mapped_column(Text)  # JSON of the case, vocab.case.Case.to_dict
     round: Mapped[int]
-    measurement: Mapped[dict[str, Any]]  # runners.measurement.Measurement.to_dict
+    measurement: Mapped[dict[str, Any]]  # vocab.measurement.Measurement.to_dict
 
 
 class RunVariance(Base):

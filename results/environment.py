@@ -1,7 +1,7 @@
 """The software environment of a run: Python and library versions, the resnet-bench
 checkout, the environment variables that change performance, framework build info.
 
-Versions come from `importlib.metadata`, as the runtime records (suite.runtimes) name them:
+Versions come from `importlib.metadata`, as the runtime records (vocab.runtimes) name them:
 this module never imports a framework; their build info is probed inside a worker and
 handed in as `framework_info`. The key tables (ENVIRONMENT_KEYS, VERSION_KEYS) are
 results.metadata's.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from results.redact import is_secret_name, redact_env
-from suite.runtimes import RUNTIMES
+from vocab.runtimes import RUNTIMES
 
 
 class EnvironmentInfo(TypedDict):

@@ -27,7 +27,7 @@ from results.files import FileWriteError, atomic_write
 from results.format import plain
 from results.frames import RESULT_COLUMNS, ResultSamples, load, load_samples, samples_by_result
 from results.store import Store, open_store
-from suite.case import CASE_FIELDS
+from vocab.case import CASE_FIELDS
 
 if TYPE_CHECKING:
     import pandas as pd

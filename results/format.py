@@ -7,7 +7,7 @@ significant digits ("4.5%"); a change is signed with one decimal ("+7.0%"); a p-
 three decimals ("<0.001" below that). Whatever is missing or undefined (None, NaN, NA,
 inf) is MISSING. `plain` turns the same values into what JSON holds (NaN -> null).
 
-Case labels are suite.case.case_label, built from the fields named here for each view.
+Case labels are vocab.case.case_label, built from the fields named here for each view.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from suite.case import LABEL_FIELDS
+from vocab.case import LABEL_FIELDS
 
 MISSING = "—"
 SIGNIFICANT_DIGITS = 3
 SHARE_DIGITS = 2
 
-# Which fields name a case where its context says the rest (suite.case.case_label):
+# Which fields name a case where its context says the rest (vocab.case.case_label):
 CHART_LABEL: tuple[str, ...] = ("framework", "depth", "batch_size")  # a chart's title: the rest
 PAIR_LABEL: tuple[str, ...] = LABEL_FIELDS[1:]  # both frameworks of a comparison row
 BATCHLESS_LABEL: tuple[str, ...] = tuple(f for f in LABEL_FIELDS if f != "batch_size")
@@ -107,7 +107,7 @@ def fmt_precision(ci_rel: Any, ci_target: Any = None) -> str:
 
 
 def flag_list(value: Any) -> list[dict[str, Any]]:
-    """A result's stored flags (runners.flags: {kind, process, detail}) from what a frame
+    """A result's stored flags (vocab.flags: {kind, process, detail}) from what a frame
     holds (JSON text or a list); [] where none or unknown."""
     import json
 
@@ -119,7 +119,7 @@ def flag_list(value: Any) -> list[dict[str, Any]]:
 def flags_line(value: Any) -> str:
     """A result's flags as one line ('outlier process 3: +14.0% off ...; drift ...');
     '' when it has none."""
-    from runners.flags import flags_text
+    from vocab.flags import flags_text
 
     return flags_text(flag_list(value))
 

@@ -31,9 +31,9 @@ from results.db import (
 from results.format import gpu_label
 from results.metadata import VERSION_KEYS
 from results.store import Store, open_store
-from runners import stats
-from suite.case import CASE_FIELDS
-from suite.runtimes import FRAMEWORKS, RUNTIMES
+from vocab import stats
+from vocab.case import CASE_FIELDS
+from vocab.runtimes import FRAMEWORKS, RUNTIMES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,7 +85,7 @@ RESULT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     (
         "flags",
         "json",
-        "troubles found (runners.flags): JSON list of {kind, process, detail}; [] when none",
+        "troubles found (vocab.flags): JSON list of {kind, process, detail}; [] when none",
     ),
     ("left_out", "json", "process indices left out of value and CI (outliers), JSON list"),
     (
@@ -387,7 +387,7 @@ PROCESS_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("pipelined_s", "float", "median of its groups of k steps per sync, per step, seconds"),
     ("batch_means_rel", "float", "within-process diagnostic: batch-means CI half-width / mean"),
     ("drift_rel", "float", "last third of its steps against the first"),
-    ("left_out", "bool", "an outlier left out of the case value and CI (runners.flags)"),
+    ("left_out", "bool", "an outlier left out of the case value and CI (vocab.flags)"),
     ("peak_memory_bytes", "int", "peak memory of the case in it, bytes"),
     ("throttled", "bool", "a GPU slowed down during it"),
 )

@@ -24,7 +24,7 @@ from results.compare import settings_differences
 from results.format import plain
 from results.history_query import HistoryError
 from results.keys import MATCH_KEYS, SWEEP_KEYS
-from suite.case import CASE_FIELDS, case_label
+from vocab.case import CASE_FIELDS, case_label
 
 if TYPE_CHECKING:
     import pandas as pd

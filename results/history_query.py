@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, select
 
 from results.db import Environment, Machine, Result, Run
 from results.store import Store
-from suite.case import CASE_FIELDS
+from vocab.case import CASE_FIELDS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -22,7 +22,7 @@ from results.format import fmt, fmt_change, fmt_change_ci, fmt_time, plain
 from results.history import DEFAULT_THRESHOLD, ChangePoint, Series, analyse, ranked
 from results.history_query import load_points
 from results.plotting import label_colors
-from suite.case import case_label
+from vocab.case import case_label
 
 if TYPE_CHECKING:
     from results.store import Store

@@ -45,10 +45,10 @@ from results.history_report import HistorySection
 from results.html_cases import attention_rows, best_batch_rows, real_flags, summary_rows
 from results.plotting import Context, plotly_js
 from results.scaling import STRAGGLER_THRESHOLD, replica_scaling
-from runners.comparison import RunShift
-from runners.measurement import FAILED_STATUSES
-from runners.stats import CI_TARGET_REL
-from suite.case import case_label
+from vocab.case import case_label
+from vocab.comparison import RunShift
+from vocab.measurement import FAILED_STATUSES
+from vocab.stats import CI_TARGET_REL
 
 TEMPLATE = "report.html.j2"
 

@@ -1,5 +1,5 @@
 """The report's per-case views: badges only for what needs a look (a failed status, a
-throttled device, a specific flag from runners.flags), a legacy `unstable` said quietly in
+throttled device, a specific flag from vocab.flags), a legacy `unstable` said quietly in
 the note, the summary rows, the "Needs attention" list and the best-batch rows."""
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from results.format import (
     number,
     text,
 )
-from runners.flags import FLAG_KINDS
-from runners.measurement import FAILED_STATUSES
+from vocab.flags import FLAG_KINDS
+from vocab.measurement import FAILED_STATUSES
 
-LEGACY = "legacy"  # runners.flags: `unstable` from before flags; it fired on most clean cases
+LEGACY = "legacy"  # vocab.flags: `unstable` from before flags; it fired on most clean cases
 
 
 def real_flags(row: Mapping[Any, Any] | pd.Series) -> list[dict[str, Any]]:
-    """The case's specific flags (runners.flags: outlier process, drift, warm-up not
+    """The case's specific flags (vocab.flags: outlier process, drift, warm-up not
     finished), as the summary holds them; a legacy `unstable` is not one: it is said
     quietly in the case's note, never as a badge or in "Needs attention"."""
     value = row.get("flags")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from suite.case import case_fields_without
+from vocab.case import case_fields_without
 
 # Runs are matched on MATCH_KEYS; thread counts are added only when a run holds several
 # results per key (a thread sweep), since threads may legitimately differ between machines.

@@ -4,7 +4,7 @@ and GPU host in one database), with each machine's main facts.
 Each machine is represented by its latest run among the report's runs; the primary run's
 machine is the base. Cases match on compare.MATCH_KEYS (every case axis but the sweep
 order). Runs on two machines share no rounds, so the ratio of two case values is the
-unpaired test (runners.comparison.ratio_test: Welch on log per-process values); a machine is
+unpaired test (vocab.comparison.ratio_test: Welch on log per-process values); a machine is
 called faster only when the whole CI lies beyond the threshold.
 """
 
@@ -21,8 +21,8 @@ from results.analysis import FASTER_THRESHOLD, case_value, of_run, process_value
 from results.compare import MATCH_KEYS
 from results.format import fmt_bytes, fmt_ci, is_missing, ms, text
 from results.metadata import VERSION_KEYS
-from runners import comparison
-from suite.case import case_label
+from vocab import comparison
+from vocab.case import case_label
 
 VERSION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("python", "python_version"),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runners.host import HASH_HOSTNAME_ENV
-from suite.runtimes import RUNTIMES
+from vocab.runtimes import RUNTIMES
 
 
 class MetadataError(ValueError):
@@ -94,7 +94,7 @@ def _version_keys() -> tuple[Key, ...]:
 
 
 # The environment's `versions`: one key/value row each (table environment_version), named
-# by the runtime records (suite.runtimes), so a new runtime needs no column. Keys a release
+# by the runtime records (vocab.runtimes), so a new runtime needs no column. Keys a release
 # no longer knows still load and show; new values must be known keys.
 VERSION_KEYS: tuple[Key, ...] = _version_keys()
 

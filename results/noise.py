@@ -13,7 +13,7 @@ settings, threads and environment, checked) and keeps per case and thread count:
 
 Run-vs-run `compare` adds 2 x run_var (each run has its own shift) to the squared standard
 error of the log ratio and takes the t quantile at the Welch-Satterthwaite df of all terms
-(runners.comparison.log_ratio_test), instead of raising the threshold.
+(vocab.comparison.log_ratio_test), instead of raising the threshold.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from results.analysis import of_run
 from results.compare import settings_differences
 from results.format import plain
 from results.keys import MATCH_KEYS, MIN_RUNS, VARIANCE_KEYS
-from runners.comparison import RunShift
-from suite.case import case_label
+from vocab.case import case_label
+from vocab.comparison import RunShift
 
 KEY: tuple[str, ...] = VARIANCE_KEYS  # what a run variance is looked up by
 # Settings that may differ between A/A runs: the machine's passing state (load, steal,

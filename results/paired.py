@@ -3,7 +3,7 @@
 Every pair of cases of a run that differ only in AXIS (env, framework, execution,
 precision, threads, batch_size, ... any case field) is compared, each candidate value with
 the base value (the first-named, or the one asked for). The two cases' processes ran in the
-same rounds, so the comparison is paired by round (runners.comparison.paired_ratio_test): each
+same rounds, so the comparison is paired by round (vocab.comparison.paired_ratio_test): each
 round with both gives one log difference, and whatever moved the whole round cancels.
 A change is claimed when the whole 95% CI of the ratio lies beyond the threshold and
 Benjamini-Hochberg over all compared pairs holds the false discovery rate at ALPHA.
@@ -32,10 +32,10 @@ from results.analysis import (
 )
 from results.compare import VERDICTS
 from results.format import number
-from runners.comparison import PAIRED_THRESHOLD, RatioTest, benjamini_hochberg
-from suite.case import CASE_FIELDS, case_fields_without, default_execution
+from vocab.case import CASE_FIELDS, case_fields_without, default_execution
+from vocab.comparison import PAIRED_THRESHOLD, RatioTest, benjamini_hochberg
 
-DEFAULT_THRESHOLD = PAIRED_THRESHOLD  # why this value: runners.comparison
+DEFAULT_THRESHOLD = PAIRED_THRESHOLD  # why this value: vocab.comparison
 # An axis whose values bring another field with them: a framework is compared through its
 # default execution (each framework has its own executions), as the report does.
 DEPENDENT: dict[str, tuple[str, ...]] = {"framework": ("execution",)}

@@ -1,5 +1,5 @@
 """The power of a comparison on this machine: per case, the smallest change a design finds
-with probability 80% (runners.comparison.detectable_change), given the measured spread
+with probability 80% (vocab.comparison.detectable_change), given the measured spread
 between processes, the replication, and the calibrated run-to-run variance.
 
 - run vs run: two separate runs; the squared standard error of the log ratio is
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from results.format import number
-from runners.comparison import RunShift, detectable_change, satterthwaite
+from vocab.comparison import RunShift, detectable_change, satterthwaite
 
 
 def run_vs_run(

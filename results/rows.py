@@ -10,8 +10,8 @@ from typing import Any
 
 from results.db import STAT_COLUMNS, Ceiling
 from results.format import plain
-from runners.measurement import Measurement
-from suite.case import CASE_FIELDS
+from vocab.case import CASE_FIELDS
+from vocab.measurement import Measurement
 
 
 def _seconds(ns: int | None) -> float | None:

@@ -18,8 +18,8 @@ from results.environment import EnvironmentInfo
 from results.format import machine_label
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS
 from runners.host import MachineInfo, SystemState
-from runners.measurement import FAILED_STATUSES
 from runners.probe import CeilingInfo
+from vocab.measurement import FAILED_STATUSES
 
 STALE_AFTER_S = 3 * 3600.0  # no heartbeat this long from another host: the run is gone
 

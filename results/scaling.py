@@ -3,7 +3,7 @@
 Derived from stored results, never stored alone: a case with N replicas is compared with
 the one-replica case of the same run and the same other axes (threads included: the same
 cores, split N ways). Efficiency = images/s(N) / (N x images/s(1)); images/s counts every
-replica's images (runners.measurement).
+replica's images (vocab.measurement).
 """
 
 from __future__ import annotations

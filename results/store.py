@@ -48,9 +48,9 @@ from results.metadata import (
 from results.rows import case_key_text, ceiling_row, process_rows, result_values
 from results.runinfo import RunInfo, host_id, run_info, stored_machine
 from runners.host import MachineInfo, SystemState
-from runners.measurement import Measurement
 from runners.probe import CeilingInfo
-from suite.case import CASE_FIELDS
+from vocab.case import CASE_FIELDS
+from vocab.measurement import Measurement
 
 MAX_ID = 2**63 - 1  # the largest id any backend stores (BIGINT / SQLite INTEGER)
 
@@ -382,7 +382,7 @@ class Store:
             session.commit()
 
     def finished_keys(self, run_id: int) -> set[tuple[Any, ...]]:
-        """Case keys (suite.case.Case.key()) the run already holds, whatever their status."""
+        """Case keys (vocab.case.Case.key()) the run already holds, whatever their status."""
         columns = [getattr(Result, name) for name in CASE_FIELDS]
         with self.reading() as session:
             self._run(session, run_id)

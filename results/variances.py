@@ -14,8 +14,8 @@ from sqlalchemy import select
 from results.db import RunVariance, utcnow
 from results.keys import VARIANCE_KEYS
 from results.store import Store
-from runners.comparison import RunShift
-from suite.case import Case
+from vocab.case import Case
+from vocab.comparison import RunShift
 
 
 def store_run_variances(

@@ -1,7 +1,7 @@
 """Check stored statistics against the raw steps they were computed from.
 
 A result's statistics are computed once, at the store write, by the function the stop rule
-uses (runners.stats.summarize / case_interval); the report, compare and show read them.
+uses (vocab.stats.summarize / case_interval); the report, compare and show read them.
 This module recomputes them from the stored samples and process rows, only to check.
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from results.db import Process, Result, Run, Sample
 from results.store import Store
-from runners.stats import Stats, summarize
-from runners.timing import SamplingPolicy
+from vocab.sampling import SamplingPolicy
+from vocab.stats import Stats, summarize
 
 CHECKED = ("value_s", "ci_low_s", "ci_high_s", "ci_df", "sd_log_between", "drift_rel")
 REL_TOL = 1e-9

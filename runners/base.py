@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from suite.case import Case
+from vocab.case import Case
 
 
 class Runner(Protocol):

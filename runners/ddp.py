@@ -35,9 +35,9 @@ from runners.distributed import (
     threads_per_rank,
     time_replicated,
 )
-from runners.measurement import Measurement, ProcessRecord, one_line
-from runners.timing import SamplingPolicy
-from suite.case import Case
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord, one_line
+from vocab.sampling import SamplingPolicy
 
 # DDP's defaults, set explicitly so that what is recorded is what ran.
 BUCKET_CAP_MB = 25
@@ -219,7 +219,7 @@ def rank_main(case_data: dict[str, Any], policy_data: dict[str, Any], threads: i
     import torch.distributed as dist
 
     from runners.torch_runner import TorchRunner
-    from suite.case import Case
+    from vocab.case import Case
 
     case = Case.from_dict(case_data)
     policy = SamplingPolicy.from_dict(policy_data)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runners.measurement import Measurement, ProcessRecord
-from runners.timing import SamplingPolicy, warm_up
-from suite.case import Case
-from suite.runtimes import RUNTIMES, runtime
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord
+from vocab.runtimes import RUNTIMES, runtime
+from vocab.sampling import SamplingPolicy, warm_up
 
 # Test hook: "RANK:STEP" makes that rank SIGKILL itself at that step, "RANK:STEP:hang"
 # makes it sleep there (the failure tests; never set in a run).
@@ -125,7 +125,7 @@ def time_replicated(
     device: str,
     rank: int = 0,
 ) -> RankTiming:
-    """`runners.timing`'s warm-up and sampling rule, decided on agreed values: `agree`
+    """`vocab.sampling`'s warm-up and sampling rule, decided on agreed values: `agree`
     (an all-reduce MAX over the ranks) turns this rank's step time into the slowest rank's,
     the same number on every rank; the warm-up's clock is the sum of agreed steps."""
     timing = RankTiming()

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
-from suite.case import Case
-from suite.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regularizer
+from vocab.case import Case
+from vocab.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regularizer
 
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
@@ -147,8 +147,8 @@ class JaxRunner:
         import optax
         from flax import nnx
 
-        from suite.models import build_model
-        from suite.models.jax_resnet import inference
+        from networks import build_model
+        from networks.jax_resnet import inference
 
         self._case = case
         # a worker compiles several cases in turn: start each afresh

@@ -22,11 +22,11 @@ from typing import IO, Any, cast
 
 from runners.distributed import behind
 from runners.host import oom_kills
-from runners.measurement import Measurement, ProcessRecord
 from runners.probe import ProbeResult, empty_result
-from runners.timing import SamplingPolicy
 from runners.worker import TEMP_PREFIX  # a worker left alone removes its folder
-from suite.case import Case
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord
+from vocab.sampling import SamplingPolicy
 
 DEFAULT_TIMEOUT_S = 900.0
 STDERR_TAIL_LINES = 5

@@ -26,8 +26,8 @@ from runners.ddp import (
     run_node,
 )
 from runners.distributed import die_with_launcher
-from runners.timing import SamplingPolicy
-from suite.case import Case
+from vocab.case import Case
+from vocab.sampling import SamplingPolicy
 
 FOLLOW_IDLE_S = 1800  # a follower that hears nothing from node 0 this long gives up
 

@@ -1,6 +1,6 @@
 """ONNX Runtime runner: an InferenceSession on the torch model's ONNX export, inference only.
 
-The export (suite.models.onnx_resnet) is cached in the run's output folder, keyed by depth,
+The export (networks.onnx_resnet) is cached in the run's output folder, keyed by depth,
 image size, classes and exporter version; a missing file is exported by a child process,
 so this worker never imports torch, and the first process of a case pays the export in its
 build time. Threads are the session's own pools: intra-op = the case's threads, inter-op =
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
-from suite.case import Case
+from vocab.case import Case
 
 OUTPUT_ENV = "RESNET_BENCH_OUTPUT"  # the run's output folder (suite.cli.common sets it)
 DEFAULT_OUTPUT = "out"
@@ -34,13 +34,13 @@ def export_folder() -> Path:
 def export_model(case: Case) -> tuple[Path, bool]:
     """The case's network as the cached ONNX export, and whether it was made just now (by
     a child process: this one never imports torch). The ONNX-fed runtimes share it."""
-    from suite.models.onnx_resnet import cached_path
+    from networks.onnx_resnet import cached_path
 
     path = cached_path(export_folder(), case.depth, case.num_classes, case.image_size)
     if path.exists():
         return path, False
     cmd = [
-        sys.executable, "-m", "suite.models.onnx_resnet", "--depth", str(case.depth),
+        sys.executable, "-m", "networks.onnx_resnet", "--depth", str(case.depth),
         "--num-classes", str(case.num_classes), "--image-size", str(case.image_size), str(path),
     ]  # fmt: skip
     done = subprocess.run(
@@ -79,7 +79,7 @@ class OrtRunner:
         return str(self.ort.__version__)
 
     def unsupported(self, case: Case) -> str | None:
-        # training and bf16/fp16 are its record's skips (suite.runtimes)
+        # training and bf16/fp16 are its record's skips (vocab.runtimes)
         if case.is_cuda:
             providers = self.ort.get_available_providers()
             if CUDA_PROVIDER not in providers:
@@ -161,7 +161,7 @@ class OrtRunner:
     def build(self, case: Case) -> None:
         import numpy as np
 
-        from suite.models.onnx_resnet import INPUT, OUTPUT, exporter_version
+        from networks.onnx_resnet import INPUT, OUTPUT, exporter_version
 
         ort = self.ort
         self._case = case

@@ -1,4 +1,4 @@
-"""The x86 CPU inference runtime whose builder is suite.models.ov_resnet (which alone imports
+"""The x86 CPU inference runtime whose builder is networks.ov_resnet (which alone imports
 the library): the cached ONNX export, read and compiled for the CPU plugin.
 
 Executions:
@@ -22,14 +22,14 @@ from typing import Any
 
 from runners.base import peak_rss_bytes
 from runners.ort_runner import export_model, process_threads
-from suite.case import Case
+from vocab.case import Case
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 
 
 class OvRunner:
     def __init__(self) -> None:
-        from suite.models import ov_resnet
+        from networks import ov_resnet
 
         self.models = ov_resnet
         self.name: str = ov_resnet.FRAMEWORK
@@ -48,7 +48,7 @@ class OvRunner:
         return [str(c) for c in caps]
 
     def unsupported(self, case: Case) -> str | None:
-        # training, GPUs and fp16 are the record's skips (suite.runtimes)
+        # training, GPUs and fp16 are the record's skips (vocab.runtimes)
         if case.precision == "bf16" and "BF16" not in self._capabilities():
             return f"bf16: this CPU has no BF16 capability ({', '.join(self._capabilities())})"
         return None

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
-from runners.measurement import one_line
 from runners.registry import get_runner, missing, unsupported
-from suite.case import Case
-from suite.spec import DEPTHS
+from vocab.case import Case
+from vocab.measurement import one_line
+from vocab.spec import DEPTHS
 
 CEILING_PRECISIONS = ("fp32", "bf16")
 

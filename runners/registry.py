@@ -1,4 +1,4 @@
-"""A framework's runner, loaded from its record (suite.runtimes) only when asked for: a
+"""A framework's runner, loaded from its record (vocab.runtimes) only when asked for: a
 worker imports exactly one framework, and the core install none."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import importlib.util
 from typing import Any
 
 from runners.base import Runner
-from suite.case import Case
-from suite.runtimes import runtime
+from vocab.case import Case
+from vocab.runtimes import runtime
 
 
 def load(target: str) -> Any:

@@ -36,9 +36,9 @@ from runners.distributed import (
     threads_per_rank,
     time_replicated,
 )
-from runners.measurement import Measurement, ProcessRecord, one_line
-from runners.timing import SamplingPolicy
-from suite.case import Case
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord, one_line
+from vocab.sampling import SamplingPolicy
 
 POLL_S = 0.1
 
@@ -76,9 +76,9 @@ def task_main(request: dict[str, Any], out: Path) -> None:
     """One CPU worker task (or the one process of MirroredStrategy): build, time, write."""
     import tensorflow as tf
 
+    from networks import build_model
     from runners.tf_runner import LEARNING_RATE, MOMENTUM
-    from suite.models import build_model
-    from suite.spec import WEIGHT_DECAY
+    from vocab.spec import WEIGHT_DECAY
 
     case = Case.from_dict(request["case"])
     policy = SamplingPolicy.from_dict(request["policy"])

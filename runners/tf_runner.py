@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
-from suite.case import Case
-from suite.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regularizer
+from vocab.case import Case
+from vocab.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regularizer
 
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
@@ -113,7 +113,7 @@ class TFRunner:
         tf = self.tf
         import keras
 
-        from suite.models import build_model
+        from networks import build_model
 
         # A worker builds several cases' models in turn: drop the previous one's graph state.
         keras.backend.clear_session()

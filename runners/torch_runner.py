@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
-from suite.case import Case
-from suite.spec import WEIGHT_DECAY, feature_size  # on conv kernels only, as TF-slim's regularizer
+from vocab.case import Case
+from vocab.spec import WEIGHT_DECAY, feature_size  # on conv kernels only, as TF-slim's regularizer
 
 # Measured by benchmarks/harness_check.py on the 2-core dev host: channels-last is the faster
 # CPU layout for this network there (see README "Default executions"); on CUDA, channels-last
@@ -150,7 +150,7 @@ class TorchRunner:
         """`wrap`: applied to the model on its device (runners.ddp: DistributedDataParallel);
         the step calls the wrapped model, the optimizer holds the model's parameters."""
         torch = self.torch
-        from suite.models import build_model
+        from networks import build_model
 
         if case.execution == "compile":
             # A worker compiles several cases in turn: start each from dynamo's empty cache.

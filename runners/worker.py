@@ -31,11 +31,11 @@ from typing import IO, Any
 
 from runners import distributed
 from runners.base import Runner, reset_peak_rss
-from runners.measurement import Measurement, ProcessRecord, one_line
-from runners.stats import CI_TARGET_REL
-from runners.timing import SamplingPolicy, time_steps
-from suite.case import Case
-from suite.runtimes import runtime
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord, one_line
+from vocab.runtimes import runtime
+from vocab.sampling import SamplingPolicy, time_steps
+from vocab.stats import CI_TARGET_REL
 
 TEMP_PREFIX = "resnet-bench-"  # the parent's temporary folders (runners.manager)
 
@@ -60,7 +60,7 @@ def new_measurement(
     """A case's Measurement with what holds before any step: its MACs from the spec, the
     framework version and the threads read back (`threads`; None where the framework would
     not say). The worker and the pytest plugin start here."""
-    from suite.spec import gmacs
+    from vocab.spec import gmacs
 
     result = Measurement(
         case=case,

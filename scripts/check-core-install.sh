@@ -22,8 +22,8 @@ PY
 from results.environment import environment_info
 from results.store import open_store
 from runners.host import machine_info
-from runners.measurement import Measurement
-from suite.case import Case
+from vocab.measurement import Measurement
+from vocab.case import Case
 
 with open_store("sqlite:///results.sqlite") as store:
     for label, ms in (("base", 10), ("cand", 11)):

@@ -42,7 +42,7 @@ def mentions(name: str, files: list[Path] | None = None) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from suite.runtimes import RUNTIMES
+    from vocab.runtimes import RUNTIMES
 
     files = tracked()
     for name in RUNTIMES:

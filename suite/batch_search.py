@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runners.measurement import Measurement
-from suite.case import CASE_FIELDS, Case
+from vocab.case import CASE_FIELDS, Case
+from vocab.measurement import Measurement
 
 if TYPE_CHECKING:
     from results.store import Store

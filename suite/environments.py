@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from results.redact import redact_env
-from suite.case import ENV_NAME_HELP, ENV_NAME_RE
+from vocab.case import ENV_NAME_HELP, ENV_NAME_RE
 
 VAR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 SPEC_HELP = "SPEC is /path/bin/python, VAR=V[,VAR=V...], or /path/bin/python:VAR=V[,VAR=V...]"

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from results.format import number
-from runners.stats import TRAINING_MAC_FACTOR
-from suite.case import Case
-from suite.runtimes import RUNTIMES
-from suite.spec import gmacs
+from vocab.case import Case
+from vocab.runtimes import RUNTIMES
+from vocab.spec import gmacs
+from vocab.stats import TRAINING_MAC_FACTOR
 
 if TYPE_CHECKING:
     from results.store import Store
@@ -132,7 +132,7 @@ def history_from(
     import results
     from results.metadata import machine_fingerprint
     from runners.host import machine_info
-    from suite.case import CASE_FIELDS
+    from vocab.case import CASE_FIELDS
 
     here = machine_fingerprint(machine_info())
     runs = [r.id for r in store.list_runs() if r.machine["fingerprint"] == here]

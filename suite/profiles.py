@@ -5,7 +5,7 @@ user's own TOML of the same shape:
 
     [cases]    lists per axis (frameworks, depths, batch_sizes, devices, modes, precisions,
                executions, replicas) and scalars (image_size, num_classes, threads, interop_threads)
-    [sampling] runners.timing.SamplingPolicy fields (min_processes, max_processes, ...),
+    [sampling] vocab.sampling.SamplingPolicy fields (min_processes, max_processes, ...),
                plus timeout_s (per case in a worker); `processes` is an old name for
                min_processes
     [[extra_cases]]  optional, repeated: more cases, each a table of list axes that replace
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runners.timing import SamplingPolicy
 from suite import environments as envs
-from suite.case import (
+from suite.environments import EnvSpec
+from vocab.case import (
     ALL_EXECUTIONS,
     FRAMEWORKS,
     MODES,
@@ -44,12 +44,12 @@ from suite.case import (
     check_device,
     check_positive_int,
 )
-from suite.environments import EnvSpec
-from suite.runtimes import RUNTIMES, executions_of
-from suite.spec import DEPTHS
+from vocab.runtimes import RUNTIMES, executions_of
+from vocab.sampling import SamplingPolicy
+from vocab.spec import DEPTHS
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-DEFAULT_EXECUTION = "default"  # each framework's first execution (suite.runtimes)
+DEFAULT_EXECUTION = "default"  # each framework's first execution (vocab.runtimes)
 LIST_AXES = (
     "frameworks", "depths", "batch_sizes", "devices", "modes", "precisions", "executions",
     "replicas",

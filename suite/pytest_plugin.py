@@ -5,7 +5,7 @@ with `quick`'s sampling), narrowed with --resnet-* options, each checked at conf
 (a bad value is one line and pytest's usage-error exit, 4).
 
 How a session measures, and why this way. The process is the unit of replication
-(runners.stats): a value and its CI come from several fresh processes, interleaved with
+(vocab.stats): a value and its CI come from several fresh processes, interleaved with
 the other cases' processes. So the session measures exactly as `resnet-bench run` does:
 when the first benchmark needs a result, every case the session will run (after -k and
 deselection) goes through suite.session.execute, in the profile's sampling policy
@@ -45,10 +45,10 @@ from typing import Any
 
 import pytest
 
-from runners.measurement import Measurement
-from suite.case import FRAMEWORKS, Case, CaseError
 from suite.profiles import Profile, ProfileError, load_profile
-from suite.spec import DEPTHS
+from vocab.case import FRAMEWORKS, Case, CaseError
+from vocab.measurement import Measurement
+from vocab.spec import DEPTHS
 
 MARK = "resnet_benchmark"
 DEFAULT_PROFILE = "pytest-default"  # the run's profile name without --resnet-profile

@@ -1,5 +1,5 @@
 """The run loop's state in one object: the rounds, each case's processes so far (pending),
-when a case stops (runners.timing.stop_reason), and growth by batch search.
+when a case stops (vocab.sampling.stop_reason), and growth by batch search.
 
     sched = Scheduler(cases, policy, seed, sink)
     while groups := sched.next_round():      # the checkpoint between rounds
@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from runners.manager import worker_key
-from runners.measurement import Measurement
-from runners.timing import SamplingPolicy, stop_reason
 from suite.batch_search import BatchSearch, throughput
-from suite.case import Case
+from vocab.case import Case
+from vocab.measurement import Measurement
+from vocab.sampling import SamplingPolicy, stop_reason
 
 
 class Sink(Protocol):

@@ -4,11 +4,11 @@ result committed to the store as soon as the case is finished.
     profile/flags -> [Case] -> rounds -> worker(cases of one framework) -> Measurement
                   -> merge per case -> store (one transaction per case)
 
-The process is the unit of replication (runners.stats). Round r measures every unfinished
+The process is the unit of replication (vocab.stats). Round r measures every unfinished
 case once more, each in a fresh worker; the order within a round (which framework's worker
 goes first, and the cases inside each worker) is shuffled with the run's recorded seed, so
 that drift on the machine hits every case alike. After `min_processes` rounds a case gets
-more only while its CI between processes misses the target (runners.timing.stop_reason).
+more only while its CI between processes misses the target (vocab.sampling.stop_reason).
 Each process of an unfinished case is kept in the store as pending, so `--resume` of a
 killed run continues those cases instead of starting them over.
 """
@@ -36,15 +36,15 @@ from results.store import DuplicateResultError, Store
 from runners import host
 from runners.host import MachineInfo, SystemState
 from runners.manager import probe, run_round, spawn, worker_env
-from runners.measurement import Measurement
 from runners.probe import CeilingInfo
 from runners.registry import missing
-from runners.timing import SamplingPolicy
 from suite.batch_search import BatchSearch, stored_rates
-from suite.case import FRAMEWORKS, Case
 from suite.environments import EnvError, EnvSpec, not_installed
-from suite.runtimes import RUNTIMES, runtime
 from suite.scheduler import Scheduler, round_order, worker_groups
+from vocab.case import FRAMEWORKS, Case
+from vocab.measurement import Measurement
+from vocab.runtimes import RUNTIMES, runtime
+from vocab.sampling import SamplingPolicy
 
 __all__ = ["Plan", "Scheduler", "execute", "round_order", "worker_groups"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from runners.registry import missing
-from suite.runtimes import RUNTIMES
 from tests.support.services import skip_or_fail_in_ci
+from vocab.runtimes import RUNTIMES
 
 
 def pytest_configure(config: pytest.Config) -> None:

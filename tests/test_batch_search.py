@@ -14,12 +14,12 @@ import results
 from results import html
 from results.batches import best_batches
 from results.store import Store, open_store
-from runners.measurement import Measurement
 from suite import session
 from suite.batch_search import BatchSearch
-from suite.case import Case
 from tests.support.session import POLICY, FakeWorkers, Silent, fake_context
 from tests.support.store import begin
+from vocab.case import Case
+from vocab.measurement import Measurement
 
 BASE = Case("torch", 50, 1, image_size=32, threads=1)
 

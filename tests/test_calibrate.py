@@ -13,11 +13,11 @@ import pytest
 from results.noise import NotAA, check_a_a, learn_run_variance
 from results.store import open_store
 from results.variances import stored_run_variances
-from runners.measurement import Measurement
-from suite.case import Case
 from suite.cli import main
 from tests.support.frames import Frames, steps
 from tests.support.store import fake_environment, fake_machine
+from vocab.case import Case
+from vocab.measurement import Measurement
 
 SHIFTS = [0.03, -0.02, 0.025, -0.03, 0.0, 0.02, -0.01]  # the whole machine, run by run
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from suite.case import FRAMEWORKS, Case, CaseError
 from suite.profiles import ProfileError, load_profile, profile_names
-from suite.runtimes import RUNTIMES
-from suite.spec import DEPTHS
+from vocab.case import FRAMEWORKS, Case, CaseError
+from vocab.runtimes import RUNTIMES
+from vocab.spec import DEPTHS
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

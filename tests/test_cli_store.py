@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from results.store import open_store
-from runners.measurement import Measurement
 from suite.cli import main
 from tests.support.store import BACKENDS, backend_url, begin, case, measurement
+from vocab.measurement import Measurement
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
 

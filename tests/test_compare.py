@@ -9,8 +9,8 @@ import pytest
 from scipy import stats as sps
 
 from results import compare
-from runners.comparison import RunShift
 from tests.support.frames import Frames, only_row, steps
+from vocab.comparison import RunShift
 
 # --------------------------------------------------------------- run comparison
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from results.store import open_store
-from runners.measurement import Measurement
 from suite.cli import main
 from tests.support.store import begin, case, measurement
+from vocab.measurement import Measurement
 
 
 def _db(tmp_path: Path, cand: list[Measurement]) -> str:

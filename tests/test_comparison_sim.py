@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from runners.comparison import PAIRED_THRESHOLD
 from tests.support.comparison_sim import paired_calls, separate_calls
+from vocab.comparison import PAIRED_THRESHOLD
 
 pytestmark = pytest.mark.slow  # ~1 min in all on an idle 2-core host
 

@@ -12,8 +12,8 @@ import tomllib
 from pathlib import Path
 
 from results.store import open_store
-from suite.runtimes import RUNTIMES
 from tests.support.store import begin, measurement
+from vocab.runtimes import RUNTIMES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,10 +15,10 @@ from results.scaling import replica_scaling
 from results.store import open_store
 from runners import ddp, distributed
 from runners.manager import run_round
-from runners.timing import SamplingPolicy
 from tests.support import ddp as ddp_support
 from tests.support.ddp import TINY, outliving, train
 from tests.support.store import begin
+from vocab.sampling import SamplingPolicy
 
 
 def test_cuda_ranks_use_nccl_on_their_local_device(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,7 +157,7 @@ def test_a_killed_rank_fails_its_case_and_the_round_goes_on(
 def test_more_cuda_replicas_than_devices_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from runners.measurement import Measurement, ProcessRecord
+    from vocab.measurement import Measurement, ProcessRecord
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     case = train(2, device="cuda")

@@ -18,8 +18,6 @@ from results.engine import StoreError, alembic_config, head_revision
 from results.format import fmt
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, VERSION_KEYS
 from results.store import open_store
-from runners.stats import Stats
-from suite.case import CASE_FIELDS
 from tests.support.store import (
     BACKENDS,
     backend_url,
@@ -27,6 +25,8 @@ from tests.support.store import (
     measurement,
     sqlite_file,
 )
+from vocab.case import CASE_FIELDS
+from vocab.stats import Stats
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
 

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from results.rows import case_key_text
 from runners.manager import SOURCE_TREE, env_for, worker_env
-from suite.case import Case, CaseError
 from suite.cli import main
 from suite.environments import EnvError, EnvSpec, check, parse_env, parse_table, unique
 from suite.profiles import ProfileError, parse_profile
+from vocab.case import Case, CaseError
 
 PACKAGES = {"torch": "torch", "nosuchframework": "no_such_package_xyz"}
 CASES = {"frameworks": ["torch"], "depths": [50], "batch_sizes": [1], "image_size": 32}

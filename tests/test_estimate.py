@@ -8,8 +8,6 @@ import pytest
 
 from results.store import open_store
 from runners.host import machine_info
-from runners.timing import SamplingPolicy
-from suite.case import Case
 from suite.cli import main
 from suite.estimate import (
     GUESS_BUILD_S,
@@ -21,6 +19,8 @@ from suite.estimate import (
 )
 from suite.session import Plan
 from tests.support.store import begin, case, measurement
+from vocab.case import Case
+from vocab.sampling import SamplingPolicy
 
 POLICY = SamplingPolicy(min_processes=4, min_samples=10, min_time_s=1.0, warmup_window=0,
                         min_warmup=2, min_warmup_time_s=0.5)  # fmt: skip

@@ -17,9 +17,9 @@ from results.export import (
 )
 from results.frames import COLUMNS, RESULT_COLUMNS
 from results.store import UnknownRunError, open_store
-from runners.measurement import Measurement
-from suite.case import CASE_FIELDS
 from tests.support.store import BACKENDS, backend_url, begin, case, measurement
+from vocab.case import CASE_FIELDS
+from vocab.measurement import Measurement
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from runners.torch_runner import GRAPH_WARMUP
-from suite.case import Case
+from vocab.case import Case
 
 # -- the torch CUDA path with a fake torch.cuda --------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Flags that name a trouble (runners.flags), the warm-up rule, and statistics computed once
+"""Flags that name a trouble (vocab.flags), the warm-up rule, and statistics computed once
 at the store write and read back (results.verify recomputes them only to check)."""
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from results.analysis import stored_process_values
 from results.engine import alembic_config
 from results.store import open_store
 from results.verify import mismatches
-from runners.flags import (
+from tests.support.run_sim import QUICK
+from tests.support.store import BACKENDS, backend_url, begin, measurement
+from vocab.case import Case
+from vocab.flags import (
     DRIFT_THRESHOLD,
     FLAG_KINDS,
     Flag,
@@ -26,12 +29,9 @@ from runners.flags import (
     rounds_drift,
     warmup_excess,
 )
-from runners.measurement import Measurement, ProcessRecord
-from runners.stats import case_interval, geometric_interval, summarize
-from runners.timing import SamplingPolicy, _settled, stop_reason, time_steps
-from suite.case import Case
-from tests.support.run_sim import QUICK
-from tests.support.store import BACKENDS, backend_url, begin, measurement
+from vocab.measurement import Measurement, ProcessRecord
+from vocab.sampling import SamplingPolicy, _settled, stop_reason, time_steps
+from vocab.stats import case_interval, geometric_interval, summarize
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from suite.case import CaseError
 from suite.profiles import LIST_AXES, RUN_KEYS, SCALAR_AXES, ProfileError, parse_profile
 from suite.session import Plan
+from vocab.case import CaseError
 
 EXAMPLES = settings(
     max_examples=150,

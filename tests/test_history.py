@@ -15,10 +15,10 @@ from results.changepoints import find_steps, run_se
 from results.history import analyse, gate
 from results.history_query import HistoryError, load_points, resolve_machine
 from results.store import open_store
-from runners.measurement import ProcessRecord
 from suite.cli import main
 from tests.support.history_sim import merged, run_gate, simulate
 from tests.support.store import begin, fake_environment, fake_machine, measurement
+from vocab.measurement import ProcessRecord
 
 # --------------------------------------------------------------- change points
 

@@ -137,8 +137,8 @@ def test_resume_still_applies_max_time(
 
 
 def _stored_plan() -> object:
-    from runners.timing import SamplingPolicy
     from suite.session import Plan
+    from vocab.sampling import SamplingPolicy
 
     return Plan(cases=[], policy=SamplingPolicy(), timeout_s=60.0, profile="smoke")
 

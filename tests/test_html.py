@@ -17,8 +17,8 @@ from markupsafe import escape
 
 from results import analysis, charts, compare, format, html
 from results.plotting import Context
-from runners.comparison import RunShift
 from tests.support.frames import HOSTILE, Frames, report_frames, steps
+from vocab.comparison import RunShift
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 # Anything the browser would fetch from elsewhere: src/href/action/srcset attributes, CSS

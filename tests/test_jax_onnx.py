@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from networks import build_model
 from runners.manager import run_round
-from runners.timing import SamplingPolicy
-from suite import spec
-from suite.case import Case
-from suite.models import build_model
+from vocab import spec
+from vocab.case import Case
+from vocab.sampling import SamplingPolicy
 
 SMALL = 64
 TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup=4)
@@ -28,7 +28,7 @@ TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup
 def test_jax_bn_momentum_and_eps() -> None:
     from flax import nnx
 
-    from suite.models.jax_resnet import layers
+    from networks.jax_resnet import layers
 
     bns = [m for _, m in layers(build_model("jax", 50)) if isinstance(m, nnx.BatchNorm)]
     assert len(bns) == 3 * sum(spec.DEPTHS[50]) + 1
@@ -41,7 +41,7 @@ def test_jax_bf16_compute_fp32_params_and_bn_modes() -> None:
     import jax.numpy as jnp
     from flax import nnx
 
-    from suite.models.jax_resnet import inference, layer
+    from networks.jax_resnet import inference, layer
 
     model = build_model("jax", 50, num_classes=10, precision="bf16")
     conv = layer(model, "block1/unit1/conv2")
@@ -83,7 +83,7 @@ def test_jax_root_max_pool_matches_tf(size: int) -> None:
 @pytest.mark.jax
 @pytest.mark.torch
 def test_jax_transfer_refuses_a_different_network() -> None:
-    from suite.models import jax_resnet
+    from networks import jax_resnet
 
     src = build_model("torch", 50)
     with pytest.raises(
@@ -103,7 +103,7 @@ def exported() -> Any:
 @pytest.mark.slow  # the export of depth 50 (seconds)
 @pytest.mark.onnxruntime
 def test_onnx_export_keeps_the_spec_network_with_a_dynamic_batch(exported: Any) -> None:
-    from suite.models.onnx_resnet import INPUT, OUTPUT, session
+    from networks.onnx_resnet import INPUT, OUTPUT, session
 
     ops = [n.op_type for n in exported.graph.node]
     # every BN its own node (ONNX Runtime fuses at load)
@@ -127,7 +127,7 @@ def test_onnx_export_keeps_the_spec_network_with_a_dynamic_batch(exported: Any) 
 
 @pytest.mark.onnxruntime
 def test_onnx_cache_is_keyed_by_depth_size_classes_and_exporter(tmp_path: Path) -> None:
-    from suite.models.onnx_resnet import cached_path, exporter_version, source_version
+    from networks.onnx_resnet import cached_path, exporter_version, source_version
 
     paths = {
         cached_path(tmp_path, d, c, s) for d in (50, 101) for c in (10, 1000) for s in (32, 224)

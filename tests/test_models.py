@@ -1,6 +1,6 @@
-"""The built models in every framework against suite.spec, and against each other.
+"""The built models in every framework against vocab.spec, and against each other.
 
-Parametrized from suite.spec.DEPTHS and suite.runtimes.RUNTIMES: a new depth or framework is
+Parametrized from vocab.spec.DEPTHS and vocab.runtimes.RUNTIMES: a new depth or framework is
 covered without editing this file. Each (framework, depth) model is built once per module
 (pytest groups the tests by the module-scoped fixture's parameter) and freed after use.
 """
@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from networks import build_model, builder, transfer
+from networks.verify import REL_TOLERANCE, verify_depth
 from runners.registry import missing
-from suite import spec
-from suite.case import FRAMEWORKS
-from suite.modelinfo import REL_TOLERANCE, verify_depth
-from suite.models import build_model, builder, transfer
-from suite.runtimes import RUNTIMES
 from tests.support.frameworks import framework_param
 from tests.support.published import PUBLISHED
+from vocab import spec
+from vocab.case import FRAMEWORKS
+from vocab.runtimes import RUNTIMES
 
 SMALL = 64  # image size for shape-dependent checks: 64 px -> 2x2 final feature map
 # A builder that takes an image size gets SMALL: its model has static shapes (TensorFlow
@@ -126,7 +126,7 @@ FRAMEWORK_MODULES = (
 
 def test_suite_imports_no_framework() -> None:
     code = (
-        "import sys, suite, suite.spec, suite.models, suite.models.transfer, suite.modelinfo, "
+        "import sys, suite, vocab.spec, networks, networks.transfer, networks.verify, "
         "suite.cli.models_cmd; "
         f"loaded = [m for m in {FRAMEWORK_MODULES!r} if m in sys.modules]; "
         "assert not loaded, loaded"
@@ -208,7 +208,7 @@ def test_torch_same_max_pool_matches_tf(size: int) -> None:
     import tensorflow as tf
     import torch
 
-    from suite.models.torch_resnet import same_max_pool
+    from networks.torch_resnet import same_max_pool
 
     # all negative, so zero padding would win where -inf padding must not
     x = -1.0 - np.random.default_rng(size).random((1, 2, size, size), np.float32)
@@ -266,7 +266,7 @@ def test_logits_agree_with_torch(framework: str) -> None:
 def test_transfer_round_trip(built: Built) -> None:
     import torch
 
-    from suite.modelinfo import _perturb
+    from networks.verify import _perturb
 
     src, dst = build_model("torch", 50), build_model("torch", 50)
     _perturb(src, seed=1)

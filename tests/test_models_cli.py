@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from suite import modelinfo, spec
+from networks import verify as modelinfo
 from suite.cli import main
-from suite.runtimes import FRAMEWORKS
+from vocab import spec
+from vocab.runtimes import FRAMEWORKS
 
 KEYS = ["framework", "depth", "params_trainable", "params_total", "gmacs", "image_size"]
 

@@ -14,12 +14,12 @@ import pytest
 from results.analysis import round_values
 from results.paired import AxisError, compare_by
 from results.store import open_store
-from runners import comparison as stats
-from runners.measurement import Measurement
-from suite.case import CASE_FIELDS, Case
 from suite.cli import main
 from tests.support.frames import Frames, only_row, steps
 from tests.support.store import fake_environment, fake_machine
+from vocab import comparison as stats
+from vocab.case import CASE_FIELDS, Case
+from vocab.measurement import Measurement
 
 
 def _rounds(

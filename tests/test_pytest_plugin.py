@@ -130,8 +130,8 @@ def test_good_options_narrow_the_profile(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_worker_steps_replay_as_pytest_benchmark_reads_its_clock() -> None:
     """pedantic reads the clock at each round's start and end: the difference is a step."""
-    from runners.measurement import Measurement
-    from suite.case import Case
+    from vocab.case import Case
+    from vocab.measurement import Measurement
 
     m = Measurement(Case("torch", 50, 1), samples_ns=[3_000_000, 1_000_000, 2_000_000])
     clock = WorkerSteps(m)
@@ -146,8 +146,8 @@ def test_the_session_measures_as_a_run_does(
     with source 'pytest' whose command hides the password; --resnet-no-store measures in
     a scratch database that is gone afterwards."""
     import suite.session
-    from runners.measurement import Measurement
     from suite.pytest_plugin import BenchSession
+    from vocab.measurement import Measurement
 
     plans: list[Any] = []
     stores: list[str] = []

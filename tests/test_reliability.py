@@ -17,9 +17,9 @@ from results.engine import alembic_config
 from results.redact import redact, redact_env
 from results.store import open_store
 from runners.manager import Outcome, _failure
-from suite.case import Case
 from suite.cli import main
 from tests.support.store import begin, measurement
+from vocab.case import Case
 
 HUGE = "99999999999999999999999"
 

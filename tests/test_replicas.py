@@ -16,10 +16,10 @@ from results.store import open_store
 from results.variances import store_run_variances, stored_run_variances
 from runners import distributed
 from runners.manager import run_round
-from suite.case import Case, CaseError
 from suite.profiles import ProfileError, expand, load_profile
 from tests.support.ddp import TINY, train
 from tests.support.store import begin
+from vocab.case import Case, CaseError
 
 
 def test_replicas_is_part_of_the_key_and_label_and_the_batch_is_per_replica() -> None:
@@ -111,7 +111,7 @@ def test_the_report_shows_scaling_efficiency_and_flags_a_straggler() -> None:
 
 
 def test_per_rank_medians_merge_over_processes_as_the_case_value_does() -> None:
-    from runners.measurement import Measurement
+    from vocab.measurement import Measurement
 
     parts = [
         Measurement(case=train(2), samples_ns=[10], details={"rank_median_s": [1.0, 4.0]}),

@@ -4,8 +4,8 @@ suite's own stopping rule with the default policy."""
 
 from __future__ import annotations
 
-from runners.timing import SamplingPolicy
 from tests.support.replication_sim import changed_share, coverage
+from vocab.sampling import SamplingPolicy
 
 DEFAULT = SamplingPolicy()
 COMPARE_THRESHOLD = 0.05  # results.compare.DEFAULT_THRESHOLD

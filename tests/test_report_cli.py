@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from results.store import open_store
-from runners.measurement import Measurement
-from suite.case import Case
 from suite.cli import main
 from suite.cli.common import UsageError
 from suite.cli.compare_cmd import parse_threshold
 from tests.support.store import fake_environment, fake_machine
+from vocab.case import Case
+from vocab.measurement import Measurement
 
 HOSTILE = "[red]<b>x</b>[/red]"
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from runners.manager import Outcome, _failure, run_case, run_round, spawn, worker_env
-from runners.measurement import Measurement
-from runners.timing import SamplingPolicy
-from suite.case import FRAMEWORKS, Case
 from tests.support.frameworks import framework_param
+from vocab.case import FRAMEWORKS, Case
+from vocab.measurement import Measurement
+from vocab.sampling import SamplingPolicy
 
 TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup=4)
 
@@ -187,8 +187,8 @@ class FakeRunner:
 
 def test_the_worker_reads_gpu_counters_around_each_case(monkeypatch: pytest.MonkeyPatch) -> None:
     import runners.nvml as nvml
-    from runners.measurement import ProcessRecord
     from runners.worker import measure
+    from vocab.measurement import ProcessRecord
 
     snapshots = iter(
         [
@@ -215,8 +215,8 @@ def test_the_worker_reads_gpu_counters_around_each_case(monkeypatch: pytest.Monk
 
 def test_the_worker_takes_no_gpu_snapshot_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import runners.nvml as nvml
-    from runners.measurement import ProcessRecord
     from runners.worker import measure
+    from vocab.measurement import ProcessRecord
 
     def boom() -> None:
         raise AssertionError("NVML read for a CPU case")
@@ -237,7 +237,7 @@ def test_torch_prepare_moves_the_dynamo_import_out_of_the_first_training_build()
     code = (
         "import sys\n"
         "from runners.torch_runner import TorchRunner\n"
-        "from suite.case import Case\n"
+        "from vocab.case import Case\n"
         "r = TorchRunner()\n"
         "r.prepare([Case('torch', 50, 1)])\n"
         "assert 'torch._dynamo' not in sys.modules\n"
@@ -251,7 +251,7 @@ def test_worker_without_the_framework_skips_its_cases_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from runners.worker import run_round as worker_round
-    from suite.runtimes import RUNTIMES
+    from vocab.runtimes import RUNTIMES
 
     absent = dataclasses.replace(
         RUNTIMES["tensorflow"], runner="no_such_runner_module:Runner", package="no_such_package"

@@ -1,4 +1,4 @@
-"""The runtime records (suite.runtimes), tested from the table: a new runtime's record is
+"""The runtime records (vocab.runtimes), tested from the table: a new runtime's record is
 covered without editing this file."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from runners.registry import unsupported
-from suite.case import Case
-from suite.runtimes import RUNTIMES, Runtime, UnknownRuntime, extras, runtime
+from vocab.case import Case
+from vocab.runtimes import RUNTIMES, Runtime, UnknownRuntime, extras, runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRAS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
@@ -80,4 +80,4 @@ def test_the_fifth_runtime_is_named_in_at_most_five_files() -> None:
     count = runpy.run_path(str(ROOT / "scripts" / "runtime_mentions.py"))["mentions"]
     where = count("openvino")
     assert len(where) <= 5, where
-    assert "suite/runtimes.py" in where or "vocab/runtimes.py" in where
+    assert "vocab/runtimes.py" in where or "vocab/runtimes.py" in where

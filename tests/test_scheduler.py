@@ -17,14 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from results.store import open_store
-from runners.measurement import Measurement, ProcessRecord
 from suite import session
 from suite.batch_search import BatchSearch
-from suite.case import Case
 from suite.cli import main
 from suite.environments import EnvSpec
 from suite.scheduler import Scheduler, round_order
 from tests.support.session import POLICY, FakeWorkers, Silent, fake_context
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord
 
 A = Case("torch", 50, 1, image_size=32, threads=1)
 C = Case("tensorflow", 50, 1, image_size=32, threads=1)

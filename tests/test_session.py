@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from results.store import Store, open_store
-from runners.measurement import Measurement
 from suite import session
-from suite.case import Case
 from tests.support.session import POLICY, FakeWorkers, Silent, fake_context
+from vocab.case import Case
+from vocab.measurement import Measurement
 
 A = Case("torch", 50, 1, image_size=32, threads=1)
 B = Case("torch", 50, 2, image_size=32, threads=1)
@@ -147,7 +147,7 @@ def test_the_run_summary_shows_the_overhead(store: Store, monkeypatch: pytest.Mo
 def test_the_parent_process_never_imports_a_framework() -> None:
     code = (
         "import sys, suite.cli, suite.session, suite.pytest_plugin, results, results.store, "
-        "results.html, results.analysis, runners.manager, suite.models, suite.modelinfo\n"
+        "results.html, results.analysis, runners.manager, networks, networks.verify\n"
         "from suite.cli import build_parser; build_parser()\n"
         "loaded = [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules]\n"
         "print(','.join(loaded))"
@@ -161,7 +161,7 @@ def test_a_framework_not_installed_is_skipped_naming_its_extra(
 ) -> None:
     """The core install has no framework: its cases end 'skipped' with the extra to install,
     without a probe or a worker; the other framework runs."""
-    from suite.runtimes import RUNTIMES
+    from vocab.runtimes import RUNTIMES
 
     tf, torch = RUNTIMES["tensorflow"], RUNTIMES["torch"]
     monkeypatch.setitem(RUNTIMES, "tensorflow", replace(tf, package="no_such_package_here"))

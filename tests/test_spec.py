@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from suite import spec
 from tests.support.published import PUBLISHED
+from vocab import spec
 
 # TF-slim / Keras ResNet50V2, 101V2, 152V2 with 1000 classes: (trainable, total incl. BN stats)
 DEPTHS = list(spec.DEPTHS)

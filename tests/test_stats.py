@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from runners.comparison import benjamini_hochberg, log_ratio_test, noise_floor, ratio_test
-from runners.stats import (
+from vocab.comparison import benjamini_hochberg, log_ratio_test, noise_floor, ratio_test
+from vocab.stats import (
     batch_means_rel,
     case_drift,
     drift_rel,
@@ -187,9 +187,9 @@ def test_robust_line_ignores_one_odd_point() -> None:
 def test_a_measurements_statistics_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The store on write, the summary table and `run --json` share one computation; a
     change to what they derive from drops it."""
-    from runners import measurement as mod
-    from runners.measurement import Measurement
-    from suite.case import Case
+    from vocab import measurement as mod
+    from vocab.case import Case
+    from vocab.measurement import Measurement
 
     calls = []
     real = mod.summarize

@@ -18,9 +18,6 @@ import results
 from results.db import STAT_COLUMNS
 from results.engine import StoreError
 from results.store import DuplicateResultError, UnknownRunError, open_store
-from runners.measurement import Measurement
-from runners.stats import summarize
-from suite.case import CASE_FIELDS
 from tests.support.store import (
     BACKENDS,
     backend_url,
@@ -31,6 +28,9 @@ from tests.support.store import (
     measurement,
     sqlite_file,
 )
+from vocab.case import CASE_FIELDS
+from vocab.measurement import Measurement
+from vocab.stats import summarize
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
 

@@ -16,8 +16,8 @@ import pytest
 from results.scaling import replica_scaling
 from runners import distributed
 from runners.manager import run_round
-from suite.case import Case
 from tests.support.ddp import TINY, frame_of, outliving, train
+from vocab.case import Case
 
 
 def test_tf_config_names_every_worker_and_this_task() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from runners.timing import SamplingPolicy, time_steps
+from vocab.sampling import SamplingPolicy, time_steps
 
 
 @dataclass

@@ -77,9 +77,9 @@ def usage_errors() -> tuple[type[Exception], ...]:
     from results.export import ExportError
     from results.files import FileWriteError
     from results.report import ReportError
-    from suite.case import CaseError
     from suite.environments import EnvError
     from suite.profiles import ProfileError
+    from vocab.case import CaseError
 
     return (UsageError, StoreError, CaseError, ProfileError, ExportError, FileWriteError,
             ReportError, EnvError)  # fmt: skip

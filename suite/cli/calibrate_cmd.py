@@ -131,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _table(rows: list[dict[str, Any]], ids: list[int]) -> Table:
     from results import power
-    from runners.comparison import PAIRED_THRESHOLD, RunShift
     from suite.cli.compare_cmd import RUN_THRESHOLD, parse_threshold
+    from vocab.comparison import PAIRED_THRESHOLD, RunShift
 
     run_threshold = parse_threshold(RUN_THRESHOLD)
     table = Table(

@@ -22,11 +22,11 @@ from rich.text import Text
 
 from results.format import fmt_change, fmt_change_ci, fmt_outcome, fmt_p, fmt_pct, plain
 from results.runinfo import RunInfo
-from runners.comparison import PAIRED_THRESHOLD
-from suite.case import CASE_FIELDS, LABEL_FIELDS, case_label
 from suite.cli import compare_gate
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, safe, when
+from vocab.case import CASE_FIELDS, LABEL_FIELDS, case_label
+from vocab.comparison import PAIRED_THRESHOLD
 
 HELP = "compare two runs case by case (exit 1 when a significant regression is found)"
 EXIT_REGRESSION = 1
@@ -115,7 +115,7 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
 
 
 def _note(rec: Mapping[Any, Any], threshold: float) -> Text:
-    """Which side carries flags (runners.flags), too few processes to judge."""
+    """Which side carries flags (vocab.flags), too few processes to judge."""
     notes = [f"{s}: {rec[f'{s}_flags']}" for s in ("base", "cand") if rec[f"{s}_flags"]]
     if rec["verdict"] == "undetermined":
         notes.append("one process per side: no spread to judge by")
@@ -402,7 +402,7 @@ def _add_power(cases: Any, shifts: Mapping[Any, Any], run_threshold: float) -> N
     variance is the row's own (run-vs-run compare) or looked up for its case (--by)."""
     from results import power
     from results.noise import KEY, key_of
-    from runners.comparison import RunShift
+    from vocab.comparison import RunShift
 
     runs, paired, calibrated = [], [], []
     for rec in cases.to_dict("records"):

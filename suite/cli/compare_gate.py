@@ -13,7 +13,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from runners.measurement import FAILED_STATUSES
+from vocab.measurement import FAILED_STATUSES
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:

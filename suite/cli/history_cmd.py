@@ -21,11 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from results.format import fmt, fmt_change, fmt_change_ci, fmt_ci, fmt_pct, fmt_time
-from suite.case import ALL_EXECUTIONS, DEVICE_HELP, DEVICE_RE, FRAMEWORKS, MODES, PRECISIONS
 from suite.cli.common import UsageError, add_storage_options
 from suite.cli.compare_cmd import parse_threshold
 from suite.cli.storage import console, reading_store, safe
-from suite.spec import DEPTHS
+from vocab.case import ALL_EXECUTIONS, DEVICE_HELP, DEVICE_RE, FRAMEWORKS, MODES, PRECISIONS
+from vocab.spec import DEPTHS
 
 if TYPE_CHECKING:
     from results.history import ChangePoint, Series

@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-from suite import spec
 from suite.cli.common import UsageError
-from suite.runtimes import FRAMEWORKS
+from vocab import spec
+from vocab.runtimes import FRAMEWORKS
 
 HELP = (
     "Show trainable/total parameters and GMACs per framework and depth; --verify builds "
@@ -90,7 +90,7 @@ def _print_table(rows: list[dict[str, Any]], verify: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from suite.modelinfo import REL_TOLERANCE, model_table
+    from networks.verify import REL_TOLERANCE, model_table
 
     image_size = _positive_int(args.image_size)
     depths = _choices(args.depths, tuple(spec.DEPTHS), "depth", int)

@@ -22,17 +22,8 @@ from rich.table import Table
 
 from results.format import fmt, fmt_ci, fmt_precision, ms
 from results.redact import redact_argv
-from runners.measurement import Measurement
 from suite import session
 from suite.batch_search import BatchSearch
-from suite.case import (
-    ALL_EXECUTIONS,
-    DEVICE_HELP,
-    FRAMEWORKS,
-    MODES,
-    PRECISIONS,
-    Case,
-)
 from suite.cli import common, nodes, show_cmd, storage
 from suite.cli.common import UsageError, add_storage_options, db_url, output_dir, workers_output
 from suite.cli.terminal import say, stderr_console
@@ -41,11 +32,20 @@ from suite.cli.values import _int as _int  # calibrate takes it from here
 from suite.environments import unique
 from suite.profiles import DEFAULT_EXECUTION, load_profile, profile_names
 from suite.session import Plan
+from vocab.case import (
+    ALL_EXECUTIONS,
+    DEVICE_HELP,
+    FRAMEWORKS,
+    MODES,
+    PRECISIONS,
+    Case,
+)
+from vocab.measurement import Measurement
 
 if TYPE_CHECKING:
     from suite.estimate import PlanEstimate
-from suite.runtimes import RUNTIMES
-from suite.spec import DEPTHS
+from vocab.runtimes import RUNTIMES
+from vocab.spec import DEPTHS
 
 EXECUTIONS_HELP = "; ".join(f"{n}: {', '.join(r.executions)}" for n, r in RUNTIMES.items())
 SEARCH_NOTE = (
@@ -272,7 +272,7 @@ def memory_warnings(cases: list[Case]) -> list[str]:
     import psutil
 
     from runners.nvml import gpu_devices
-    from suite.spec import activation_bytes
+    from vocab.spec import activation_bytes
 
     host = int(psutil.virtual_memory().total)
     gpus = {int(g.get("index", 0)): g.get("memory_bytes") for g in gpu_devices()}

@@ -26,10 +26,10 @@ from results.format import (
 )
 from results.frames import load
 from results.runinfo import RunInfo
-from suite.case import case_label
 from suite.cli.common import add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, when
-from suite.runtimes import RUNTIMES
+from vocab.case import case_label
+from vocab.runtimes import RUNTIMES
 
 HELP = "show one run: metadata, machine, environment, ceilings and results"
 COMPACT_TEXT = 80  # longer framework build texts are summarised as their line count

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from suite.environments import EnvError, EnvSpec, parse_env
-from suite.spec import DEPTHS
+from vocab.spec import DEPTHS
 
 
 def _csv(kind: Callable[[str], Any], axis: str) -> Callable[[str], list[Any]]:

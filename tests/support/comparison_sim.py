@@ -1,9 +1,9 @@
 """Seeded simulations of the comparisons, through the suite's own code (no model runs).
 
 A case's processes are added round by round with the suite's stopping rule
-(runners.timing.stop_reason); each process has its own offset and AR(1) step noise, its
+(vocab.sampling.stop_reason); each process has its own offset and AR(1) step noise, its
 steps become a result of a results.load()-shaped frame (tests.support.frames.Frames, whose
-statistics come from runners.stats.summarize as the store's do), and the verdicts come
+statistics come from vocab.stats.summarize as the store's do), and the verdicts come
 from results.paired.compare_by (A/B inside one run) and results.compare.compare_runs with
 the run variance results.noise learns from A/A runs (separate runs).
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from runners.timing import SamplingPolicy, stop_reason
 from tests.support.frames import Frames
+from vocab.sampling import SamplingPolicy, stop_reason
 
 PROCESS_SD = 0.02
 PHI = 0.5

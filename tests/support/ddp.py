@@ -10,9 +10,9 @@ from typing import Any
 
 from results import frames
 from results.store import open_store
-from runners.timing import SamplingPolicy
-from suite.case import Case
 from tests.support.store import begin
+from vocab.case import Case
+from vocab.sampling import SamplingPolicy
 
 BATCH = 8  # the global batch: each of two ranks takes half
 FEATURES, CLASSES, LR = 5, 3, 0.5

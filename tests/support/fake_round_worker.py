@@ -12,8 +12,8 @@ import signal
 import sys
 import time
 
-from runners.measurement import Measurement, ProcessRecord
-from suite.case import Case
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord
 
 request = json.load(sys.stdin)
 with open(sys.argv[1], "a") as out:

@@ -1,6 +1,6 @@
 """Hand-built result frames shaped like results.load() / results.load_samples() for report tests.
 
-Each result's statistics are derived from its raw samples with runners.stats.summarize, as
+Each result's statistics are derived from its raw samples with vocab.stats.summarize, as
 the store does, so a test states only the step times it wants; columns and dtypes follow
 results.frames.RESULT_COLUMNS / SAMPLE_COLUMNS (Int64, nullable boolean, UTC times).
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from results.frames import RESULT_COLUMNS, SAMPLE_COLUMNS
-from runners.stats import per_process, summarize
-from suite.case import default_execution
+from vocab.case import default_execution
+from vocab.stats import per_process, summarize
 
 LOAD_COLUMNS: tuple[str, ...] = tuple(name for name, _kind, _desc in RESULT_COLUMNS)
 SAMPLE_NAMES: tuple[str, ...] = tuple(name for name, _kind, _desc in SAMPLE_COLUMNS)

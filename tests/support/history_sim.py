@@ -3,7 +3,7 @@
 Each night is one run: a machine-wide day offset (sd 1.5%, shared by every case of the run),
 and per case `PROCESSES` fresh processes (quick's replication) whose log values scatter
 with the case's between-process sd (2-5%, drawn per case). A case's value is the geometric
-mean of its processes with the runner's t-interval (runners.stats.geometric_interval). A
+mean of its processes with the runner's t-interval (vocab.stats.geometric_interval). A
 true change multiplies every case's time from night `change_at` on (and, for a change that
 reverts, back after `revert_after` nights). The gate is results.history.gate over the
 series up to each night: the `history --check` of that night.
@@ -18,7 +18,7 @@ import numpy as np
 
 from results.changepoints import Step, find_steps, run_se
 from results.history import DEFAULT_CHECK_RUNS, DEFAULT_THRESHOLD, gate
-from runners.stats import geometric_interval
+from vocab.stats import geometric_interval
 
 DAY_SD = 0.015
 PROCESS_SD = (0.02, 0.05)

@@ -2,7 +2,7 @@
 
 Each process of a case has its own offset (log-normal, sd PROCESS_SD) and its steps carry
 AR(1) noise (phi PHI) on top; a process's value is the median of its steps, a case's
-processes are added with the suite's own stopping rule (runners.timing.stop_reason).
+processes are added with the suite's own stopping rule (vocab.sampling.stop_reason).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from runners.comparison import benjamini_hochberg, log_ratio_test
-from runners.stats import case_interval
-from runners.timing import SamplingPolicy, stop_reason
+from vocab.comparison import benjamini_hochberg, log_ratio_test
+from vocab.sampling import SamplingPolicy, stop_reason
+from vocab.stats import case_interval
 
 PROCESS_SD = 0.02
 PHI = 0.5

@@ -1,7 +1,7 @@
 """A seeded simulated case, measured through the suite's own code: the timing loop with its
-warm-up rule (runners.timing.time_steps on a virtual clock), one Measurement per process,
-the stop rule between rounds (runners.timing.stop_reason) and the statistics and flags the
-store keeps (Measurement.stats -> runners.stats.summarize). Only the machine is simulated.
+warm-up rule (vocab.sampling.time_steps on a virtual clock), one Measurement per process,
+the stop rule between rounds (vocab.sampling.stop_reason) and the statistics and flags the
+store keeps (Measurement.stats -> vocab.stats.summarize). Only the machine is simulated.
 
 The machine (NoiseModel): each process has an offset (log-normal with sd `process_sd`, or
 Student t with 3 df scaled to the same sd), its steps carry AR(1) noise (phi `phi`, sd
@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from runners.measurement import Measurement, ProcessRecord
-from runners.timing import SamplingPolicy, stop_reason, time_steps
-from suite.case import Case
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord
+from vocab.sampling import SamplingPolicy, stop_reason, time_steps
 
 CASE = Case("torch", 50, 1)
 WARMUP_RATIO = 0.85  # geometric warm-up: step k is 1 + amplitude * 0.85^k slower

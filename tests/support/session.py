@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runners.measurement import Measurement, ProcessRecord
-from runners.timing import SamplingPolicy
 from suite import session
-from suite.case import Case
+from vocab.case import Case
+from vocab.measurement import Measurement, ProcessRecord
+from vocab.sampling import SamplingPolicy
 
 POLICY = SamplingPolicy(min_processes=3, max_processes=6, ci_target=0.02, max_time_s=1e6)
 

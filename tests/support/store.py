@@ -18,9 +18,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, VERSION_KEYS, validate
-from runners.measurement import Measurement
-from suite.case import Case
 from tests.support.services import skip_or_fail_in_ci
+from vocab.case import Case
+from vocab.measurement import Measurement
 
 PG_ENV = "RESNET_BENCH_TEST_PG_URL"
 PG_SKIP = f"{PG_ENV} is not set: start a server with scripts/start-postgres.sh and export it"
@@ -103,7 +103,7 @@ def measurement(
 ) -> Measurement:
     """An ok measurement with n samples around 100 ms (`processes` of them, 2 by default,
     one per round), built by hand."""
-    from runners.measurement import ProcessRecord
+    from vocab.measurement import ProcessRecord
 
     rng = random.Random(seed)
     procs = int(kw.pop("processes", 2))

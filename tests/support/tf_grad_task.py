@@ -18,7 +18,7 @@ def main(single: bool) -> None:
     import tensorflow as tf
 
     from runners.tf_multiworker import make_strategy, replica_loss
-    from suite.case import Case
+    from vocab.case import Case
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Flags that name a trouble (runners.flags) replace the catch-all `unstable`.
+"""Flags that name a trouble (vocab.flags) replace the catch-all `unstable`.
 
 A result gets `flags` (JSON: a list of {kind, process, detail}), `left_out` (JSON: the
 process indices left out of its value and CI) and `ci_df` (its CI's degrees of freedom); a

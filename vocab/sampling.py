@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from runners.stats import CI_TARGET_REL, case_interval
+from vocab.stats import CI_TARGET_REL, case_interval
 
 # A warm-up still falling steadily is settled only once the level it is heading for is this
-# close (runners.timing._settled's projection).
+# close (vocab.sampling._settled's projection).
 WARMUP_REMAINING_REL = 0.02
 
 
@@ -108,7 +108,7 @@ def stop_reason(values: Sequence[float], measured_s: float, policy: SamplingPoli
 
     Only called between rounds, never after single steps: stopping the moment a running
     interval happens to look narrow would make it too narrow. The interval is the one the
-    store keeps (runners.stats.case_interval: outliers left out, the adaptive df)."""
+    store keeps (vocab.stats.case_interval: outliers left out, the adaptive df)."""
     n = len(values)
     if n < policy.min_processes:
         return None
@@ -226,7 +226,7 @@ def time_steps(
     with `pipeline` = k > 1, `policy.pipeline_groups` groups of k steps and one sync each.
 
     The CI target is not chased here: one process gives one value however many steps it
-    takes (see runners.stats); precision comes from more processes."""
+    takes (see vocab.stats); precision comes from more processes."""
     timing = Timing()
     one = timed_step(step, sync, clock)
     # Warm-up: never counted. The first step (tracing/compilation) is kept on its own.

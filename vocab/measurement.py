@@ -2,7 +2,7 @@
 
 One worker process gives one Measurement per case with one ProcessRecord; the parent
 `merge`s a case's processes (rounds) into one. Statistics are never stored here alone;
-`stats()` derives them from the samples and their process tags (runners.stats).
+`stats()` derives them from the samples and their process tags (vocab.stats).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from runners.stats import (
+from vocab.case import Case
+from vocab.stats import (
     CI_TARGET_REL,
     ProcessStats,
     Stats,
@@ -21,7 +22,6 @@ from runners.stats import (
     per_process,
     summarize,
 )
-from suite.case import Case
 
 # Bump when the JSON shape changes; readers refuse versions they do not know.
 # 2: per-process records, step start times, ci_target. 3: warm-up steps per process, adaptive.

@@ -15,16 +15,16 @@ interval come from the spread between its processes:
   were added until the CI looked narrow enough (ADAPTIVE_DF_LOSS): stopping on a narrow
   interval picks samples whose sd happens to be small, and one degree of freedom fewer
   brings the coverage back to the nominal level (benchmarks/replication_sim.py).
-- An outlier process (runners.flags) is left out of value and CI by that module's stated
+- An outlier process (vocab.flags) is left out of value and CI by that module's stated
   rule; `case_interval` applies it, for the stop rule and the stored statistics alike.
 
 Within a process, a batch-means CI of the mean stays as a diagnostic (`batch_means_rel`),
 and `drift_rel` tests the ordered steps for a trend or a step change (last third against
 first third); `robust_line` fits time against MACs. The statistics of comparisons (ratio
-tests, the false discovery rate, power) are in runners.comparison, beside this module.
+tests, the false discovery rate, power) are in vocab.comparison, beside this module.
 
 Every statistic of the suite lives here (asv's `statistics.py`), below the store and the
-reports; `runners.measurement.Measurement` gives a case's as lazy methods.
+reports; `vocab.measurement.Measurement` gives a case's as lazy methods.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from runners import flags as fl
-from runners.flags import Flag
+from vocab import flags as fl
+from vocab.flags import Flag
 
 Samples = Sequence[float] | np.ndarray[Any, Any]
 CONFIDENCE = 0.95
@@ -138,7 +138,7 @@ def geometric_interval(
 @dataclass(frozen=True)
 class CaseInterval:
     """THE case value and CI from its per-process values, outliers judged and left out by
-    runners.flags' rule; what the stop rule checks and what the store keeps."""
+    vocab.flags' rule; what the stop rule checks and what the store keeps."""
 
     interval: Interval  # of the kept processes
     df: int  # degrees of freedom of its CI (0: none)
@@ -231,7 +231,7 @@ class Stats:
     drift_rel: float  # case_drift of the processes (NaN: too few steps to tell)
     ci_df: int  # degrees of freedom of the CI (0: no CI)
     left_out: tuple[int, ...]  # process indices left out of value and CI (outliers)
-    flags: tuple[Flag, ...]  # runners.flags: each names one trouble; () when none
+    flags: tuple[Flag, ...]  # vocab.flags: each names one trouble; () when none
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -40,7 +40,7 @@ class Runtime:
     title: str  # how prose names it
     executions: tuple[str, ...]  # the first is the default
     runner: str  # "module:Class" implementing runners.base.Runner
-    builder: str  # the builder module (suite.models' interface)
+    builder: str  # the builder module (networks' interface)
     package: str  # the module a worker imports (found without importing it)
     extra: str  # the pip extra for a CPU host
     cuda_extra: str  # ...and for a GPU host
@@ -78,7 +78,7 @@ RUNTIMES: dict[str, Runtime] = {
     for r in (
         Runtime(
             "torch", "PyTorch", ("eager", "compile", "cudagraph"),
-            "runners.torch_runner:TorchRunner", "suite.models.torch_resnet", "torch",
+            "runners.torch_runner:TorchRunner", "networks.torch_resnet", "torch",
             "torch", "torch", (Versions("torch", ("torch",)),),
             replicas="runners.ddp:measure_replicated",
             env_prefixes=("TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_"),
@@ -86,7 +86,7 @@ RUNTIMES: dict[str, Runtime] = {
         ),
         Runtime(
             "tensorflow", "TensorFlow", ("graph", "xla"),
-            "runners.tf_runner:TFRunner", "suite.models.tf_resnet", "tensorflow",
+            "runners.tf_runner:TFRunner", "networks.tf_resnet", "tensorflow",
             "tensorflow", "tensorflow-cuda",
             (Versions("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-intel",
                                      "tensorflow-macos", "tf-nightly", "tf-nightly-cpu")),),
@@ -95,13 +95,13 @@ RUNTIMES: dict[str, Runtime] = {
         ),
         Runtime(
             "jax", "JAX", ("jit",),  # jax.jit of the whole step
-            "runners.jax_runner:JaxRunner", "suite.models.jax_resnet", "jax", "jax", "jax-cuda",
+            "runners.jax_runner:JaxRunner", "networks.jax_resnet", "jax", "jax", "jax-cuda",
             (Versions("jax", ("jax",)), Versions("jaxlib", ("jaxlib",))),
             env_prefixes=("JAX_", "XLA_"), startup_s=2.0,
         ),
         Runtime(
             "onnxruntime", "ONNX Runtime", ("session",),  # an InferenceSession, ORT_ENABLE_ALL
-            "runners.ort_runner:OrtRunner", "suite.models.onnx_resnet", "onnxruntime",
+            "runners.ort_runner:OrtRunner", "networks.onnx_resnet", "onnxruntime",
             "onnxruntime", "onnxruntime-cuda",
             (Versions("onnxruntime", ("onnxruntime", "onnxruntime-gpu")),),
             skips=(
@@ -115,7 +115,7 @@ RUNTIMES: dict[str, Runtime] = {
         ),
         Runtime(
             "openvino", "OpenVINO", ("latency", "throughput"),  # one sync request; async streams
-            "runners.ov_runner:OvRunner", "suite.models.ov_resnet", "openvino", "openvino",
+            "runners.ov_runner:OvRunner", "networks.ov_resnet", "openvino", "openvino",
             "openvino", (Versions("openvino", ("openvino",)),), devices=("cpu",),
             skips=(
                 Skip("mode", "training", "OpenVINO is an inference runtime: training is not "

@@ -1,4 +1,4 @@
-"""ResNet-V2 for OpenVINO: the torch model's ONNX export (suite.models.onnx_resnet), read by
+"""ResNet-V2 for OpenVINO: the torch model's ONNX export (networks.onnx_resnet), read by
 OpenVINO's ONNX frontend, so it is the network the spec proves, weights included.
 
 The same file ONNX Runtime times (cached in the output folder), so the two runtimes run one
@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
-from suite import spec
-from suite.models import onnx_resnet
+from networks import onnx_resnet
+from vocab import spec
 
-FRAMEWORK = "openvino"  # its record's name (suite.runtimes)
+FRAMEWORK = "openvino"  # its record's name (vocab.runtimes)
 CPU = "CPU"
 # BatchNormInference inputs: data, gamma, beta, moving mean, moving variance
 BN_STATISTICS = (3, 4)

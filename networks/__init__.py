@@ -3,12 +3,12 @@
 Each builder module exposes `build(depth, num_classes=1000, **options)` returning the
 framework's native model, and `count_params(model)`, `count_macs(model, image_size)` and
 `feature_shape(model, image_size)` measuring a built model (the tests hold these against
-suite.spec; TensorFlow and ONNX need a model built with a fixed `image_size` for the last
-two). For the proof that all compute the same function (suite.modelinfo), each also has
+vocab.spec; TensorFlow and ONNX need a model built with a fixed `image_size` for the last
+two). For the proof that all compute the same function (networks.verify), each also has
 `from_torch(torch_model, image_size)`, its model with the torch model's weights, and
 `logits(model, images_nchw)`, inference logits as a float32 numpy array.
 
-A framework's builder module is named by its record (suite.runtimes).
+A framework's builder module is named by its record (vocab.runtimes).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from suite import spec
-from suite.runtimes import runtime
+from vocab import spec
+from vocab.runtimes import runtime
 
 
 def check_framework(framework: object) -> str:

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from suite.runtimes import FRAMEWORKS as FRAMEWORKS  # re-exported: the case's choices
-from suite.runtimes import RUNTIMES, runtime
-from suite.spec import DEPTHS
+from vocab.runtimes import FRAMEWORKS as FRAMEWORKS  # re-exported: the case's choices
+from vocab.runtimes import RUNTIMES, runtime
+from vocab.spec import DEPTHS
 
 # Every framework's executions (each runtime's record lists its own, the default first).
 ALL_EXECUTIONS: tuple[str, ...] = tuple(e for r in RUNTIMES.values() for e in r.executions)

@@ -183,7 +183,7 @@ def warmup_flag(excess: Sequence[float], capped: Sequence[int]) -> Flag | None:
 
 
 class ProcessValue(Protocol):
-    """What the flags need of a process (runners.stats.ProcessStats)."""
+    """What the flags need of a process (vocab.stats.ProcessStats)."""
 
     @property
     def index(self) -> int: ...
@@ -203,7 +203,7 @@ def case_flags(
     capped: Sequence[int] = (),
 ) -> tuple[Flag, ...]:
     """The flags of a case, from its processes in order (`outliers`, `left_out`: positions,
-    as runners.stats.case_interval found them): outliers, drift inside processes or
+    as vocab.stats.case_interval found them): outliers, drift inside processes or
     (without the steps for it) across `rounds`, warm-up against the level of the timed
     steps (`warmup_s`: each process's warm-up steps, seconds)."""
     indices = [p.index for p in processes]

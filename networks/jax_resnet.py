@@ -1,7 +1,7 @@
-"""ResNet-V2 as a Flax NNX module on JAX (NHWC), built from suite.spec.
+"""ResNet-V2 as a Flax NNX module on JAX (NHWC), built from vocab.spec.
 
 Attribute paths follow the spec's layer names with "/" (`block1/unit2/conv3`), which is how
-suite.models.transfer pairs them with the torch modules. Parameters are float32; the
+networks.transfer pairs them with the torch modules. Parameters are float32; the
 compute dtype follows the precision (bf16: bfloat16 activations and matmuls, float32
 parameters, BN statistics reduced in float32). Logits come back as float32.
 """
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from suite import spec
+from vocab import spec
 
 DTYPES: dict[str, Any] = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 

@@ -1,4 +1,4 @@
-"""The statistics of comparisons, beside runners.stats (which gives a case its value and CI).
+"""The statistics of comparisons, beside vocab.stats (which gives a case its value and CI).
 
 They work on per-process values only, never on raw steps (steps of one process share its
 offset; a test on them calls that offset a change):
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from runners.stats import CONFIDENCE, Samples, _sps, t_quantile
+from vocab.stats import CONFIDENCE, Samples, _sps, t_quantile
 
 POWER = 0.80  # the detection probability a stated smallest detectable change is for
 # Threshold of a paired comparison inside one run (compare RUN --by AXIS): none, the CI

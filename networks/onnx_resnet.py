@@ -2,7 +2,7 @@
 
 Why export rather than build the graph from the spec with onnxscript: exporting the torch
 model is how a ResNet reaches ONNX Runtime in deployment, so the suite times the graph a
-deployer gets; and the graph comes from the torch module that suite.spec already proves,
+deployer gets; and the graph comes from the torch module that vocab.spec already proves,
 with its weights, so there is no fourth builder to keep in step (`models --verify` still
 checks its logits against torch's).
 
@@ -14,7 +14,7 @@ ORT_ENABLE_ALL does the fusions when a session loads the file (measured: the sam
 optimised graph and speed as the exporter's default). The batch axis is dynamic; the image
 size is fixed, so every shape but the batch is static.
 
-    python -m suite.models.onnx_resnet --depth 50 --image-size 224 OUT.onnx
+    python -m networks.onnx_resnet --depth 50 --image-size 224 OUT.onnx
 
 exports in a process of its own: the ONNX Runtime worker never imports torch.
 """
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from suite import spec
+from vocab import spec
 
 OPSET = 20
 INPUT, OUTPUT = "images", "logits"
@@ -142,7 +142,7 @@ def build(depth: int, num_classes: int = 1000, *, image_size: int = 224, seed: i
     spec.check_depth(depth)
     import torch
 
-    from suite.models.torch_resnet import build as build_torch
+    from networks.torch_resnet import build as build_torch
 
     torch.manual_seed(seed)
     return from_torch(build_torch(depth, num_classes), image_size)
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
-    from suite.models.torch_resnet import build as build_torch
+    from networks.torch_resnet import build as build_torch
 
     export(build_torch(args.depth, args.num_classes), args.image_size, args.out)
     return 0

@@ -1,7 +1,7 @@
-"""ResNet-V2 as a native Keras 3 functional model on TensorFlow (NHWC), built from suite.spec.
+"""ResNet-V2 as a native Keras 3 functional model on TensorFlow (NHWC), built from vocab.spec.
 
 Layer names follow the spec's layer names with "_" (`block1_unit2_conv3`), which is how
-suite.models.transfer pairs them with the torch modules. The model is built (variables
+networks.transfer pairs them with the torch modules. The model is built (variables
 created) on return, honours `training=`, and can be wrapped in
 `tf.function(model, jit_compile=True)`.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from suite import spec
+from vocab import spec
 
 # precision -> Keras dtype policy: variables stay float32, compute runs in the low precision
 POLICIES: dict[str, str] = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -168,7 +168,7 @@ def count_macs(model: keras.Model, image_size: int) -> int:
 
 def from_torch(torch_model: Any, image_size: int) -> keras.Model:
     """A model of the torch model's depth and classes, with its weights, at `image_size`."""
-    from suite.models.transfer import torch_to_tf
+    from networks.transfer import torch_to_tf
 
     model = build(torch_model.depth, torch_model.logits.out_channels, image_size=image_size)
     torch_to_tf(torch_model, model)

@@ -1,8 +1,8 @@
 """Copy weights from the torch model into the TensorFlow model (and back) so that both
-compute the same function (the JAX copy is suite.models.jax_resnet.torch_to_jax).
+compute the same function (the JAX copy is networks.jax_resnet.torch_to_jax).
 
 Layers pair by name: torch module `block1.unit2.conv3` <-> Keras layer `block1_unit2_conv3`
-<-> Flax attribute path `block1/unit2/conv3` (all come from suite.spec's layer names). Every
+<-> Flax attribute path `block1/unit2/conv3` (all come from vocab.spec's layer names). Every
 layer with weights must pair, and every shape must match, so a structural difference fails
 loudly. (ONNX Runtime needs no transfer: its graph is exported from the torch model.)
 """

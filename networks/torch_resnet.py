@@ -1,7 +1,7 @@
-"""ResNet-V2 as a native torch.nn.Module (NCHW), built from suite.spec.
+"""ResNet-V2 as a native torch.nn.Module (NCHW), built from vocab.spec.
 
 Module paths follow the spec's layer names with "." (`block1.unit2.conv3`), which is how
-suite.models.transfer pairs them with the TensorFlow layers.
+networks.transfer pairs them with the TensorFlow layers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite import spec
+from vocab import spec
 
 # torch's momentum weighs the new batch: 1 - decay = 0.003 (rounded off the float noise)
 MOMENTUM = round(1.0 - spec.BN_DECAY, 9)

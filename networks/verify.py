@@ -1,7 +1,7 @@
 """Parameter and MAC counts per framework and depth, and the proof that every framework
 builds the same network (`resnet-bench models [--verify]`).
 
-Without verification the counts come from suite.spec alone (no framework is imported).
+Without verification the counts come from vocab.spec alone (no framework is imported).
 With it, each depth is built in torch (with randomized BN statistics, so their transfer is
 tested too) and, from that model, in every other framework asked for (weights transferred,
 or for ONNX Runtime the model exported): the counts are taken from the built models and
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from suite import spec
-from suite.models import builder, check_framework
-from suite.runtimes import FRAMEWORKS
+from networks import builder, check_framework
+from vocab import spec
+from vocab.runtimes import FRAMEWORKS
 
 REL_TOLERANCE = 1e-4  # max |a - b| / max |a| of fp32 logits
 VERIFY_BATCH = 2
