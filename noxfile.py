@@ -54,7 +54,9 @@ def tests(session: nox.Session) -> None:
     """The test suite; pytest-benchmark benchmarks are skipped (see `pytest --benchmark-only`)."""
     install(session, *FRAMEWORKS, "postgres", "test")
     # pytest exit 5 (nothing collected) fails the session like any other non-zero status.
-    session.run("pytest", "--benchmark-skip", *session.posargs)
+    # Two files at once (pytest-xdist, by file): most tests wait on worker processes, and one
+    # at a time leaves a core idle; a file keeps its own order.
+    session.run("pytest", "--benchmark-skip", "-n", "auto", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session

@@ -87,9 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         metavar="T",
         help="smallest slow-down (or speed-up) that counts, as 5%% or 0.05 (default: "
-        # argparse %-formats help: the percent signs of the values are doubled
-        f"{RUN_THRESHOLD.replace('%', '%%')} between runs, {PAIRED_THRESHOLD:.0%}% with --by: "
-        "the CI decides)",
+        f"{RUN_THRESHOLD}% between runs, {PAIRED_THRESHOLD:.0%}% with --by: the CI decides)",
     )
     parser.add_argument(
         "--no-calibration",
