@@ -180,23 +180,10 @@ def compare_runs(
                 case_value(side["cand"]),
                 shift,
             )
-            row.update(
-                ratio=t.ratio,
-                ratio_ci_low=t.ci_low,
-                ratio_ci_high=t.ci_high,
-                change=t.ratio - 1.0,
-                p_value=t.p_value,
-                se_log=t.se,
-                df=t.df,
-                verdict="undetermined" if math.isnan(t.p_value) else "same",
-            )
+            row.update(ratio_fields(t))
             tests.append((len(rows), t))
         rows.append(row)
-    rejected = benjamini_hochberg([t.p_value for _, t in tests], ALPHA)
-    for (i, t), reject in zip(tests, rejected, strict=True):
-        if reject and t.beyond:
-            rows[i]["significant"] = True
-            rows[i]["verdict"] = "regression" if t.ratio > 1.0 else "improvement"
+    decide(rows, tests)
     cols = [
         *keys,
         "base_result_id",
@@ -235,6 +222,30 @@ def compare_runs(
         range(len(out)), key=lambda i: (VERDICTS.index(out["verdict"].iloc[i]), *_case_rank(out, i))
     )
     return out.iloc[order].reset_index(drop=True)
+
+
+def ratio_fields(t: Any) -> dict[str, Any]:
+    """A compared row's ratio, CI and test columns; 'same' until `decide` says otherwise."""
+    return {
+        "ratio": t.ratio,
+        "ratio_ci_low": t.ci_low,
+        "ratio_ci_high": t.ci_high,
+        "change": t.ratio - 1.0,
+        "p_value": t.p_value,
+        "se_log": t.se,
+        "df": t.df,
+        "verdict": "undetermined" if math.isnan(t.p_value) else "same",
+    }
+
+
+def decide(rows: list[dict[str, Any]], tests: Sequence[tuple[int, Any]]) -> None:
+    """Benjamini-Hochberg over the tested rows (run-vs-run and paired alike): a rejected
+    test whose CI lies beyond the threshold is a regression or an improvement."""
+    rejected = benjamini_hochberg([t.p_value for _, t in tests], ALPHA)
+    for (i, t), reject in zip(tests, rejected, strict=True):
+        if reject and t.beyond:
+            rows[i]["significant"] = True
+            rows[i]["verdict"] = "regression" if t.ratio > 1.0 else "improvement"
 
 
 def _is_ok(rec: Mapping[Any, Any], suffix: str) -> bool:

@@ -22,7 +22,6 @@ from typing import Any
 import pandas as pd
 
 from results.analysis import (
-    ALPHA,
     _case_rank,
     case_value,
     compared_execution,
@@ -30,10 +29,10 @@ from results.analysis import (
     paired_test,
     stored_round_values,
 )
-from results.compare import VERDICTS
+from results.compare import VERDICTS, decide, ratio_fields
 from results.format import number
 from vocab.case import CASE_FIELDS, case_fields_without, default_execution
-from vocab.comparison import PAIRED_THRESHOLD, RatioTest, benjamini_hochberg
+from vocab.comparison import PAIRED_THRESHOLD, RatioTest
 
 DEFAULT_THRESHOLD = PAIRED_THRESHOLD  # why this value: vocab.comparison
 # An axis whose values bring another field with them: a framework is compared through its
@@ -146,25 +145,10 @@ def compare_by(
                 row["verdict"] = "not comparable"
             else:
                 t = paired_test(b, c, rounds, threshold)
-                row.update(
-                    ratio=t.ratio,
-                    ratio_ci_low=t.ci_low,
-                    ratio_ci_high=t.ci_high,
-                    change=t.ratio - 1.0,
-                    p_value=t.p_value,
-                    se_log=t.se,
-                    df=t.df,
-                    pairs=t.pairs,
-                    unpaired=t.unpaired,
-                    verdict="undetermined" if math.isnan(t.p_value) else "same",
-                )
+                row.update(ratio_fields(t), pairs=t.pairs, unpaired=t.unpaired)
                 tests.append((len(out), t))
             out.append(row)
-    rejected = benjamini_hochberg([t.p_value for _, t in tests], ALPHA)
-    for (i, t), reject in zip(tests, rejected, strict=True):
-        if reject and t.beyond:
-            out[i]["significant"] = True
-            out[i]["verdict"] = "regression" if t.ratio > 1.0 else "improvement"
+    decide(out, tests)
     frame = pd.DataFrame(out, columns=[*CASE_FIELDS, *COLUMNS])
     if frame.empty:
         return frame
