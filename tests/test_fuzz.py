@@ -216,6 +216,7 @@ VALUE_SHAPES = [
     "password={s}", "--token={s}", "ghp_{s}0123456789abcdef", "sk-{s}abcdefghijklmnop",
     "Ab1{s}Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1",
 ]  # fmt: skip
+TOKEN_SHAPES = {s for s in VALUE_SHAPES if s.startswith(("ghp_", "sk-", "Ab1"))}
 URL_SHAPES = [
     "postgresql://u:{s}@h/db", "postgresql://u:sp {s}@h/db", "postgresql://u:p@{s}@h/db",
     "postgresql+psycopg://u@h:5/db?password={s}", "postgresql://u:x@h/db?sslpassword={s}",
@@ -237,7 +238,10 @@ def secret_environments(draw: st.DrawFn) -> dict[str, str]:
         shape = draw(st.sampled_from(VALUE_SHAPES if not secret_name else ["{s}", *VALUE_SHAPES]))
         if not secret_name and shape == "{s}":
             shape = "u:{s}@h"  # a harmless name needs a credential-looking value
-        env[name] = shape.format(s=SECRET + draw(st.text(alphabet="ab cd@:/", max_size=4)))
+        # a password may hold any character; a token's shape (ghp_..., sk-..., a long
+        # mixed word) is word characters only, so its tail is drawn from those
+        tail = "abcd" if shape in TOKEN_SHAPES else "ab cd@:/"
+        env[name] = shape.format(s=SECRET + draw(st.text(alphabet=tail, max_size=4)))
     return env
 
 
