@@ -154,15 +154,13 @@ def _side(r: pd.Series, side: str) -> tuple[str, str]:
 
 
 def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any]]:
-    """One row per case of compare_runs; `raised` when the case's noise floor lifted its
-    threshold above the report's (shown with the floor)."""
+    """One row per case of compare_runs."""
     rows = []
     for _, r in changes.iterrows():
         base, base_n = _side(r, "base")
         cand, cand_n = _side(r, "cand")
         compared = not math.isnan(number(r["ratio"]))
         used = number(r["threshold_used"])
-        raised = compared and used > threshold
         rows.append(
             {
                 "verdict": str(r["verdict"]),
@@ -174,7 +172,6 @@ def _changes_view(changes: pd.DataFrame, threshold: float) -> list[dict[str, Any
                 "change": fmt_change(r["ratio"]),
                 "ci": fmt_change_ci(r["ratio_ci_low"], r["ratio_ci_high"]),
                 "threshold": f"±{fmt_pct(used)}" if compared else MISSING,
-                "raised": raised,
                 "p": fmt_p(r["p_value"]),
             }
         )

@@ -29,7 +29,6 @@ from vocab.case import CASE_FIELDS, LABEL_FIELDS, case_label
 from vocab.comparison import PAIRED_THRESHOLD
 
 HELP = "compare two runs case by case (exit 1 when a significant regression is found)"
-EXIT_REGRESSION = 1
 VERDICT_STYLES = {
     "regression": "bold red",
     "improvement": "bold green",
@@ -231,10 +230,7 @@ def run_runs(args: argparse.Namespace) -> int:
         out.print(
             Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
         )
-    if gate.failing:
-        out.print(
-            Text(gate.line(args.allow_missing), "yellow" if args.allow_missing else "bold red")
-        )
+    compare_gate.say(out, gate, args.allow_missing)
     return code
 
 
@@ -272,6 +268,8 @@ def run_by(args: argparse.Namespace) -> int:
     base_value = str(cases["base_value"].iloc[0]) if not cases.empty else args.base_value
     cand_values = sorted({str(v) for v in cases["cand_value"]}) if not cases.empty else []
     env = _env_differences(df, run_id, order) if args.by == "env" else None
+    gate = compare_gate.lost(cases)  # a candidate value's case that crashed does not pass
+    code = compare_gate.exit_status(regressions, gate, args.allow_missing)
 
     if args.json:
         doc = {
@@ -281,6 +279,7 @@ def run_by(args: argparse.Namespace) -> int:
             "base_value": base_value,
             "cand_values": cand_values,
             "paired": True,
+            "lost": {**gate.to_dict(), "allowed": args.allow_missing},
             "threshold": threshold,
             "alpha": ALPHA,
             "regressions": regressions,
@@ -295,7 +294,7 @@ def run_by(args: argparse.Namespace) -> int:
                 for name, row in env.iterrows()
             ]
         print(json.dumps(doc, indent=1))
-        return EXIT_REGRESSION if regressions else 0
+        return code
 
     out = console()
     out.print(Text.assemble("run: ", _describe(info)))
@@ -336,7 +335,8 @@ def run_by(args: argparse.Namespace) -> int:
         out.print(
             Text(f"{regressions} significant regression(s) beyond {fmt_pct(threshold)}", "bold red")
         )
-    return EXIT_REGRESSION if regressions else 0
+    compare_gate.say(out, gate, args.allow_missing)
+    return code
 
 
 def _env_differences(df: Any, run_id: int, order: Sequence[Any]) -> Any:
