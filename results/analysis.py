@@ -284,6 +284,8 @@ def framework_comparison(
         "pairs",
         "significant",
         "faster",
+        "baseline_result_id",  # what produced each side (the report's hover: run, versions)
+        "other_result_id",
     ]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, *pair_cols])
@@ -326,6 +328,8 @@ def framework_comparison(
                     "pairs": t.pairs,
                     "significant": False,
                     "faster": None,
+                    "baseline_result_id": by_label[b_label]["result_id"],
+                    "other_result_id": by_label[o_label]["result_id"],
                 }
             )
     for run in {rows[i]["run_id"] for i, _ in tests}:
@@ -381,6 +385,7 @@ def depth_scaling(df: pd.DataFrame) -> pd.DataFrame:
     cols = [
         *group,
         "depth",
+        "result_id",
         "gmacs_per_image",
         "ms_per_image",
         "fit_ms_per_image",
@@ -391,7 +396,7 @@ def depth_scaling(df: pd.DataFrame) -> pd.DataFrame:
     ]
     if ok.empty:
         return pd.DataFrame(columns=cols)
-    pts = ok[[*group, "depth"]].copy()
+    pts = ok[[*group, "depth", "result_id"]].copy()
     pts["gmacs_per_image"] = pd.to_numeric(ok["gmacs_per_image"], errors="coerce")
     pts["ms_per_image"] = _ms(ok["value_s"]) / pd.to_numeric(ok["batch_size"])
     parts: list[pd.DataFrame] = []

@@ -4,6 +4,8 @@ the share of the machine's ceiling."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,8 +89,9 @@ def ratio_charts(
                             [
                                 f"<b>{esc(other)} / {esc(baseline)}, "
                                 f"ResNet-{r['depth']} b{batch}</b>",
-                                f"time ratio: {ratio_ci(r)}",
+                                f"time ratio: {ratio_ci(r)}, {text(r['pairs'])} rounds paired",
                                 f"{esc(r['faster'])} faster" if s else f"not beyond {band}",
+                                *_sides(r, ctx),
                             ]
                         )
                         for r, s in zip(recs, sig, strict=True)
@@ -135,6 +138,16 @@ def ratio_charts(
         if out.add("ratio", title, fig, table, notes):
             break
     return out.items
+
+
+def _sides(row: Mapping[Any, Any], ctx: Context) -> list[str]:
+    """What produced each side of a ratio (run, commit, versions), where known."""
+    out = []
+    for side in ("baseline", "other"):
+        produced = ctx.of_result(row.get(f"{side}_result_id"))
+        if produced:
+            out.append(f"<i>{esc(row[side])}</i>: {produced}")
+    return out
 
 
 # ----------------------------------------------------------------------- latency

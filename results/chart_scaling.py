@@ -12,10 +12,12 @@ from results.format import fmt, fmt_pct, text
 from results.plotting import (
     Chart,
     Charts,
+    Context,
     Table,
     cells,
     esc,
     groups,
+    hover_case,
     label_colors,
     label_of,
     sorted_labels,
@@ -26,7 +28,7 @@ from results.plotting import (
 # ------------------------------------------------------------------------- depth
 
 
-def depth_charts(depth: pd.DataFrame) -> list[Chart]:
+def depth_charts(depth: pd.DataFrame, ctx: Context) -> list[Chart]:
     """ms per image against GMACs per image: points per depth, the fitted line (dashed),
     outliers ringed."""
     import plotly.graph_objects as go
@@ -65,11 +67,16 @@ def depth_charts(depth: pd.DataFrame) -> list[Chart]:
                             },
                         },
                         hovertext=[
-                            f"<b>{esc(label)} ResNet-{r['depth']} b{batch}</b><br>"
-                            f"{fmt(r['ms_per_image'])} ms per image, "
-                            f"{fmt(r['gmacs_per_image'])} GMACs<br>"
-                            f"off the line by {fmt_pct(r['residual_rel'])}"
-                            + (" (outlier)" if r["outlier"] else "")
+                            hover_case(
+                                {"case": f"{label} ResNet-{r['depth']} b{batch}", **r},
+                                ctx,
+                                [
+                                    f"{fmt(r['ms_per_image'])} ms per image, "
+                                    f"{fmt(r['gmacs_per_image'])} GMACs",
+                                    f"off the line by {fmt_pct(r['residual_rel'])}"
+                                    + (" (outlier)" if r["outlier"] else ""),
+                                ],
+                            )
                             for r in recs
                         ],
                         hoverinfo="text",

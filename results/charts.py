@@ -55,5 +55,5 @@ def all_charts(
         *ratio_charts(of_run(comparison, run_id), ctx, faster_threshold),
         *latency_charts(run_summary, run_samples, ctx),
         *ceiling_charts(run_summary, ctx),
-        *depth_charts(of_run(depth, run_id)),
+        *depth_charts(of_run(depth, run_id), ctx),
     ]

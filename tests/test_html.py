@@ -376,3 +376,22 @@ def test_number_formatting() -> None:
     assert format.fmt_change(1.07) == "+7.0%"
     assert format.fmt_p(0.0001) == "<0.001"
     assert format.fmt_bytes(8 * 2**30) == "8.00 GiB"
+
+
+def test_ratio_and_depth_hovers_name_what_produced_each_point() -> None:
+    """The framework-ratio and depth charts' hover says run, commit and versions, as the
+    case charts' do (issue 20: hover shows the run, commit and versions)."""
+    f = Frames().run(1)
+    for depth in (50, 101, 152):
+        f.result(1, "torch", depth, 8, steps(0.01 * depth / 50, seed=depth))
+        f.result(1, "tensorflow", depth, 8, steps(0.012 * depth / 50, seed=depth + 1))
+    df = f.results()
+    ctx = Context.of(df)
+    comparison = analysis.framework_comparison(df, f.samples())
+    (ratio,) = charts.ratio_charts(comparison, ctx)
+    hover = ratio.figure.data[0].hovertext[0]
+    assert "run 1 (run 1), commit abc123" in hover and "tensorflow 2.21.0" in hover
+    assert "torch 2.13.0" in hover and "rounds paired" in hover
+    (depth,) = charts.depth_charts(analysis.depth_scaling(df), ctx)
+    hovers = [h for t in depth.figure.data if t.hovertext for h in t.hovertext]
+    assert hovers and all("commit abc123" in h and "python 3.11.9" in h for h in hovers)
