@@ -138,6 +138,27 @@ def test_benjamini_hochberg_over_the_pairs() -> None:
     assert held["verdict"] == "same"
 
 
+def test_each_candidate_value_is_its_own_benjamini_hochberg_family() -> None:
+    """env base / twin / slow: 'slow' is 20% slower in 8 cases; the twin differs from base
+    in one case by rounds +1.0, +3.0, +1.0, +2.0, +1.5% (p 0.010). Over one family of 16
+    pairs the slow candidate's 8 p-values of 0 would lift BH's bar for it to 9/16 x 5% =
+    0.028 (a regression); per candidate value it stands beside its own 7 unchanged pairs,
+    the bar 5%/8 = 0.006."""
+    f = Frames().run(1)
+    changes = [0.01, 0.03, 0.01, 0.02, 0.015]
+    for k, batch in enumerate((1, 2, 4, 8, 16, 32, 64, 128)):
+        for env, level in (("base", 1.0), ("twin", 1.0), ("slow", 1.2)):
+            shifts = changes if (env, batch) == ("twin", 1) else [0.0] * 5
+            xs = _rounds(0.01 * batch * level, shifts, seed=10 * k, jitter=0.0)
+            f.result(1, "torch", 50, batch, xs, env=env)
+    out = compare_by(f.results(), f.samples(), 1, "env", "base", 0.0, ["base", "twin", "slow"])
+    slow = out[out["cand_value"] == "slow"]
+    assert (slow["verdict"] == "regression").all() and len(slow) == 8
+    twin = only_row(out[out["cand_value"] == "twin"], batch_size=1)
+    assert twin["p_value"] == pytest.approx(0.010, abs=0.001)
+    assert twin["verdict"] == "same"
+
+
 def test_bad_axis_and_base_name_the_allowed_ones(precisions: Frames) -> None:
     df, samples = precisions.results(), precisions.samples()
     with pytest.raises(AxisError, match=r"unknown --by 'colour'; allowed: framework, depth"):
