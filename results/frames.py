@@ -33,6 +33,7 @@ from results.metadata import VERSION_KEYS
 from results.store import Store, open_store
 from vocab import stats
 from vocab.case import CASE_FIELDS
+from vocab.messages import decode_plan
 from vocab.runtimes import FRAMEWORKS, RUNTIMES
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ def _record(
         "run_profile": run.profile,
         "run_status": run.status,
         "run_command": run.command,
-        "run_seed": (run.plan or {}).get("seed"),
+        "run_seed": None if run.plan is None else decode_plan(run.plan, with_cases=False).seed,
         "run_system": _json(run.system),
         "result_id": result.id,
         "env_python": None if named is None else named.python,

@@ -11,6 +11,7 @@ from typing import Any
 from results.db import STAT_COLUMNS, Ceiling
 from results.format import plain
 from vocab.case import CASE_FIELDS
+from vocab.details import encode as encode_details
 from vocab.measurement import Measurement
 
 
@@ -40,7 +41,7 @@ def result_values(m: Measurement) -> dict[str, Any]:
         throttled=m.throttled,
         gmacs_per_image=m.gmacs_per_image,
         framework_version=m.framework_version,
-        details=m.details or None,
+        details=encode_details(m.details) or None,
         gpu_before=m.gpu_before,
         gpu_after=m.gpu_after,
     )

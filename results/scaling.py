@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import pandas as pd
+
+from vocab.details import Replication
+from vocab.details import decode as decode_details
 
 # A rank whose median forward time is this much above the fastest rank's is a straggler.
 # The forward, not the step: DDP's gradient all-reduce makes every rank's step end
@@ -44,13 +46,11 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def _details(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
+def _replication(value: object) -> Replication | None:
+    """A result row's per-rank facts from its details column (a JSON text or object)."""
     if isinstance(value, str) and value:
-        loaded = json.loads(value)
-        return loaded if isinstance(loaded, dict) else {}
-    return {}
+        value = json.loads(value)
+    return decode_details(value).replication if isinstance(value, dict) else None
 
 
 def straggler(forward_s: list[float], threshold: float = STRAGGLER_THRESHOLD) -> str | None:
@@ -83,9 +83,9 @@ def replica_scaling(df: pd.DataFrame) -> pd.DataFrame:
         one = grp.loc[grp["replicas"] == 1, "images_per_s"]
         base = float(one.iloc[0]) if len(one) else math.nan
         for _, r in grp.sort_values("replicas").iterrows():
-            details = _details(r.get("details"))
-            per_rank = [float(v) for v in details.get("rank_median_s", [])]
-            forward = [float(v) for v in details.get("rank_forward_median_s", [])]
+            rep = _replication(r.get("details"))
+            per_rank = [] if rep is None else list(rep.rank_median_s)
+            forward = [] if rep is None else list(rep.rank_forward_median_s)
             rec = {k: r[k] for k in (*GROUP, "replicas", "global_batch", "images_per_s")}
             rec["efficiency"] = float(r["images_per_s"]) / (r["replicas"] * base)
             rec["rank_median_ms"] = [round(v * 1e3, 3) for v in per_rank]

@@ -51,6 +51,7 @@ from runners.host import MachineInfo, SystemState
 from runners.probe import CeilingInfo
 from vocab.case import CASE_FIELDS
 from vocab.measurement import Measurement
+from vocab.messages import PlanRecord, decode_plan, encode_plan
 
 MAX_ID = 2**63 - 1  # the largest id any backend stores (BIGINT / SQLite INTEGER)
 
@@ -175,7 +176,7 @@ class Store:
         environment: EnvironmentInfo,
         ceilings: Sequence[CeilingInfo] = (),
         system: SystemState | None = None,
-        plan: Mapping[str, Any] | None = None,
+        plan: PlanRecord | None = None,
         environments: Sequence[NamedEnvironment] = (),
     ) -> int:
         """Record a new run (status 'running') and return its id.
@@ -184,7 +185,7 @@ class Store:
         results.environment.environment_info() give them; identical ones are shared between
         runs. `ceilings`: dicts with device, precision, gflops (and optional details).
         `system`: runners.host.system_state().
-        `plan`: whatever the runner needs to resume the run (JSON), back from get_plan().
+        `plan`: what the runner needs to resume the run, back from get_plan().
         `environments`: the run's named environments (--env), each with the software
         probed inside it; their results carry the name (Result.env).
         """
@@ -211,7 +212,7 @@ class Store:
                 machine_id=machine_id,
                 environment_id=env_id,
                 system=dict(system) if system is not None else None,
-                plan=dict(plan) if plan is not None else None,
+                plan=encode_plan(plan) if plan is not None else None,
                 started_at=utcnow(),
                 owner_host=host_id(),
                 owner_pid=os.getpid(),
@@ -370,15 +371,16 @@ class Store:
             if missing:
                 raise UnknownRunError(self._unknown_run_message(session, missing[0]))
 
-    def get_plan(self, run_id: int) -> dict[str, Any] | None:
+    def get_plan(self, run_id: int) -> PlanRecord | None:
         """The plan begin_run stored with the run (None if it stored none)."""
         with self.reading() as session:
-            return self._run(session, run_id).plan
+            stored = self._run(session, run_id).plan
+        return None if stored is None else decode_plan(stored)
 
-    def set_plan(self, run_id: int, plan: dict[str, Any]) -> None:
+    def set_plan(self, run_id: int, plan: PlanRecord) -> None:
         """Replace the run's stored plan (a batch search adds cases as it goes)."""
         with self._write() as session:
-            self._run(session, run_id).plan = dict(plan)
+            self._run(session, run_id).plan = encode_plan(plan)
             session.commit()
 
     def finished_keys(self, run_id: int) -> set[tuple[Any, ...]]:

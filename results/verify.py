@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from results.db import Process, Result, Run, Sample
 from results.store import Store
-from vocab.sampling import SamplingPolicy
+from vocab.messages import decode_plan
 from vocab.stats import Stats, summarize
 
 CHECKED = ("value_s", "ci_low_s", "ci_high_s", "ci_df", "sd_log_between", "drift_rel")
@@ -23,9 +23,9 @@ REL_TOL = 1e-9
 
 
 def _adaptive(run: Run, result: Result, kept: int) -> bool:
-    policy = (run.plan or {}).get("policy")
+    policy = None if run.plan is None else decode_plan(run.plan, with_cases=False).policy
     if policy is not None:
-        return SamplingPolicy.from_dict(policy).adaptive
+        return policy.adaptive
     # no stored plan (a pytest session): the CI's degrees of freedom say it
     return result.ci_df is not None and result.ci_df == kept - 2
 

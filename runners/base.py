@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vocab.case import Case
+from vocab.jsonfields import JSONValue
 
 
 class Runner(Protocol):
@@ -47,10 +48,10 @@ class Runner(Protocol):
     def is_oom(self, exc: BaseException) -> bool:
         """Whether an exception means the case ran out of (device or host) memory."""
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, JSONValue]:
         """Facts about how the case ran (channels_last, cudnn.benchmark, TF32, oneDNN...)."""
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, JSONValue]:
         """Framework version and build information (CUDA, cuDNN, oneDNN/MKL, XLA)."""
 
     def version(self) -> str:

@@ -15,7 +15,7 @@ is the worker's per-case timeout, which kills the worker's process group, ranks 
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import os
 import signal
 import statistics
@@ -36,7 +36,9 @@ from runners.distributed import (
     time_replicated,
 )
 from vocab.case import Case
+from vocab.details import Details, Replication
 from vocab.measurement import Measurement, ProcessRecord, one_line
+from vocab.messages import NodeJob, Nodes, RankClock, RankReport, encode_job
 from vocab.sampling import SamplingPolicy
 
 # DDP's defaults, set explicitly so that what is recorded is what ran.
@@ -55,10 +57,10 @@ class Launch:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @classmethod
-    def node0(cls, nodes: dict[str, Any]) -> Launch:
-        """Node 0's launch over `nodes` (nnodes, rdzv_endpoint); a fresh run id, which the
-        other nodes learn from the announcement."""
-        return cls(int(nodes["nnodes"]), 0, str(nodes["rdzv_endpoint"]))
+    def node0(cls, nodes: Nodes) -> Launch:
+        """Node 0's launch over `nodes`; a fresh run id, which the other nodes learn from
+        the announcement."""
+        return cls(nodes.nnodes, 0, nodes.rdzv_endpoint)
 
     def coordination(self) -> tuple[str, int]:
         """Where node 0 tells the other nodes which case comes next: the rendezvous port + 1."""
@@ -72,7 +74,7 @@ def launch(
     args: tuple[Any, ...],
     where: Launch | None = None,
     env: dict[str, str] | None = None,
-) -> tuple[dict[int, Any], str]:
+) -> tuple[dict[int, RankReport], str]:
     """Run `entrypoint(*args)` in `nproc` processes on this node through torch's elastic
     launcher; return {global rank: return value} and the rendezvous endpoint. A failed rank
     raises torch's ChildFailedError (see `failed_ranks`)."""
@@ -214,19 +216,17 @@ def wrap_ddp(model: Any, device: str) -> Any:
     )
 
 
-def rank_main(case_data: dict[str, Any], policy_data: dict[str, Any], threads: int) -> Any:
-    """One rank of a replicated training case (the elastic launcher's entrypoint)."""
+def rank_main(case: Case, policy: SamplingPolicy, threads: int) -> RankReport:
+    """One rank of a replicated training case (the elastic launcher's entrypoint: its
+    arguments and return value travel pickled, so they need no encoding)."""
     import torch.distributed as dist
 
     from runners.torch_runner import TorchRunner
-    from vocab.case import Case
 
-    case = Case.from_dict(case_data)
-    policy = SamplingPolicy.from_dict(policy_data)
     torch, rank, world, device = init_rank(case.device, threads)
     try:
         runner = TorchRunner()
-        local = Case.from_dict({**case_data, "device": device, "replicas": 1})
+        local = dataclasses.replace(case, device=device, replicas=1)
         clocks: list[ForwardClock] = []
 
         def wrap(model: Any) -> Any:
@@ -253,28 +253,25 @@ def rank_main(case_data: dict[str, Any], policy_data: dict[str, Any], threads: i
         )
         medians: list[Any] = [None] * world
         dist.all_gather_object(medians, own)
-        peak = runner.peak_memory()
-        out = {
-            "rank": rank,
-            "world": world,
-            "pid": os.getpid(),
-            "device": device,
-            "own_median_ns": own[0],
-            "rank_medians_ns": medians,
-            "threads": torch.get_num_threads(),
-            "master": f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}",
-            "backend": dist.get_backend(),
-            "peak_memory": peak,
-            "details": runner.details(),
-        }
+        clock = None
         if rank == 0:
-            out.update(
-                samples_ns=timing.clock_ns,
-                starts_ns=timing.starts_ns,
-                warmup_ns=timing.warmup_ns,
-                warmup_stable=timing.warmup_stable,
-            )
-        return out
+            clock = RankClock(
+                tuple(timing.clock_ns), tuple(timing.starts_ns), tuple(timing.warmup_ns),
+                timing.warmup_stable,
+            )  # fmt: skip
+        master = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
+        return RankReport(
+            rank=rank,
+            pid=os.getpid(),
+            device=device,
+            threads=torch.get_num_threads(),
+            median_ns=tuple(int(m[0]) for m in medians),
+            forward_median_ns=tuple(int(m[1]) for m in medians),
+            clock=clock,
+            peak_memory=runner.peak_memory(),
+            facts={"world": world, "master": master, "backend": dist.get_backend()},
+            runner=runner.details(),
+        )
     finally:
         dist.destroy_process_group()
 
@@ -284,13 +281,13 @@ def measure_replicated(
     policy: SamplingPolicy,
     record: ProcessRecord,
     result: Measurement,
-    where: Launch | dict[str, Any] | None = None,
+    where: Launch | Nodes | None = None,
 ) -> Measurement:
     """A training case on `case.replicas` ranks (all on this node unless `where` spans
-    several: a Launch, or the request's `nodes` fields); `result` is the worker's
-    Measurement for it, filled in here."""
+    several: a Launch, or the request's Nodes); `result` is the worker's Measurement for
+    it, filled in here."""
     if not isinstance(where, Launch):
-        where = Launch.node0(where) if where else Launch()
+        where = Launch() if where is None else Launch.node0(where)
     if case.replicas % where.nnodes:
         result.status = "skipped"
         result.reason = f"{case.replicas} replicas do not split over {where.nnodes} nodes"
@@ -308,7 +305,7 @@ def measure_replicated(
     t0 = time.perf_counter_ns()
     try:
         with announced(where, case, policy):
-            returned, endpoint = run_node(case.to_dict(), policy.to_dict(), where)
+            returned, endpoint = run_node(case, policy, where)
     except Exception as exc:
         ranks = failed_ranks(exc)
         result.status = "error"
@@ -318,47 +315,50 @@ def measure_replicated(
     first = returned[0]
     threads = threads_per_rank(case, case.replicas // where.nnodes)
     take_rank0_timing(result, record, first)
-    result.sync = (
-        f"device sync on each rank, then all_reduce(MAX) over {first['backend']}; rank 0's clock"
-    )
-    if first["peak_memory"] is not None:
-        result.peak_memory_bytes, result.memory_kind = first["peak_memory"]
+    backend = first.facts.get("backend")
+    result.sync = f"device sync on each rank, then all_reduce(MAX) over {backend}; rank 0's clock"
+    if first.peak_memory is not None:
+        result.peak_memory_bytes, result.memory_kind = first.peak_memory
         record.peak_memory_bytes = result.peak_memory_bytes
-    result.details = {
-        **first["details"],
-        "warmup_ns": first["warmup_ns"],
-        "replicas": case.replicas,
-        "global_batch": case.global_batch,
-        "rank_median_s": [m[0] / 1e9 for m in first["rank_medians_ns"]],
-        "rank_forward_median_s": [m[1] / 1e9 for m in first["rank_medians_ns"]],
-        "threads_per_rank": threads,
-        "backend": first["backend"],
-        "launcher": "torch.distributed.launcher.api.elastic_launch (c10d rendezvous)",
-        "rdzv_endpoint": endpoint,
-        "master": first["master"],
-        "nnodes": where.nnodes,
-        "ddp_bucket_cap_mb": BUCKET_CAP_MB,
-        "ddp_gradient_as_bucket_view": GRADIENT_AS_BUCKET_VIEW,
-        "rank_pids": {str(r): v["pid"] for r, v in sorted(returned.items())},
-        "rank_devices": {str(r): v["device"] for r, v in sorted(returned.items())},
-    }
+    assert first.clock is not None  # take_rank0_timing checked it
+    result.details = Details(
+        runner={
+            **first.runner,
+            "backend": backend,
+            "launcher": "torch.distributed.launcher.api.elastic_launch (c10d rendezvous)",
+            "rdzv_endpoint": endpoint,
+            "master": first.facts.get("master"),
+            "nnodes": where.nnodes,
+            "ddp_bucket_cap_mb": BUCKET_CAP_MB,
+            "ddp_gradient_as_bucket_view": GRADIENT_AS_BUCKET_VIEW,
+        },
+        warmup_ns=first.clock.warmup_ns,
+        replication=Replication(
+            replicas=case.replicas,
+            global_batch=case.global_batch,
+            threads_per_rank=threads,
+            rank_median_s=tuple(ns / 1e9 for ns in first.median_ns),
+            rank_forward_median_s=tuple(ns / 1e9 for ns in first.forward_median_ns),
+            rank_pids={str(r): v.pid for r, v in sorted(returned.items())},
+            rank_devices={str(r): v.device for r, v in sorted(returned.items())},
+        ),
+    )
     return result
 
 
 # --- several nodes: node 0's side (the other nodes: runners.nodes) ---------------------
 
-JOB_KEY, END = "job", "end"  # the coordination store's key, and its last announcement
+JOB_KEY = "job"  # the coordination store's key (vocab.messages.NodeJob)
 
 
 def run_node(
-    case_data: dict[str, Any], policy_data: dict[str, Any], where: Launch
-) -> tuple[dict[int, Any], str]:
+    case: Case, policy: SamplingPolicy, where: Launch
+) -> tuple[dict[int, RankReport], str]:
     """This node's ranks of a case."""
-    case = Case.from_dict(case_data)
     nproc = case.replicas // where.nnodes
     threads = threads_per_rank(case, nproc)
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    return launch(nproc, rank_main, (case_data, policy_data, threads), where, env)
+    return launch(nproc, rank_main, (case, policy, threads), where, env)
 
 
 @contextlib.contextmanager
@@ -368,8 +368,7 @@ def announced(where: Launch, case: Case, policy: SamplingPolicy) -> Iterator[Non
         yield
         return
     store = coordination_store(where, server=True)
-    job = {"case": case.to_dict(), "policy": policy.to_dict(), "run_id": where.run_id}
-    store.set(JOB_KEY, json.dumps(job))
+    store.set(JOB_KEY, encode_job(NodeJob(case, policy, where.run_id)))
     try:
         yield
     finally:

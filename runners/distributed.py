@@ -23,6 +23,7 @@ from typing import Any
 
 from vocab.case import Case
 from vocab.measurement import Measurement, ProcessRecord
+from vocab.messages import RankReport
 from vocab.runtimes import RUNTIMES, runtime
 from vocab.sampling import SamplingPolicy, warm_up
 
@@ -174,15 +175,18 @@ def time_replicated(
     return timing
 
 
-def take_rank0_timing(result: Measurement, record: ProcessRecord, first: dict[str, Any]) -> None:
-    """The case's samples and warm-up facts from rank (or task) 0's returned timing: its
-    clock is the one the stored steps come from."""
-    result.samples_ns = list(first["samples_ns"])
-    result.sample_start_ns = list(first["starts_ns"])
+def take_rank0_timing(result: Measurement, record: ProcessRecord, first: RankReport) -> None:
+    """The case's samples and warm-up facts from rank (or task) 0's report: its clock is
+    the one the stored steps come from."""
+    clock = first.clock
+    if clock is None or not clock.warmup_ns:
+        raise RuntimeError(f"rank {first.rank} sent no timing; rank 0 keeps the clock")
+    result.samples_ns = list(clock.samples_ns)
+    result.sample_start_ns = list(clock.starts_ns)
     result.sample_process = [record.index] * len(result.samples_ns)
-    record.warmup_steps = result.warmup_steps = len(first["warmup_ns"])
-    record.first_step_ns = result.first_step_ns = first["warmup_ns"][0]
-    record.warmup_stable = bool(first["warmup_stable"])
-    record.warmup_step_ns = list(first["warmup_ns"])
+    record.warmup_steps = result.warmup_steps = len(clock.warmup_ns)
+    record.first_step_ns = result.first_step_ns = clock.warmup_ns[0]
+    record.warmup_stable = clock.warmup_stable
+    record.warmup_step_ns = list(clock.warmup_ns)
     record.measured_ns = sum(result.samples_ns)
-    result.threads_intra = int(first["threads"])
+    result.threads_intra = first.threads

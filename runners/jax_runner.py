@@ -17,6 +17,7 @@ from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
 from vocab.case import Case
+from vocab.jsonfields import JSONValue
 from vocab.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regularizer
 
 LEARNING_RATE = 0.01
@@ -50,7 +51,7 @@ class JaxRunner:
         self._step: Callable[[], Any] | None = None
         self._case: Case | None = None
         self._device: Any = None
-        self._details: dict[str, Any] = {}
+        self._details: dict[str, JSONValue] = {}
 
     def version(self) -> str:
         return str(self.jax.__version__)
@@ -101,7 +102,7 @@ class JaxRunner:
 
         return best_rate(run, n)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, JSONValue]:
         from jax.extend import backend
 
         cpu = backend.get_backend("cpu")
@@ -119,7 +120,7 @@ class JaxRunner:
             "intra_op_pool_threads": pool_threads(),
         }
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, JSONValue]:
         return {
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             THREADS_ENV: os.environ.get(THREADS_ENV),

@@ -15,17 +15,32 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from subprocess import Popen
-from typing import IO, Any, cast
+from typing import IO, assert_never, cast
 
 from runners.distributed import behind
 from runners.host import oom_kills
 from runners.probe import ProbeResult, empty_result
 from runners.worker import TEMP_PREFIX  # a worker left alone removes its folder
 from vocab.case import Case
+from vocab.jsonfields import JSONValue
 from vocab.measurement import Measurement, ProcessRecord
+from vocab.messages import (
+    CutShort,
+    Done,
+    Event,
+    MessageError,
+    Nodes,
+    ProbeRequest,
+    Ready,
+    Start,
+    WorkerRequest,
+    decode_event,
+    encode_probe,
+    encode_request,
+)
 from vocab.sampling import SamplingPolicy
 
 DEFAULT_TIMEOUT_S = 900.0
@@ -82,10 +97,11 @@ def env_for(
 @dataclass
 class Outcome:
     returncode: int | None  # None: killed at the timeout
-    data: dict[str, Any] | None
+    data: JSONValue  # what the process wrote back (None: nothing)
     stderr_tail: str
     oom_killed: bool = False  # the cgroup's OOM-kill count rose while the worker ran
     progress: dict[int, str] = field(default_factory=dict)  # a replicated case's ranks
+    unreadable: str | None = None  # an event the manager could not read (vocab.messages)
 
 
 def _start(
@@ -110,20 +126,21 @@ def _tail(log: Path) -> str:
 
 def spawn(
     module: str,
-    request: dict[str, Any],
+    request: str,
     env: dict[str, str],
     timeout_s: float,
     python: str | None = None,
 ) -> Outcome:
-    """Run `python -m module OUT.json` with the request on stdin and read OUT.json back;
-    at the timeout the whole process group is killed (compiler helpers included)."""
+    """Run `python -m module OUT.json` with the request (encoded) on stdin and read
+    OUT.json back; at the timeout the whole process group is killed (compiler helpers
+    included)."""
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         out = Path(tmp) / "out.json"
         log = Path(tmp) / "stderr.log"
         with log.open("wb") as err:
             proc = _start(module, out, env, err, python)
             try:
-                proc.communicate(json.dumps(request).encode(), timeout=timeout_s)
+                proc.communicate(request.encode(), timeout=timeout_s)
                 returncode: int | None = proc.returncode
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
@@ -134,6 +151,8 @@ def spawn(
 
 def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
     rc = outcome.returncode
+    if outcome.unreadable is not None:  # a harness bug, not the case's: say so
+        return Measurement.failed(case, "error", f"worker protocol: {outcome.unreadable}")
     last = f"; last output: {outcome.stderr_tail}" if outcome.stderr_tail else ""
     if rc is None:
         late = behind(outcome.progress) if case.replicas > 1 else None
@@ -159,23 +178,27 @@ def _failure(case: Case, outcome: Outcome, timeout_s: float) -> Measurement:
 class RoundOutcome:
     """What one worker left behind: its events, and how it ended."""
 
-    events: list[dict[str, Any]]
+    events: list[Event]
     ended: Outcome
 
 
 POLL_S = 0.2
 
 
-def _read_events(path: Path) -> list[dict[str, Any]]:
+def _read_events(path: Path) -> tuple[list[Event], str | None]:
+    """The worker's events up to the first it could not have meant: a line cut short by
+    a crash ends them quietly; an unknown kind or a malformed event ends them with why."""
+    events: list[Event] = []
     if not path.exists():
-        return []
-    events = []
+        return events, None
     for line in path.read_text(errors="replace").splitlines():
         try:
-            events.append(json.loads(line))
-        except ValueError:  # a line cut short by a crash
+            events.append(decode_event(line))
+        except CutShort:
             break
-    return events
+        except MessageError as exc:
+            return events, str(exc)
+    return events, None
 
 
 def _kill_group(proc: Popen[bytes]) -> None:
@@ -186,14 +209,14 @@ def _kill_group(proc: Popen[bytes]) -> None:
 
 def _watch(
     proc: Popen[bytes],
-    request: dict[str, Any],
+    request: WorkerRequest,
     spawned: int,
     events_path: Path,
     timeout_s: float,
 ) -> int | None:
     """Feed the request, then wait for the worker; None when it was killed at a timeout."""
     assert proc.stdin is not None
-    proc.stdin.write(json.dumps({**request, "spawned_ns": spawned}).encode())
+    proc.stdin.write(encode_request(replace(request, spawned_ns=spawned)).encode())
     proc.stdin.close()
     seen = 0
     clock_start = time.monotonic()  # of the case in flight (or of start-up)
@@ -213,7 +236,7 @@ def _watch(
 
 
 def spawn_round(
-    request: dict[str, Any],
+    request: WorkerRequest,
     env: dict[str, str],
     timeout_s: float,
     module: str = "runners.worker",
@@ -236,8 +259,9 @@ def spawn_round(
                 raise
         kills_after = oom_kills()
         oom = kills_before is not None and kills_after is not None and kills_after > kills_before
-        ended = Outcome(returncode, None, _tail(log), oom, _progress(Path(tmp)))
-        return RoundOutcome(_read_events(events_path), ended)
+        events, unreadable = _read_events(events_path)
+        ended = Outcome(returncode, None, _tail(log), oom, _progress(Path(tmp)), unreadable)
+        return RoundOutcome(events, ended)
 
 
 def _progress(folder: Path) -> dict[int, str]:
@@ -262,7 +286,7 @@ def run_round(
     indices: list[int],
     timeout_s: float = DEFAULT_TIMEOUT_S,
     module: str = "runners.worker",
-    nodes: dict[str, Any] | None = None,
+    nodes: Nodes | None = None,
     python: str | None = None,
     variables: Mapping[str, str] | None = None,
 ) -> list[Measurement]:
@@ -281,20 +305,15 @@ def run_round(
     results: list[Measurement] = []
     todo = list(zip(cases, indices, strict=True))
     while todo:
-        request = {
-            "cases": [c.to_dict() for c, _ in todo],
-            "processes": [i for _, i in todo],
-            "round": round_,
-            "policy": policy.to_dict(),
-        }
-        if nodes:
-            request["nodes"] = nodes
+        request = WorkerRequest(
+            cases=tuple(c for c, _ in todo),
+            processes=tuple(i for _, i in todo),
+            round=round_,
+            policy=policy,
+            nodes=nodes,
+        )
         outcome = spawn_round(request, env, timeout_s, module, python)
-        done = {
-            int(e["position"]): Measurement.from_dict(e["measurement"])
-            for e in outcome.events
-            if e.get("event") == "done"
-        }
+        done = _finished(outcome.events)
         lost = next((pos for pos in range(len(todo)) if pos not in done), None)
         for pos in range(len(todo) if lost is None else lost):
             results.append(done[pos])
@@ -306,8 +325,22 @@ def run_round(
         results.append(failed)
         todo = todo[lost + 1 :]
     for m in results:
-        m.details["env"] = env_record
+        m.details = replace(m.details, env=env_record)
     return results
+
+
+def _finished(events: list[Event]) -> dict[int, Measurement]:
+    """Position -> measurement of each case the worker finished."""
+    done: dict[int, Measurement] = {}
+    for event in events:
+        match event:
+            case Ready() | Start():
+                pass  # they only moved the per-case clock (_watch)
+            case Done(position=position, measurement=m):
+                done[position] = m
+            case _:
+                assert_never(event)
+    return done
 
 
 def run_case(
@@ -339,15 +372,9 @@ def probe(
 ) -> ProbeResult:
     """Framework version/build info and (optionally) matmul ceilings, from a fresh process
     (of an A/B run's environment: `python`, `variables`)."""
-    request = {
-        "framework": framework,
-        "devices": devices,
-        "threads": threads,
-        "interop_threads": interop_threads,
-        "ceiling": ceiling,
-    }
+    request = ProbeRequest(framework, tuple(devices), threads, interop_threads, ceiling)
     env = worker_env(threads, interop_threads, python, variables)
-    outcome = spawn("runners.probe", request, env, timeout_s, python)
+    outcome = spawn("runners.probe", encode_probe(request), env, timeout_s, python)
     if outcome.data is None:
         return empty_result(framework, _failure_reason(outcome, timeout_s))
     return cast(ProbeResult, outcome.data)  # runners.probe wrote every key

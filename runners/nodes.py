@@ -10,13 +10,11 @@ runs `follow`, which launches its share of whatever replicated case node 0 annou
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Callable
 
 from runners.ddp import (
-    END,
     JOB_KEY,
     Launch,
     coordination_store,
@@ -27,6 +25,7 @@ from runners.ddp import (
 )
 from runners.distributed import die_with_launcher
 from vocab.case import Case
+from vocab.messages import NodeJob, decode_job, encode_job
 from vocab.sampling import SamplingPolicy
 
 FOLLOW_IDLE_S = 1800  # a follower that hears nothing from node 0 this long gives up
@@ -41,23 +40,23 @@ def follow(nnodes: int, node_rank: int, endpoint: str, log: Callable[[str], None
     while time.monotonic() - idle_since < FOLLOW_IDLE_S:
         try:
             store = coordination_store(where, server=False, timeout_s=10)
-            job = json.loads(store.get(JOB_KEY))
+            job = decode_job(store.get(JOB_KEY).decode())
         except Exception:  # node 0 between cases, or not up yet
             time.sleep(0.5)
             continue
-        if job.get(END):
+        if job.case is None or job.policy is None:
             store.set(f"ack{node_rank}", "1")
             log(f"node {node_rank}: node 0 ended the run")
             return 0
-        if job["run_id"] in done:
+        if job.run_id in done:
             del store
             time.sleep(0.2)
             continue
-        done.add(job["run_id"])
-        case = Case.from_dict(job["case"])
+        done.add(job.run_id)
+        case = job.case
         log(f"node {node_rank}: {case.label()}")
         try:
-            run_node(job["case"], job["policy"], Launch(nnodes, node_rank, endpoint, job["run_id"]))
+            run_node(case, job.policy, Launch(nnodes, node_rank, endpoint, job.run_id))
         except Exception as exc:
             log(f"node {node_rank}: {case.label()} failed: {failed_ranks(exc) or exc}")
         idle_since = time.monotonic()
@@ -71,7 +70,7 @@ def end_followers(nnodes: int, endpoint: str, wait_s: float = 60.0) -> None:
 
     where = Launch(nnodes, 0, endpoint)
     store = coordination_store(where, server=True)
-    store.set(JOB_KEY, json.dumps({END: True}))
+    store.set(JOB_KEY, encode_job(NodeJob()))
     with contextlib.suppress(Exception):  # a follower already gone stops nothing
         store.wait([f"ack{k}" for k in range(1, nnodes)], timedelta(seconds=wait_s))
 
@@ -82,14 +81,15 @@ def check_one_replica(device: str, size: int) -> int:
     case = Case("torch", 50, 32 if device == "cuda" else 2, device, "training", "bf16",
                 image_size=size, threads=1)  # fmt: skip
     policy = SamplingPolicy(min_samples=10, min_time_s=0.5)
-    out, endpoint = launch(1, rank_main, (case.to_dict(), policy.to_dict(), 1))
+    out, endpoint = launch(1, rank_main, (case, policy, 1))
     rank = out[0]
     want = "nccl" if device == "cuda" else "gloo"
+    backend = rank.facts.get("backend")
     print(
-        f"backend {rank['backend']} on {rank['device']}, rendezvous {endpoint}, "
-        f"median step {rank['own_median_ns'] / 1e6:.1f} ms"
+        f"backend {backend} on {rank.device}, rendezvous {endpoint}, "
+        f"median step {rank.median_ns[rank.rank] / 1e6:.1f} ms"
     )
-    return 0 if rank["backend"] == want and rank["device"].startswith(device) else 1
+    return 0 if backend == want and rank.device.startswith(device) else 1
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
 from vocab.case import Case
+from vocab.jsonfields import JSONValue
 
 OUTPUT_ENV = "RESNET_BENCH_OUTPUT"  # the run's output folder (suite.cli.common sets it)
 DEFAULT_OUTPUT = "out"
@@ -72,7 +73,7 @@ class OrtRunner:
         self._step: Callable[[], Any] | None = None
         self._sync: Callable[[Any], None] = lambda _out: None
         self._case: Case | None = None
-        self._details: dict[str, Any] = {}
+        self._details: dict[str, JSONValue] = {}
         self.session: Any = None  # the built case's InferenceSession
 
     def version(self) -> str:
@@ -94,7 +95,7 @@ class OrtRunner:
                 return f"device {case.device} absent: NVML sees {count} GPU(s)"
         return None
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, JSONValue]:
         ort = self.ort
         build = getattr(ort, "get_build_info", None)
         return {
@@ -104,7 +105,7 @@ class OrtRunner:
             "build": build() if build is not None else None,
         }
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, JSONValue]:
         return dict(self._details)
 
     def prepare(self, cases: Sequence[Case]) -> None:

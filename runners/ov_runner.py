@@ -23,6 +23,7 @@ from typing import Any
 from runners.base import peak_rss_bytes
 from runners.ort_runner import export_model, process_threads
 from vocab.case import Case
+from vocab.jsonfields import JSONValue
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 
@@ -37,7 +38,7 @@ class OvRunner:
         self._threads = (0, 1)
         self._step: Callable[[], Any] | None = None
         self._sync: Callable[[Any], None] = lambda _out: None
-        self._details: dict[str, Any] = {}
+        self._details: dict[str, JSONValue] = {}
         self.compiled: Any = None  # the built case's compiled model
 
     def version(self) -> str:
@@ -53,7 +54,7 @@ class OvRunner:
             return f"bf16: this CPU has no BF16 capability ({', '.join(self._capabilities())})"
         return None
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, JSONValue]:
         core = self.models.core()
         return {
             "version": self.version(),
@@ -62,7 +63,7 @@ class OvRunner:
             "capabilities": self._capabilities(),
         }
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, JSONValue]:
         return dict(self._details)
 
     def prepare(self, cases: Sequence[Case]) -> None:

@@ -1,7 +1,6 @@
 """Probe one framework in a fresh process: version/build info and the matmul ceiling.
 
-python -m runners.probe OUT.json < {"framework": ..., "devices": [...], "threads": N,
-                                    "interop_threads": M, "ceiling": true}
+python -m runners.probe OUT.json < request.json   (vocab.messages.ProbeRequest)
 """
 
 from __future__ import annotations
@@ -9,11 +8,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from runners.registry import get_runner, missing, unsupported
 from vocab.case import Case
+from vocab.jsonfields import JSONObject
 from vocab.measurement import one_line
+from vocab.messages import MessageError, ProbeRequest, decode_probe
 from vocab.spec import DEPTHS
 
 CEILING_PRECISIONS = ("fp32", "bf16")
@@ -25,7 +26,7 @@ class CeilingInfo(TypedDict):
     device: str
     precision: str
     gflops: float
-    details: dict[str, Any] | None  # how it was measured
+    details: JSONObject | None  # how it was measured
 
 
 class ProbeResult(TypedDict):
@@ -33,7 +34,7 @@ class ProbeResult(TypedDict):
 
     framework: str
     version: str | None
-    info: dict[str, Any]  # build info (CUDA, cuDNN, oneDNN/MKL, XLA, ...)
+    info: JSONObject  # build info (CUDA, cuDNN, oneDNN/MKL, XLA, ...)
     ceilings: list[CeilingInfo]
     device_skips: dict[str, str]  # device -> why the framework cannot run there
     error: str | None  # the probe failed (not installed, crashed, timed out)
@@ -52,22 +53,22 @@ def empty_result(framework: str, error: str | None = None) -> ProbeResult:
     }
 
 
-def probe(request: dict[str, Any]) -> ProbeResult:
-    framework = request["framework"]
+def probe(request: ProbeRequest) -> ProbeResult:
+    framework = request.framework
     out = empty_result(framework)
     try:
         runner = get_runner(framework)
     except ImportError as exc:
         out["error"] = missing(framework) or f"{framework} cannot be imported: {exc}"
         return out
-    runner.set_threads(int(request["threads"]), int(request.get("interop_threads", 1)))
+    runner.set_threads(request.threads, request.interop_threads)
     out["version"] = runner.version()
     out["info"] = runner.info()
-    devices = list(request.get("devices", ["cpu"]))
+    devices = list(request.devices)
     # A device the framework cannot reach here: its cases are skipped without a worker.
     skips = {d: unsupported(runner, Case(framework, min(DEPTHS), 1, d)) for d in devices}
     out["device_skips"] = {d: reason for d, reason in skips.items() if reason is not None}
-    if request.get("ceiling"):
+    if request.ceiling:
         for device in (d for d in devices if d not in out["device_skips"]):
             for precision in CEILING_PRECISIONS:
                 try:
@@ -83,7 +84,7 @@ def probe(request: dict[str, Any]) -> ProbeResult:
                             "gflops": rate,
                             "details": {
                                 "framework": framework,
-                                "threads": int(request["threads"]),
+                                "threads": request.threads,
                                 "method": "fastest of 10 square matmuls",
                             },
                         }
@@ -95,7 +96,12 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m runners.probe OUT.json < request.json", file=sys.stderr)
         return 2
-    result = probe(json.load(sys.stdin))
+    try:
+        request = decode_probe(sys.stdin.read())
+    except MessageError as exc:
+        print(f"runners.probe: {exc}", file=sys.stderr)
+        return 2
+    result = probe(request)
     Path(argv[0]).write_text(json.dumps(result))
     return 0
 

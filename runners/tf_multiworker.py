@@ -37,7 +37,18 @@ from runners.distributed import (
     time_replicated,
 )
 from vocab.case import Case
+from vocab.details import Details, Replication
 from vocab.measurement import Measurement, ProcessRecord, one_line
+from vocab.messages import (
+    Nodes,
+    RankClock,
+    RankReport,
+    WorkerRequest,
+    decode_report,
+    decode_request,
+    encode_report,
+    encode_request,
+)
 from vocab.sampling import SamplingPolicy
 
 POLL_S = 0.1
@@ -72,7 +83,7 @@ def replica_loss(tf: Any, per_example: Any, global_batch: int, regulariser: Any 
     return loss
 
 
-def task_main(request: dict[str, Any], out: Path) -> None:
+def task_main(case: Case, policy: SamplingPolicy, threads: int, out: Path) -> None:
     """One CPU worker task (or the one process of MirroredStrategy): build, time, write."""
     import tensorflow as tf
 
@@ -80,9 +91,6 @@ def task_main(request: dict[str, Any], out: Path) -> None:
     from runners.tf_runner import LEARNING_RATE, MOMENTUM
     from vocab.spec import WEIGHT_DECAY
 
-    case = Case.from_dict(request["case"])
-    policy = SamplingPolicy.from_dict(request["policy"])
-    threads = int(request["threads"])
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(case.interop_threads)
     import keras
@@ -155,23 +163,26 @@ def task_main(request: dict[str, Any], out: Path) -> None:
 
     timing = time_replicated(step, device_sync, agree, policy, case.device, task)
     medians = exchange(int(statistics.median(timing.own_ns)))
-    data: dict[str, Any] = {
-        "task": task,
-        "pid": os.getpid(),
-        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "rank_medians_ns": medians,
-        "strategy": "MirroredStrategy" if case.is_cuda else "MultiWorkerMirroredStrategy",
-        "replicas_in_sync": strategy.num_replicas_in_sync,
-        "version": tf.__version__,
-    }
+    clock = None
     if task == 0:
-        data.update(
-            samples_ns=timing.clock_ns,
-            starts_ns=timing.starts_ns,
-            warmup_ns=timing.warmup_ns,
-            warmup_stable=timing.warmup_stable,
-        )
-    out.write_text(json.dumps(data))
+        clock = RankClock(
+            tuple(timing.clock_ns), tuple(timing.starts_ns), tuple(timing.warmup_ns),
+            timing.warmup_stable,
+        )  # fmt: skip
+    report = RankReport(
+        rank=task,
+        pid=os.getpid(),
+        device=case.device,
+        threads=tf.config.threading.get_intra_op_parallelism_threads(),
+        median_ns=tuple(medians),
+        clock=clock,
+        facts={
+            "strategy": "MirroredStrategy" if case.is_cuda else "MultiWorkerMirroredStrategy",
+            "replicas_in_sync": strategy.num_replicas_in_sync,
+            "version": tf.__version__,
+        },
+    )
+    out.write_text(encode_report(report))
 
 
 def measure_replicated(
@@ -179,7 +190,7 @@ def measure_replicated(
     policy: SamplingPolicy,
     record: ProcessRecord,
     result: Measurement,
-    nodes: dict[str, Any] | None = None,  # several nodes are torch's (runners.ddp); one here
+    nodes: Nodes | None = None,  # several nodes are runners.ddp's; one here
 ) -> Measurement:
     """Start the tasks (CPU: one per replica), wait for all, fill in `result` from task 0.
     A task that fails ends the others and the case is an error naming it. The tasks' logs
@@ -195,7 +206,8 @@ def _measure(
     tasks = 1 if case.is_cuda else case.replicas
     threads = threads_per_rank(case, tasks)
     ports = [free_port() for _ in range(tasks)]
-    request = json.dumps({"case": case.to_dict(), "policy": policy.to_dict(), "threads": threads})
+    # A task's request: the worker's own, one case, its threads in the variables below.
+    request = encode_request(WorkerRequest((case,), (record.index,), record.round, policy))
     procs: list[subprocess.Popen[bytes]] = []
     for index in range(tasks):
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), TF_NUM_INTRAOP_THREADS=str(threads))
@@ -225,22 +237,27 @@ def _measure(
             )
         )
         return result
-    returned = [json.loads((folder / f"task{i}.json").read_text()) for i in range(tasks)]
+    returned = [decode_report((folder / f"task{i}.json").read_text()) for i in range(tasks)]
     first = returned[0]
     take_rank0_timing(result, record, first)
     result.sync = "loss read back on each task, then an all-reduce of step times; task 0's clock"
-    result.details = {
-        "warmup_ns": first["warmup_ns"],
-        "replicas": case.replicas,
-        "global_batch": case.global_batch,
-        # MirroredStrategy runs every replica in one process: no per-replica step time.
-        "rank_median_s": [m / 1e9 for m in first["rank_medians_ns"]] if tasks > 1 else [],
-        "threads_per_rank": threads,
-        "strategy": first["strategy"],
-        "tf_config_ports": ports if tasks > 1 else None,
-        "all_reduce": "RING" if tasks > 1 else "MirroredStrategy default (NCCL)",
-        "rank_pids": {str(r["task"]): r["pid"] for r in returned},
-    }
+    assert first.clock is not None  # take_rank0_timing checked it
+    result.details = Details(
+        runner={
+            "strategy": first.facts.get("strategy"),
+            "tf_config_ports": ports if tasks > 1 else None,
+            "all_reduce": "RING" if tasks > 1 else "MirroredStrategy default (NCCL)",
+        },
+        warmup_ns=first.clock.warmup_ns,
+        replication=Replication(
+            replicas=case.replicas,
+            global_batch=case.global_batch,
+            threads_per_rank=threads,
+            # MirroredStrategy runs every replica in one process: no per-replica step time.
+            rank_median_s=tuple(ns / 1e9 for ns in first.median_ns) if tasks > 1 else (),
+            rank_pids={str(r.rank): r.pid for r in returned},
+        ),
+    )
     return result
 
 
@@ -265,7 +282,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m runners.tf_multiworker OUT.json < request.json", file=sys.stderr)
         return 2
     die_with_launcher()
-    task_main(json.load(sys.stdin), Path(argv[0]))
+    request = decode_request(sys.stdin.read())
+    threads = int(os.environ["TF_NUM_INTRAOP_THREADS"])
+    task_main(request.cases[0], request.policy, threads, Path(argv[0]))
     return 0
 
 

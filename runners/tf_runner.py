@@ -8,6 +8,7 @@ from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
 from vocab.case import Case
+from vocab.jsonfields import JSONValue
 from vocab.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regularizer
 
 LEARNING_RATE = 0.01
@@ -31,7 +32,7 @@ class TFRunner:
         self.sync_method = "none"
         self._step: Callable[[], Any] | None = None
         self._case: Case | None = None
-        self._details: dict[str, Any] = {}
+        self._details: dict[str, JSONValue] = {}
 
     def version(self) -> str:
         return str(self.tf.__version__)
@@ -74,7 +75,7 @@ class TFRunner:
 
             return best_rate(run, n)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, JSONValue]:
         tf = self.tf
         build = {str(k): str(v) for k, v in tf.sysconfig.get_build_info().items()}
         return {
@@ -85,7 +86,7 @@ class TFRunner:
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
         }
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, JSONValue]:
         # TF32 for float32 matmuls/convolutions on Ampere+ GPUs: on by default in TF;
         # NVIDIA_TF32_OVERRIDE (recorded with the environment variables) can force it off.
         try:

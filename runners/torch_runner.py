@@ -8,6 +8,7 @@ from typing import Any
 
 from runners.base import MATMUL_N, best_rate, peak_rss_bytes
 from vocab.case import Case
+from vocab.jsonfields import JSONValue
 from vocab.spec import WEIGHT_DECAY, feature_size  # on conv kernels only, as TF-slim's regularizer
 
 # Measured by benchmarks/harness_check.py on the 2-core dev host: channels-last is the faster
@@ -29,7 +30,7 @@ class TorchRunner:
         self.sync_method = "none"
         self._step: Callable[[], Any] | None = None
         self._case: Case | None = None
-        self._details: dict[str, Any] = {}
+        self._details: dict[str, JSONValue] = {}
 
     # -- facts -------------------------------------------------------------------------
     def version(self) -> str:
@@ -100,7 +101,7 @@ class TorchRunner:
 
         return best_rate(run, n)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, JSONValue]:
         torch = self.torch
         return {
             "version": str(torch.__version__),
@@ -115,7 +116,7 @@ class TorchRunner:
             "parallel": torch.__config__.parallel_info(),
         }
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, JSONValue]:
         return {**self._switches(), **self._details}
 
     def _switches(self) -> dict[str, Any]:

@@ -2,15 +2,11 @@
 
     python -m runners.worker EVENTS.jsonl < request.json
 
-The request is {"cases": [...], "processes": [...], "round": R, "policy": {...},
-"spawned_ns": T}: the cases share framework, device and thread counts, so the framework is
-imported and its threads set once; each case gets a freshly built model. The worker appends
-one JSON line per event to EVENTS.jsonl, flushed at once, so the parent always knows which
-case is in flight (for its per-case timeout) and keeps every case finished before a crash:
-
-    {"event": "ready", "t": NS}                        framework imported, threads set
-    {"event": "start", "position": I, "t": NS}         case I begins
-    {"event": "done", "position": I, "measurement": {...}}
+The request (vocab.messages.WorkerRequest) holds cases that share framework, device and
+thread counts, so the framework is imported and its threads set once; each case gets a
+freshly built model. The worker appends one line per event (vocab.messages: Ready, Start,
+Done) to EVENTS.jsonl, flushed at once, so the parent always knows which case is in flight
+(for its per-case timeout) and keeps every case finished before a crash.
 
 Whatever happens inside a case, the worker writes a Measurement for it (status ok, skipped,
 oom or error); the parent handles what it cannot (killed, hung).
@@ -19,20 +15,32 @@ oom or error); the parent handles what it cannot (killed, hung).
 from __future__ import annotations
 
 import gc
-import json
 import os
 import statistics
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from runners import distributed
 from runners.base import Runner, reset_peak_rss
 from vocab.case import Case
+from vocab.details import Details
 from vocab.measurement import Measurement, ProcessRecord, one_line
+from vocab.messages import (
+    Done,
+    Event,
+    MessageError,
+    Nodes,
+    Ready,
+    Start,
+    WorkerRequest,
+    decode_request,
+    encode_event,
+)
 from vocab.runtimes import runtime
 from vocab.sampling import SamplingPolicy, time_steps
 from vocab.stats import CI_TARGET_REL
@@ -90,11 +98,11 @@ def measure(
     policy: SamplingPolicy,
     record: ProcessRecord,
     threads: tuple[int, int],
-    nodes: dict[str, Any] | None = None,
+    nodes: Nodes | None = None,
 ) -> Measurement:
     """One case with an already imported runner whose threads are set (`threads`: read
-    back from the framework). `nodes`: runners.ddp.Launch fields, where a replicated torch
-    case spans several nodes (this one is node 0)."""
+    back from the framework). `nodes`: where a replicated case spans several nodes (this
+    one is node 0)."""
     result = new_measurement(runner, case, threads, policy.ci_target, record, policy.adaptive)
     from runners.registry import load, unsupported
 
@@ -132,7 +140,7 @@ def measure(
             record.pipelined_ns = int(statistics.median(timing.pipelined_ns))
             result.pipeline_steps = timing.pipeline_steps
         result.sync = runner.sync_method
-        result.details = {**runner.details(), "warmup_ns": timing.warmup_ns}
+        result.details = Details(runner=runner.details(), warmup_ns=tuple(timing.warmup_ns))
         if record.gpu_before and record.gpu_after:
             from runners.nvml import throttled
 
@@ -142,56 +150,55 @@ def measure(
     except Exception as exc:  # one case's failure must not lose the others
         result.status = "oom" if runner.is_oom(exc) else "error"
         result.reason = one_line(exc)
-        result.details = {**result.details, "traceback": traceback.format_exc(limit=20)}
+        result.details = replace(result.details, traceback=traceback.format_exc(limit=20))
         result.samples_ns, result.sample_process, result.sample_start_ns = [], [], []
     add_peak_memory(result, runner, record)
     return result
 
 
-def run_round(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
+def run_round(request: WorkerRequest, emit: Callable[[Event], None]) -> None:
     from runners.registry import get_runner, missing
 
-    cases = [Case.from_dict(c) for c in request["cases"]]
-    policy = SamplingPolicy.from_dict(request.get("policy", {}))
-    indices = [int(i) for i in request.get("processes", [0] * len(cases))]
-    round_ = int(request.get("round", 0))
-    spawned = request.get("spawned_ns")
-    first = cases[0]
+    cases, first = request.cases, request.cases[0]
     records = [
-        ProcessRecord(index=index, round=round_, pid=os.getpid(), position=pos, spawned_ns=spawned)
-        for pos, index in enumerate(indices)
+        ProcessRecord(
+            index=index,
+            round=request.round,
+            pid=os.getpid(),
+            position=pos,
+            spawned_ns=request.spawned_ns,
+        )
+        for pos, index in enumerate(request.processes)
     ]
     try:
         runner = get_runner(first.framework)
     except ImportError as exc:
         reason = missing(first.framework) or f"{first.framework} cannot be imported: {exc}"
         for pos, case in enumerate(cases):
-            m = Measurement.failed(case, "skipped", reason)
-            emit({"event": "done", "position": pos, "measurement": m.to_dict()})
+            emit(Done(pos, Measurement.failed(case, "skipped", reason)))
         return
     try:
         threads = runner.set_threads(first.threads, first.interop_threads)
         runner.prepare(cases)
     except Exception as exc:
+        reason = f"worker set-up failed: {one_line(exc)}"
         for pos, case in enumerate(cases):
-            m = Measurement.failed(case, "error", f"worker set-up failed: {one_line(exc)}")
-            emit({"event": "done", "position": pos, "measurement": m.to_dict()})
+            emit(Done(pos, Measurement.failed(case, "error", reason)))
         return
     ready = time.time_ns()
-    startup = None if spawned is None else ready - int(spawned)
-    emit({"event": "ready", "t": ready})
+    startup = None if request.spawned_ns is None else ready - request.spawned_ns
+    emit(Ready(ready))
     for pos, case in enumerate(cases):
         record = records[pos]
         record.startup_ns = startup
         record.started_ns = time.time_ns()
-        emit({"event": "start", "position": pos, "t": record.started_ns})
-        m = measure(runner, case, policy, record, threads, request.get("nodes"))
-        emit({"event": "done", "position": pos, "measurement": m.to_dict()})
+        emit(Start(pos, record.started_ns))
+        emit(Done(pos, measure(runner, case, request.policy, record, threads, request.nodes)))
 
 
-def _emitter(out: IO[str]) -> Callable[[dict[str, Any]], None]:
-    def emit(event: dict[str, Any]) -> None:
-        out.write(json.dumps(event, allow_nan=False) + "\n")
+def _emitter(out: IO[str]) -> Callable[[Event], None]:
+    def emit(event: Event) -> None:
+        out.write(encode_event(event) + "\n")
         out.flush()  # the parent reads this file while we run
 
     return emit
@@ -226,10 +233,14 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m runners.worker EVENTS.jsonl < request.json", file=sys.stderr)
         return 2
+    try:
+        request = decode_request(sys.stdin.read())
+    except MessageError as exc:
+        print(f"runners.worker: {exc}", file=sys.stderr)
+        return 2
     die_with_parent(Path(argv[0]))
     # A replicated case's ranks inherit it and keep their progress there.
     os.environ[distributed.PROGRESS_DIR_ENV] = str(Path(argv[0]).resolve().parent)
-    request: dict[str, Any] = json.load(sys.stdin)
     with Path(argv[0]).open("a") as out:
         run_round(request, _emitter(out))
     return 0

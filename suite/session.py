@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypedDict, cast
 
 from results.dbfile import DatabaseReplacedError
 from results.engine import StoreError
@@ -40,9 +40,11 @@ from runners.probe import CeilingInfo
 from runners.registry import missing
 from suite.batch_search import BatchSearch, stored_rates
 from suite.environments import EnvError, EnvSpec, not_installed
+from suite.overhead import Overhead
 from suite.scheduler import Scheduler, round_order, worker_groups
 from vocab.case import FRAMEWORKS, Case
 from vocab.measurement import Measurement
+from vocab.messages import Nodes, PlanRecord
 from vocab.runtimes import RUNTIMES, runtime
 from vocab.sampling import SamplingPolicy
 
@@ -63,8 +65,7 @@ class Plan:
     source: str = "cli"
     seed: int = field(default_factory=lambda: random.SystemRandom().randrange(2**31))
     batch_search: BatchSearch | None = None  # --batch-sizes auto: cases grow as it doubles
-    # Several nodes (this is node 0): {"nnodes": N, "rdzv_endpoint": "HOST:PORT"}
-    nodes: dict[str, Any] | None = None
+    nodes: Nodes | None = None  # several nodes (this is node 0)
     # An A/B run's environments (--env); the cases carry their names. [] : one, as ever.
     environments: list[EnvSpec] = field(default_factory=list)
     # suite.environments.check's answer (not stored): which frameworks each environment
@@ -129,9 +130,11 @@ def gather_context(
                 warnings.append(absent)
                 continue
             log(f"probing {fw}{where} ({', '.join(devices)})")
-            extra: dict[str, Any] = {} if env is None else {"python": env.python,
-                                                              "variables": env.vars}  # fmt: skip
-            found = probe(fw, devices, threads, interop, ceiling=not ceilings, **extra)
+            found = probe(
+                fw, devices, threads, interop, ceiling=not ceilings,
+                python=None if env is None else env.python,
+                variables=None if env is None else env.vars,
+            )  # fmt: skip
             info[fw] = {"version": found["version"], **found["info"]}
             ceilings.extend(found["ceilings"])
             for device, reason in found["device_skips"].items():
@@ -173,7 +176,7 @@ def env_software(
     library versions, the checkout), its frameworks' build info, and the variables its
     workers get, its own included."""
     variables = worker_env(threads, interop, env.python, env.vars)
-    outcome = spawn("results.environment", {}, variables, 120.0, env.python)
+    outcome = spawn("results.environment", "", variables, 120.0, env.python)  # no request
     if outcome.data is None:
         raise EnvError(
             f"environment {env.name!r}: {env.executable} could not describe its software: "
@@ -245,16 +248,16 @@ class UI(Protocol):
     def stop(self) -> None: ...
 
 
-def plan_record(plan: Plan) -> dict[str, Any]:
-    """What --resume needs to rebuild the plan: stored with the run."""
-    return {
-        "cases": [c.to_dict() for c in plan.cases],
-        "policy": plan.policy.to_dict(),
-        "timeout_s": plan.timeout_s,
-        "seed": plan.seed,
-        "batch_search": None if plan.batch_search is None else plan.batch_search.to_dict(),
-        "environments": [e.to_dict() for e in plan.environments],
-    }
+def plan_record(plan: Plan, cases: Sequence[Case] | None = None) -> PlanRecord:
+    """What --resume needs to rebuild the plan (`cases`: instead of the plan's own)."""
+    return PlanRecord(
+        cases=tuple(plan.cases if cases is None else cases),
+        policy=plan.policy,
+        timeout_s=plan.timeout_s,
+        seed=plan.seed,
+        batch_search=None if plan.batch_search is None else plan.batch_search.to_dict(),
+        environments=tuple(e.to_dict() for e in plan.environments),
+    )
 
 
 def resume_plan(store: Store, run_id: int) -> Plan:
@@ -263,22 +266,23 @@ def resume_plan(store: Store, run_id: int) -> Plan:
     stored = store.get_plan(run_id)
     if stored is None:
         raise StoreError(f"run {run_id} stored no plan (source {run.source}); it cannot be resumed")
+    if stored.policy is None or stored.timeout_s is None:
+        raise StoreError(f"run {run_id}'s stored plan has no sampling policy; it cannot be resumed")
     done = store.finished_keys(run_id)
-    cases = [Case.from_dict(c) for c in stored["cases"]]
-    # Plans stored before replication by processes carry no seed; they resume with a new one.
     plan = Plan(
-        cases=[c for c in cases if c.key() not in done],
-        policy=SamplingPolicy.from_dict(stored["policy"]),
-        timeout_s=float(stored["timeout_s"]),
+        cases=[c for c in stored.cases if c.key() not in done],
+        policy=stored.policy,
+        timeout_s=stored.timeout_s,
         profile=run.profile or "",
         label=run.label,
         command=run.command or "",
     )
-    if stored.get("seed") is not None:
-        plan.seed = int(stored["seed"])
-    if stored.get("batch_search") is not None:
-        plan.batch_search = BatchSearch.from_dict(stored["batch_search"])
-    plan.environments = [EnvSpec.from_dict(e) for e in stored.get("environments") or []]
+    # Plans stored before replication by processes carry no seed; they resume with a new one.
+    if stored.seed is not None:
+        plan.seed = stored.seed
+    if stored.batch_search is not None:
+        plan.batch_search = BatchSearch.from_dict(stored.batch_search)
+    plan.environments = [EnvSpec.from_dict(e) for e in stored.environments]
     return plan
 
 
@@ -290,50 +294,6 @@ def claim(store: Store, plan: Plan, run_id: int) -> None:
     store.reopen_run(run_id, machine=host.machine_info())
     done = store.finished_keys(run_id)
     plan.cases = [c for c in plan.cases if c.key() not in done]
-
-
-@dataclass
-class Overhead:
-    """Where a run's time went: what the workers cost beyond the timed steps."""
-
-    wall_s: float = 0.0
-    workers: int = 0
-    startup_s: float = 0.0  # spawn -> ready: interpreter, framework import, threads
-    build_s: float = 0.0
-    warmup_s: float = 0.0
-    first_step_s: float = 0.0  # part of warm-up: compilation, autotuning
-    measured_s: float = 0.0
-    processes: int = 0  # case processes (a worker runs several)
-
-    def add(self, round_results: Sequence[Measurement]) -> None:
-        pids = set()
-        for m in round_results:
-            for p in m.process_records:
-                if p.pid is not None and p.pid not in pids and p.startup_ns is not None:
-                    pids.add(p.pid)
-                    self.startup_s += p.startup_ns / 1e9
-                self.build_s += (p.build_ns or 0) / 1e9
-                self.warmup_s += p.warmup_ns / 1e9
-                self.first_step_s += (p.first_step_ns or 0) / 1e9
-                self.processes += 1
-                self.measured_s += p.measured_ns / 1e9
-        self.workers += len(pids)
-
-    def line(self) -> str:
-        other = max(0.0, self.wall_s - self.startup_s - self.build_s - self.warmup_s)
-        other = max(0.0, other - self.measured_s)
-        share = self.measured_s / self.wall_s if self.wall_s > 0 else 0.0
-        per_worker = self.startup_s / self.workers if self.workers else 0.0
-        n = max(self.processes, 1)
-        fixed = (self.startup_s + self.build_s) / n
-        return (
-            f"time: {self.wall_s:.0f} s in all, {self.measured_s:.0f} s timed ({share:.0%}); "
-            f"{self.workers} workers, start-up {self.startup_s:.0f} s "
-            f"({per_worker:.1f} s each), builds {self.build_s:.0f} s, "
-            f"warm-up {self.warmup_s:.0f} s, other {other:.0f} s (probes, store); "
-            f"fixed cost per case process {fixed:.1f} s (start-up share and build; "
-            f"first step {self.first_step_s / n:.1f} s apart)"
-        )
 
 
 class _Recorder:
@@ -353,8 +313,7 @@ class _Recorder:
         self.store.add_pending(self.run_id, round_, m)
 
     def grown(self, planned: Sequence[Case], added: Sequence[Case]) -> None:
-        record = {**plan_record(self.plan), "cases": [c.to_dict() for c in planned]}
-        self.store.set_plan(self.run_id, record)
+        self.store.set_plan(self.run_id, plan_record(self.plan, planned))
         self.ui.add_cases(len(added))
 
 
@@ -367,6 +326,14 @@ def check_environments(plan: Plan) -> None:
         threads = max(c.threads for c in plan.cases) if plan.cases else 1
         base = worker_env(threads, 1)
         plan.env_check = check(plan.environments, {n: r.package for n, r in RUNTIMES.items()}, base)
+
+
+class _Where(TypedDict, total=False):
+    """Where a round's workers run, beyond this run's own defaults (runners.manager)."""
+
+    nodes: Nodes
+    python: str | None
+    variables: Mapping[str, str]
 
 
 def execute(
@@ -423,11 +390,11 @@ def execute(
                 for group in groups:
                     ui.case_started(group[0])
                     indices = [sched.processes(c) for c in group]
-                    extra: dict[str, Any] = {"nodes": plan.nodes} if plan.nodes else {}
+                    where: _Where = {} if plan.nodes is None else {"nodes": plan.nodes}
                     env = specs.get(group[0].env)
                     if env is not None:
-                        extra.update(python=env.python, variables=env.vars)
-                    got = run_round(group, policy, sched.round, indices, plan.timeout_s, **extra)
+                        where["python"], where["variables"] = env.python, env.vars
+                    got = run_round(group, policy, sched.round, indices, plan.timeout_s, **where)
                     overhead.add(got)
                     sched.record(got)
         finally:

@@ -94,7 +94,7 @@ def test_a_search_run_grows_its_cases_and_names_the_best_batch(
     # the stored plan holds every case the search added, for --resume
     assert run_id is not None
     stored = store.get_plan(run_id)
-    assert stored is not None and len(stored["cases"]) == 8 and stored["batch_search"]
+    assert stored is not None and len(stored.cases) == 8 and stored.batch_search
     best = best_batches(results.load(store, [run_id])).set_index("mode")
     assert best.loc["inference", "best_batch"] == 16
     assert best.loc["inference", "batches"] == "1, 2, 4, 8, 16"

@@ -114,12 +114,13 @@ def test_two_replicas_are_stored_with_rank_medians_and_efficiency(tmp_path: Any)
     got = run_round([one, two], TINY, 0, [0, 0], timeout_s=300)
     assert [m.status for m in got] == ["ok", "ok"], [m.reason for m in got]
     m = got[1]
-    assert m.details["replicas"] == 2 and m.details["global_batch"] == 4
-    assert m.details["threads_per_rank"] == 1 and m.threads_intra == 1
-    assert m.details["backend"] == "gloo"
-    assert m.details["rdzv_endpoint"].startswith("127.0.0.1:")
-    assert len(m.details["rank_median_s"]) == len(m.details["rank_forward_median_s"]) == 2
-    assert len(set(m.details["rank_pids"].values())) == 2
+    rep = m.details.replication
+    assert rep is not None and rep.replicas == 2 and rep.global_batch == 4
+    assert rep.threads_per_rank == 1 and m.threads_intra == 1
+    assert m.details.runner["backend"] == "gloo"
+    assert str(m.details.runner["rdzv_endpoint"]).startswith("127.0.0.1:")
+    assert len(rep.rank_median_s) == len(rep.rank_forward_median_s) == 2
+    assert len(set(rep.rank_pids.values())) == 2
     assert "all_reduce" in str(m.sync)
     with open_store(f"sqlite:///{tmp_path / 'r.sqlite'}") as store:
         run_id = begin(store)
@@ -149,8 +150,7 @@ def test_a_killed_rank_fails_its_case_and_the_round_goes_on(
     assert got[0].status == "error"
     assert "rank 1 (killed by SIGKILL) failed" in str(got[0].reason)
     assert got[1].status == "ok"
-    pids = got[0].details.get("rank_pids", {})
-    assert not pids  # nothing from a failed group is reported as measured
+    assert got[0].details.replication is None  # nothing from a failed group is measured
     assert outliving(mark) == []  # no rank outlived the round
 
 

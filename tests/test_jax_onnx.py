@@ -154,11 +154,12 @@ def test_jax_inference_and_training_in_one_worker() -> None:
     for m in ms:
         assert m.sync == "jax.block_until_ready" and m.case.execution == "jit"
         assert (m.threads_intra, m.threads_inter) == (1, 1)  # XLA's pool, counted
-        assert m.details["NPROC"] == "1" and m.details["intra_op_pool_threads"] == 1
-        assert m.details["compute_dtype"] == "float32" and "xla_flags" in m.details
+        facts = m.details.runner
+        assert facts["NPROC"] == "1" and facts["intra_op_pool_threads"] == 1
+        assert facts["compute_dtype"] == "float32" and "xla_flags" in facts
         # the first step holds the compile: far slower than the steps after it
         assert m.first_step_ns and m.first_step_ns > 3 * max(m.samples_ns)
-    assert ms[1].details["donate_state"] is True
+    assert ms[1].details.runner["donate_state"] is True
 
 
 @pytest.mark.onnxruntime
@@ -176,14 +177,16 @@ def test_onnxruntime_inference_with_a_cached_export_and_training_skipped(
     first = run_round([infer, train], TINY, 0, [0, 0], timeout_s=300)
     assert [m.status for m in first] == ["ok", "skipped"], [m.reason for m in first]
     assert "inference only" in (first[1].reason or "")
-    details = first[0].details
-    assert details["exported_now"] is True and (tmp_path / "onnx" / details["onnx_file"]).exists()
+    details = first[0].details.runner
+    assert (
+        details["exported_now"] is True and (tmp_path / "onnx" / str(details["onnx_file"])).exists()
+    )
     assert details["providers"] == ["CPUExecutionProvider"]
     assert details["intra_op_num_threads"] == 1 and details["inter_op_num_threads"] == 1
-    assert details["graph_optimization_level"].endswith("ORT_ENABLE_ALL")
+    assert str(details["graph_optimization_level"]).endswith("ORT_ENABLE_ALL")
     assert (first[0].threads_intra, first[0].threads_inter) == (1, 1)
     again = run_round([infer], TINY, 1, [1], timeout_s=300)[0]
-    assert again.status == "ok" and again.details["exported_now"] is False  # the cached file
+    assert again.status == "ok" and again.details.runner["exported_now"] is False  # the cached file
     assert again.build_ns and first[0].build_ns and again.build_ns < first[0].build_ns
 
 

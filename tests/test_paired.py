@@ -20,6 +20,7 @@ from tests.support.store import fake_environment, fake_machine
 from vocab import comparison as stats
 from vocab.case import CASE_FIELDS, Case
 from vocab.measurement import Measurement
+from vocab.messages import PlanRecord
 
 
 def _rounds(
@@ -203,7 +204,7 @@ def db(tmp_path: Path) -> str:
             source="cli",
             machine=fake_machine(gpu_count=0, gpu_name=None),
             environment=fake_environment(),
-            plan={"cases": [c.to_dict() for c in cases]},
+            plan=PlanRecord(cases=tuple(cases)),
         )
         for case in reversed(cases):  # stored in the other order: the plan's order counts
             slow = 1.3 if (case.threads, case.batch_size) == (1, 8) else 1.0

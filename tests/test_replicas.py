@@ -92,7 +92,10 @@ def test_the_report_shows_scaling_efficiency_and_flags_a_straggler() -> None:
         f = Frames().run(1)
         f.result(1, "torch", 50, 8, steps(0.1, seed=1), mode="training", images_per_s=80.0)
         if with_two:
-            ranks = {"rank_median_s": [0.124, 0.125], "rank_forward_median_s": [0.03, 0.04]}
+            ranks = {
+                "replicas": 2, "global_batch": 16, "threads_per_rank": 1,
+                "rank_median_s": [0.124, 0.125], "rank_forward_median_s": [0.03, 0.04],
+            }  # fmt: skip
             f.result(
                 1, "torch", 50, 8, steps(0.125, seed=2), mode="training", replicas=2,
                 images_per_s=128.0, details=json.dumps(ranks),
@@ -111,15 +114,16 @@ def test_the_report_shows_scaling_efficiency_and_flags_a_straggler() -> None:
 
 
 def test_per_rank_medians_merge_over_processes_as_the_case_value_does() -> None:
+    from vocab.details import Details, Replication
     from vocab.measurement import Measurement
 
-    parts = [
-        Measurement(case=train(2), samples_ns=[10], details={"rank_median_s": [1.0, 4.0]}),
-        Measurement(case=train(2), samples_ns=[10], details={"rank_median_s": [4.0, 1.0]}),
-    ]
-    merged = Measurement.merge(parts).details
-    assert merged["rank_median_s"] == pytest.approx([2.0, 2.0])
-    assert merged["rank_median_s_by_process"] == [[1.0, 4.0], [4.0, 1.0]]
+    def part(ranks: tuple[float, ...]) -> Measurement:
+        rep = Replication(2, 4, 1, rank_median_s=ranks)
+        return Measurement(case=train(2), samples_ns=[10], details=Details(replication=rep))
+
+    merged = Measurement.merge([part((1.0, 4.0)), part((4.0, 1.0))]).details.replication
+    assert merged is not None and merged.rank_median_s == pytest.approx([2.0, 2.0])
+    assert merged.rank_median_s_by_process == ((1.0, 4.0), (4.0, 1.0))
 
 
 def test_the_rank_that_was_behind_is_named() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from runners.manager import Outcome, _failure, run_case, run_round, spawn, worker_env
 from tests.support.frameworks import framework_param
 from vocab.case import FRAMEWORKS, Case
-from vocab.measurement import Measurement
+from vocab.messages import Done, Event, WorkerRequest
 from vocab.sampling import SamplingPolicy
 
 TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup=4)
@@ -28,7 +29,8 @@ TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup
 )
 def test_a_dying_worker_loses_only_its_case(behaviour: str, status: str, reason: str) -> None:
     case = Case("torch", 50, 1)
-    outcome = spawn("tests.support.fake_worker", {"behaviour": behaviour}, dict(os.environ), 60)
+    request = json.dumps({"behaviour": behaviour})
+    outcome = spawn("tests.support.fake_worker", request, dict(os.environ), 60)
     m = _failure(case, outcome, 60)
     assert (m.status, m.case) == (status, case)
     assert m.reason is not None and reason in m.reason
@@ -37,14 +39,16 @@ def test_a_dying_worker_loses_only_its_case(behaviour: str, status: str, reason:
 
 @pytest.mark.slow
 def test_a_hanging_worker_is_killed_at_the_timeout() -> None:
-    outcome = spawn("tests.support.fake_worker", {"behaviour": "hang"}, dict(os.environ), 1.0)
+    request = json.dumps({"behaviour": "hang"})
+    outcome = spawn("tests.support.fake_worker", request, dict(os.environ), 1.0)
     assert outcome.returncode is None
     m = _failure(Case("torch", 50, 1), outcome, 1.0)
     assert m.status == "timeout" and m.reason == "no result within 1 s; worker killed"
 
 
 def test_spawn_passes_the_request_and_reads_json_back() -> None:
-    outcome = spawn("tests.support.fake_worker", {"behaviour": "ok", "x": 1}, dict(os.environ), 60)
+    request = json.dumps({"behaviour": "ok", "x": 1})
+    outcome = spawn("tests.support.fake_worker", request, dict(os.environ), 60)
     assert outcome.returncode == 0
     assert outcome.data == {"echo": {"behaviour": "ok", "x": 1}}
 
@@ -86,6 +90,14 @@ def test_a_worker_exiting_without_a_result() -> None:
     assert ms[1].status == "ok"
 
 
+def test_an_event_of_an_unknown_kind_fails_only_its_case_naming_the_kinds() -> None:
+    ms = _round([1, 7, 2])  # batch 7: the worker writes a "finished" event
+    assert [m.status for m in ms] == ["ok", "error", "ok"]
+    assert ms[1].reason == (
+        "worker protocol: unknown event kind 'finished'; allowed: ready, start, done"
+    )
+
+
 def test_one_worker_refuses_mixed_frameworks() -> None:
     with pytest.raises(ValueError, match="one framework"):
         run_round([Case("torch", 50, 1), Case("tensorflow", 50, 1)], TINY, 0, [0, 0])
@@ -115,9 +127,9 @@ def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
     assert m.gmacs_per_image and m.gmacs_per_image > 0
     assert m.pipeline_steps is None and m.pipelined_s() is None  # CPU steps end in the step
     # numerics switches in force in the worker: torch's defaults
-    assert m.details["flush_denormal"] is False
-    assert m.details["float32_matmul_precision"] == "highest"
-    assert m.details["matmul_allow_tf32"] is False
+    assert m.details.runner["flush_denormal"] is False
+    assert m.details.runner["float32_matmul_precision"] == "highest"
+    assert m.details.runner["matmul_allow_tf32"] is False
 
 
 @pytest.mark.slow
@@ -126,8 +138,8 @@ def test_tensorflow_xla_training_case() -> None:
     case = Case("tensorflow", 50, 2, mode="training", execution="xla", image_size=32, threads=1)
     m = run_case(case, TINY, timeout_s=300)
     assert m.status == "ok", m.reason
-    assert m.details["jit_compile"] is True
-    assert m.details["tensor_float_32_execution"] is True  # TensorFlow's default
+    assert m.details.runner["jit_compile"] is True
+    assert m.details.runner["tensor_float_32_execution"] is True  # TensorFlow's default
     assert m.threads_intra == 1 and m.threads_inter == 1
     assert m.sync == "host (output materialised)"
 
@@ -257,10 +269,10 @@ def test_worker_without_the_framework_skips_its_cases_naming_the_extra(
         RUNTIMES["tensorflow"], runner="no_such_runner_module:Runner", package="no_such_package"
     )
     monkeypatch.setitem(RUNTIMES, "tensorflow", absent)
-    events: list[dict[str, Any]] = []
-    cases = [Case("tensorflow", 50, b, image_size=32, threads=1).to_dict() for b in (1, 2)]
-    worker_round({"cases": cases}, events.append)
-    done = [Measurement.from_dict(e["measurement"]) for e in events if e["event"] == "done"]
+    events: list[Event] = []
+    cases = tuple(Case("tensorflow", 50, b, image_size=32, threads=1) for b in (1, 2))
+    worker_round(WorkerRequest(cases, (0, 0), 0, TINY), events.append)
+    done = [e.measurement for e in events if isinstance(e, Done)]
     assert [(m.status, m.reason) for m in done] == [
         ("skipped", "tensorflow is not installed: pip install 'resnet-bench[tensorflow]'")
     ] * 2

@@ -178,7 +178,7 @@ def test_a_session_measures_every_case_in_every_environment(
         assert options == {"python": env.python, "variables": env.vars}
     for got in rounds.values():
         assert sorted(got) == sorted(c for c in cases if c != dataclasses.replace(C, env="new"))
-    assert stored is not None and [e["name"] for e in stored["environments"]] == ["on", "new"]
+    assert stored is not None and [e["name"] for e in stored.environments] == ["on", "new"]
     # --resume rebuilds the environments from the stored plan
     with open_store(f"sqlite:///{tmp_path / 'r.sqlite'}") as store:
         again = session.resume_plan(store, run_id or 0)

@@ -30,6 +30,7 @@ from tests.support.store import (
 )
 from vocab.case import CASE_FIELDS
 from vocab.measurement import Measurement
+from vocab.messages import PlanRecord
 from vocab.stats import summarize
 
 db_url = pytest.fixture(params=BACKENDS)(backend_url)
@@ -39,12 +40,13 @@ def test_round_trip(db_url: str) -> None:
     m = measurement(batch_size=8, n=40, ci_target_met=True)
     failed = Measurement.failed(case(16, "tensorflow"), "oom", "ResourceExhaustedError: OOM")
     with open_store(db_url) as store:
-        run_id = begin(store, label="round trip", system={"load_avg_1m": 0.1}, plan={"cases": []})
+        plan = PlanRecord(timeout_s=60.0, seed=4)
+        run_id = begin(store, label="round trip", system={"load_avg_1m": 0.1}, plan=plan)
         result_id = store.add_result(run_id, m)
         store.add_result(run_id, failed)
         store.finish_run(run_id)
         info = store.get_run(run_id)
-        assert store.get_plan(run_id) == {"cases": []}
+        assert store.get_plan(run_id) == plan
     assert (info.label, info.status, info.source, info.profile) == (
         "round trip", "finished", "cli", "quick",
     )  # fmt: skip

@@ -90,9 +90,10 @@ def test_tf_two_workers_are_measured_with_task_medians_and_a_killed_task_fails(
     got = run_round([one, two], TINY, 0, [0, 0], timeout_s=300)
     assert [m.status for m in got] == ["ok", "ok"], [m.reason for m in got]
     m = got[1]
-    assert m.details["strategy"] == "MultiWorkerMirroredStrategy"
-    assert m.details["global_batch"] == 4 and m.details["threads_per_rank"] == 1
-    assert len(m.details["rank_median_s"]) == 2 and len(m.details["tf_config_ports"]) == 2
+    rep, facts = m.details.replication, m.details.runner
+    assert facts["strategy"] == "MultiWorkerMirroredStrategy"
+    assert rep is not None and rep.global_batch == 4 and rep.threads_per_rank == 1
+    assert len(rep.rank_median_s) == 2 and len(facts["tf_config_ports"] or ()) == 2
     assert m.stats() is not None
     df = frame_of(got)
     assert list(replica_scaling(df)["replicas"]) == [1, 2]

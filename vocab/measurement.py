@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from vocab import details as details_codec
 from vocab.case import Case
+from vocab.details import Details
 from vocab.stats import (
     CI_TARGET_REL,
     ProcessStats,
@@ -46,22 +47,6 @@ def one_line(exc: BaseException, limit: int = 400) -> str:
     """A failed case's reason: the exception's type and message on one bounded line."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# Per-rank values of a replicated case (runners.ddp), one list per process.
-PER_RANK_KEYS = ("rank_median_s", "rank_forward_median_s")
-
-
-def _merge_per_rank(details: dict[str, Any], key: str, values: list[Any]) -> None:
-    """details[key]: each rank's geometric mean over the processes (the case value's rule);
-    details[key + '_by_process']: every process's list."""
-    lists = [v for v in values if v]
-    if not lists or len({len(v) for v in lists}) != 1:
-        return
-    details[key] = [
-        math.exp(sum(math.log(v[r]) for v in lists) / len(lists)) for r in range(len(lists[0]))
-    ]
-    details[f"{key}_by_process"] = lists
 
 
 @dataclass
@@ -119,7 +104,7 @@ class Measurement:
     processes: int = 1
     gmacs_per_image: float | None = None  # forward MACs per image, from the spec
     framework_version: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)  # runner facts (channels_last...)
+    details: Details = field(default_factory=Details)  # runner facts, per-rank values...
     gpu_before: dict[str, Any] | None = None
     gpu_after: dict[str, Any] | None = None
     throttled: bool | None = None
@@ -222,7 +207,7 @@ class Measurement:
             sample_start_ns=[t for p in parts for t in p.sample_start_ns],
             process_records=[r for p in parts for r in p.process_records],
             processes=len(parts),
-            details=dict(first.details),
+            details=details_codec.merge([p.details for p in parts]),
         )
         if failed is not None:
             merged.status, merged.reason = failed.status, failed.reason
@@ -230,8 +215,6 @@ class Measurement:
                 merged.reason = (
                     f"process {parts.index(failed) + 1} of {len(parts)}: {failed.reason}"
                 )
-        for key in PER_RANK_KEYS:
-            _merge_per_rank(merged.details, key, [p.details.get(key) for p in parts])
         peaks = [p.peak_memory_bytes for p in parts if p.peak_memory_bytes is not None]
         merged.peak_memory_bytes = max(peaks) if peaks else None
         merged.gpu_before = first.gpu_before
@@ -244,6 +227,7 @@ class Measurement:
         out = dataclasses.asdict(self)
         out["case"] = self.case.to_dict()
         out["process_records"] = [dataclasses.asdict(p) for p in self.process_records]
+        out["details"] = details_codec.encode(self.details)
         out["version"] = MEASUREMENT_VERSION
         return out
 
@@ -260,6 +244,7 @@ class Measurement:
                 f"this build reads {', '.join(map(str, READABLE_VERSIONS))}"
             )
         case = Case.from_dict(data.pop("case"))
+        data["details"] = details_codec.decode(data.get("details"))
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(case=case, **{k: v for k, v in data.items() if k in names})
 

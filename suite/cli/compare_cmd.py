@@ -27,6 +27,7 @@ from suite.cli.common import UsageError, add_storage_options
 from suite.cli.storage import console, reading_store, resolve_run, safe, when
 from vocab.case import CASE_FIELDS, LABEL_FIELDS, case_label
 from vocab.comparison import PAIRED_THRESHOLD
+from vocab.messages import PlanRecord
 
 HELP = "compare two runs case by case (exit 1 when a significant regression is found)"
 VERDICT_STYLES = {
@@ -234,10 +235,9 @@ def run_runs(args: argparse.Namespace) -> int:
     return code
 
 
-def _axis_order(plan: Mapping[str, Any] | None, axis: str) -> list[Any]:
+def _axis_order(plan: PlanRecord | None, axis: str) -> list[Any]:
     """The axis values in the order the run's plan named its cases (none without a plan)."""
-    cases = (plan or {}).get("cases") or []
-    return [c[axis] for c in cases if isinstance(c, dict) and axis in c]
+    return [] if plan is None else [getattr(c, axis) for c in plan.cases if hasattr(c, axis)]
 
 
 def run_by(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from suite.cli.common import UsageError
+from vocab.messages import Nodes
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def _node_rank(text: str) -> int:
     return int(text)
 
 
-def check(args: argparse.Namespace) -> dict[str, Any] | None:
+def check(args: argparse.Namespace) -> Nodes | None:
     """The --nnodes/--node-rank/--rdzv-endpoint settings, checked; None on one node."""
     nnodes, rank, endpoint = args.nnodes, args.node_rank, args.rdzv_endpoint
     if nnodes == 1:
@@ -45,7 +46,7 @@ def check(args: argparse.Namespace) -> dict[str, Any] | None:
     host, _, port = (endpoint or "").rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65535:
         raise UsageError(f"--rdzv-endpoint must be HOST:PORT, got {endpoint!r}")
-    return {"nnodes": nnodes, "node_rank": rank, "rdzv_endpoint": endpoint}
+    return Nodes(nnodes, str(endpoint), rank)
 
 
 def command(*args: Any) -> int:

@@ -296,9 +296,9 @@ def run(args: argparse.Namespace) -> int:
     from suite.cli.report_cmd import REPORT_FILENAME, print_path
 
     where = nodes.check(args)
-    if where is not None and where["node_rank"] > 0:
+    if where is not None and where.node_rank > 0:
         # Another node: it runs whatever node 0 announces; node 0 plans and stores.
-        return nodes.command("follow", where["nnodes"], where["node_rank"], args.rdzv_endpoint)
+        return nodes.command("follow", where.nnodes, where.node_rank, where.rdzv_endpoint)
     if args.resume is not None:
         if args.dry_run:
             raise UsageError("--dry-run lists a new plan; it does not go with --resume")
@@ -340,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
                 )
         finally:
             if where is not None:
-                nodes.command("end", where["nnodes"], args.rdzv_endpoint)
+                nodes.command("end", where.nnodes, where.rdzv_endpoint)
         if args.json:
             json.dump([session.measurement_record(m) for m in measurements], sys.stdout, indent=2)
             sys.stdout.write("\n")

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from results.metadata import ENVIRONMENT_KEYS, MACHINE_KEYS, VERSION_KEYS, validate
 from tests.support.services import skip_or_fail_in_ci
 from vocab.case import Case
+from vocab.details import Details
 from vocab.measurement import Measurement
 
 PG_ENV = "RESNET_BENCH_TEST_PG_URL"
@@ -142,7 +143,7 @@ def measurement(
         "processes": procs,
         "gmacs_per_image": 4.1,
         "framework_version": "2.13.0",
-        "details": {"channels_last": True},
+        "details": Details(runner={"channels_last": True}),
     }
     fields.update(kw)
     return Measurement(case=case(batch_size, framework), **fields)
