@@ -36,15 +36,19 @@ from sqlalchemy import insert
 from results.db import Environment, Machine, Result, Run
 from results.store import open_store
 from suite.cli import main as cli
+from vocab.runtimes import FRAMEWORKS, RUNTIMES, joining
 
 RUNS = 1000
+# quick's runtimes at every depth and six batches, and the next runtime's two depth-50 cases
+MAIN = joining("quick")
+OTHER = next(fw for fw in FRAMEWORKS if fw not in MAIN)
 CASES = [
     (fw, depth, batch)
-    for fw in ("torch", "tensorflow")
+    for fw in MAIN
     for depth in (50, 101, 152, 200)
     for batch in (1, 2, 4, 8, 16, 32)
-] + [("jax", 50, 1), ("jax", 50, 8)]  # 50 cases
-EXECUTION = {"torch": "eager", "tensorflow": "graph", "jax": "jit"}
+] + [(OTHER, 50, 1), (OTHER, 50, 8)]  # 50 cases
+EXECUTION = {fw: RUNTIMES[fw].default_execution for fw in FRAMEWORKS}
 CHANGE_AT = 990
 CHANGED = 5  # the first five cases regress by 10% from CHANGE_AT on
 
@@ -141,7 +145,7 @@ def measure(name: str, url: str) -> None:
         ["history"],
         ["history", "--check"],
         ["history", "--check", "--last", "20"],
-        ["history", "--frameworks", "torch", "--depths", "50", "--last", "100"],
+        ["history", "--frameworks", MAIN[0], "--depths", "50", "--last", "100"],
         ["history", "--json"],
     ):
         full = [*argv, "--db", url]

@@ -3,8 +3,8 @@
 Each builder module exposes `build(depth, num_classes=1000, **options)` returning the
 framework's native model, and `count_params(model)`, `count_macs(model, image_size)` and
 `feature_shape(model, image_size)` measuring a built model (the tests hold these against
-vocab.spec; TensorFlow and ONNX need a model built with a fixed `image_size` for the last
-two). For the proof that all compute the same function (networks.verify), each also has
+vocab.spec; a builder whose model has a fixed input shape needs it built at `image_size`
+for the last two). For the proof that all compute the same function (networks.verify), each also has
 `from_torch(torch_model, image_size)`, its model with the torch model's weights, and
 `logits(model, images_nchw)`, inference logits as a float32 numpy array.
 

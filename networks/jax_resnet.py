@@ -1,7 +1,7 @@
 """ResNet-V2 as a Flax NNX module on JAX (NHWC), built from vocab.spec.
 
 Attribute paths follow the spec's layer names with "/" (`block1/unit2/conv3`), which is how
-networks.transfer pairs them with the torch modules. Parameters are float32; the
+`torch_to_jax` pairs them with the torch modules. Parameters are float32; the
 compute dtype follows the precision (bf16: bfloat16 activations and matmuls, float32
 parameters, BN statistics reduced in float32). Logits come back as float32.
 """

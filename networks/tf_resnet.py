@@ -1,17 +1,20 @@
 """ResNet-V2 as a native Keras 3 functional model on TensorFlow (NHWC), built from vocab.spec.
 
 Layer names follow the spec's layer names with "_" (`block1_unit2_conv3`), which is how
-networks.transfer pairs them with the torch modules. The model is built (variables
-created) on return, honours `training=`, and can be wrapped in
-`tf.function(model, jit_compile=True)`.
+`transfer` pairs them with the torch modules (`block1.unit2.conv3`) to copy weights either
+way: every layer with weights must pair and every shape must match, so a structural
+difference fails loudly. The model is built (variables created) on return, honours
+`training=`, and can be wrapped in `tf.function(model, jit_compile=True)`.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 from vocab import spec
@@ -168,8 +171,6 @@ def count_macs(model: keras.Model, image_size: int) -> int:
 
 def from_torch(torch_model: Any, image_size: int) -> keras.Model:
     """A model of the torch model's depth and classes, with its weights, at `image_size`."""
-    from networks.transfer import torch_to_tf
-
     model = build(torch_model.depth, torch_model.logits.out_channels, image_size=image_size)
     torch_to_tf(torch_model, model)
     return model
@@ -177,6 +178,74 @@ def from_torch(torch_model: Any, image_size: int) -> keras.Model:
 
 def logits(model: keras.Model, images_nchw: Any) -> Any:
     """Inference logits as a numpy array for NCHW images (verification; not timed)."""
-    import numpy as np
-
     return np.asarray(model(images_nchw.transpose(0, 2, 3, 1), training=False))
+
+
+# --- weights from and to the torch model ---------------------------------------------
+
+
+def _is_torch(model: Any) -> bool:
+    # a torch model exists only if torch is already imported: no import needed to check
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def _pairs(torch_model: Any, keras_model: Any) -> list[tuple[Any, Any]]:
+    from torch import nn
+
+    pairs = [
+        (module, keras_model.get_layer(name.replace(".", "_")))
+        for name, module in torch_model.named_modules()
+        if isinstance(module, nn.Conv2d | nn.BatchNorm2d)
+    ]
+    paired = {layer.name for _, layer in pairs}
+    unpaired = [
+        layer.name for layer in keras_model.layers if layer.weights and layer.name not in paired
+    ]
+    if unpaired:
+        raise ValueError(f"Keras layers with no torch counterpart: {', '.join(unpaired)}")
+    return pairs
+
+
+def _torch_tensors(module: Any) -> list[Any]:
+    """The module's tensors in Keras' weight order (conv kernels still OIHW)."""
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        return [module.weight] + ([module.bias] if module.bias is not None else [])
+    # Keras BN order: gamma, beta, moving mean, moving variance
+    return [module.weight, module.bias, module.running_mean, module.running_var]
+
+
+def torch_to_tf(src: Any, dst: Any) -> None:
+    for module, layer in _pairs(src, dst):
+        arrays = [t.detach().cpu().numpy() for t in _torch_tensors(module)]
+        if arrays[0].ndim == 4:
+            arrays[0] = arrays[0].transpose(2, 3, 1, 0)  # OIHW -> HWIO
+        layer.set_weights(arrays)
+
+
+def tf_to_torch(src: Any, dst: Any) -> None:
+    import torch
+
+    with torch.no_grad():
+        for module, layer in _pairs(dst, src):
+            targets, arrays = _torch_tensors(module), layer.get_weights()
+            if len(arrays) != len(targets):
+                raise ValueError(f"{layer.name}: {len(arrays)} Keras weights, {len(targets)} torch")
+            if arrays[0].ndim == 4:
+                arrays[0] = arrays[0].transpose(3, 2, 0, 1)  # HWIO -> OIHW
+            for target, array in zip(targets, arrays, strict=True):
+                if tuple(target.shape) != array.shape:
+                    raise ValueError(f"{layer.name}: shape {array.shape} != {tuple(target.shape)}")
+                target.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def transfer(src: Any, dst: Any) -> None:
+    """Copy all weights and BN statistics from `src` into `dst` (one torch, one Keras)."""
+    if _is_torch(src) and not _is_torch(dst):
+        torch_to_tf(src, dst)
+    elif _is_torch(dst) and not _is_torch(src):
+        tf_to_torch(src, dst)
+    else:
+        raise TypeError("transfer needs one torch.nn.Module and one keras.Model")

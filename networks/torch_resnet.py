@@ -1,7 +1,7 @@
 """ResNet-V2 as a native torch.nn.Module (NCHW), built from vocab.spec.
 
 Module paths follow the spec's layer names with "." (`block1.unit2.conv3`), which is how
-networks.transfer pairs them with the TensorFlow layers.
+every other builder's `from_torch` pairs its layers with them.
 """
 
 from __future__ import annotations
@@ -211,6 +211,31 @@ def build(depth: int, num_classes: int = 1000, *, channels_last: bool = False) -
         # Module.to(memory_format=) is documented but missing from torch's type stubs
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model
+
+
+def reference_model(depth: int, num_classes: int, seed: int) -> ResNetV2:
+    """The model every framework is checked against (networks.verify), in inference mode,
+    with seeded weights and non-trivial BN statistics."""
+    torch.manual_seed(seed)
+    model = build(depth, num_classes).eval()
+    perturb(model, seed)
+    return model
+
+
+def perturb(model: Any, seed: int) -> None:
+    """Give every BN layer non-trivial gamma, beta and moving statistics, and every
+    conv bias a non-trivial value (the inference forward folds them into the BNs)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                assert m.running_mean is not None and m.running_var is not None
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0.0, 0.1, generator=g)
+                m.running_mean.normal_(0.0, 0.1, generator=g)
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+            elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0.0, 0.1, generator=g)
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:

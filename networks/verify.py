@@ -2,10 +2,11 @@
 builds the same network (`resnet-bench models [--verify]`).
 
 Without verification the counts come from vocab.spec alone (no framework is imported).
-With it, each depth is built in torch (with randomized BN statistics, so their transfer is
-tested too) and, from that model, in every other framework asked for (weights transferred,
-or for ONNX Runtime the model exported): the counts are taken from the built models and
-each framework's inference logits are compared with torch's, all in this process.
+With it, each depth is built in the reference runtime (its record says which; with
+randomized BN statistics, so their transfer is tested too) and, from that model, in every
+other framework asked for (weights transferred, or the model exported): the counts are
+taken from the built models and each framework's inference logits are compared with the
+reference's, all in this process.
 """
 
 from __future__ import annotations
@@ -18,29 +19,11 @@ import numpy as np
 
 from networks import builder, check_framework
 from vocab import spec
-from vocab.runtimes import FRAMEWORKS
+from vocab.runtimes import FRAMEWORKS, REFERENCE
 
 REL_TOLERANCE = 1e-4  # max |a - b| / max |a| of fp32 logits
 VERIFY_BATCH = 2
 SEED = 0
-
-
-def _perturb(model: Any, seed: int) -> None:
-    """Give every torch BN layer non-trivial gamma, beta and moving statistics, and every
-    conv bias a non-trivial value (the inference forward folds them into the BNs)."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                assert m.running_mean is not None and m.running_var is not None
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.normal_(0.0, 0.1, generator=g)
-                m.running_mean.normal_(0.0, 0.1, generator=g)
-                m.running_var.uniform_(0.5, 1.5, generator=g)
-            elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
-                m.bias.normal_(0.0, 0.1, generator=g)
 
 
 def verify_depth(
@@ -50,20 +33,18 @@ def verify_depth(
     seed: int = SEED,
     frameworks: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Build `depth` in torch and in each framework from it, compare inference logits.
+    """Build `depth` in the reference runtime and in each framework from it, compare
+    inference logits.
 
     Returns {"<framework>": {"params": (trainable, total), "macs": int, "max_rel_diff":
     float}} with the counts measured on the built models at `image_size`, and each
-    framework's max |logits - torch's| / max |torch's| (0 for torch itself).
+    framework's max |logits - reference's| / max |reference's| (0 for the reference).
     """
-    import torch
-
-    torch.manual_seed(seed)
-    reference = builder("torch").build(depth, num_classes).eval()
-    _perturb(reference, seed)
+    origin = builder(REFERENCE)
+    reference = origin.reference_model(depth, num_classes, seed)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((VERIFY_BATCH, spec.IN_CHANNELS, image_size, image_size), np.float32)
-    expected = builder("torch").logits(reference, x)
+    expected = origin.logits(reference, x)
     result: dict[str, Any] = {}
     for fw in [check_framework(f) for f in (FRAMEWORKS if frameworks is None else frameworks)]:
         module = builder(fw)
@@ -93,7 +74,7 @@ def model_table(
 
     verify=True also builds every depth in each framework (at `verify_image_size`,
     default `image_size`): params then come from the built models, and `max_rel_diff` and
-    `ok` are added. `ok` needs the framework's logits to agree with torch's within
+    `ok` are added. `ok` needs the framework's logits to agree with the reference's within
     REL_TOLERANCE and the built models' params and MACs to equal the spec's.
     """
     depths = [spec.check_depth(d) for d in (spec.DEPTHS if depths is None else depths)]

@@ -6,7 +6,7 @@
     procs = results.load_processes("sqlite:///out/results.sqlite")  # one row per process
 
 Column meanings: results.frames.RESULT_COLUMNS / SAMPLE_COLUMNS / PROCESS_COLUMNS. pandas is
-imported only when a DataFrame is asked for; torch and tensorflow are never imported here.
+imported only when a DataFrame is asked for; no framework is ever imported here.
 """
 
 from __future__ import annotations

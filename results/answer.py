@@ -63,7 +63,7 @@ def section_title(values: Mapping[Any, Any]) -> str:
 
 
 def _name(label: str) -> str:
-    """'tensorflow/graph' -> 'tensorflow graph'."""
+    """'FRAMEWORK/EXECUTION' -> 'FRAMEWORK EXECUTION'."""
     return label.replace("/", " ")
 
 

@@ -51,7 +51,7 @@ class NamedEnvironment(TypedDict):
 ENV_VAR_NAMES: frozenset[str] = frozenset(
     {
         "LD_PRELOAD", "NVIDIA_TF32_OVERRIDE", "CUDA_VISIBLE_DEVICES", "OPENBLAS_NUM_THREADS",
-        "NPROC",  # the size of XLA's CPU thread pool (JAX)
+        *(var for r in RUNTIMES.values() for var, _ in r.thread_env),  # each runtime's own
     }
 )  # fmt: skip
 ENV_VAR_PREFIXES: tuple[str, ...] = (

@@ -6,7 +6,7 @@ small all-reduce (MAX of the ranks' own step times) is both the barrier and what
 decides on, so all ranks take the same warm-up and sample counts (a rank that stopped alone
 would leave the others waiting in a collective). Rank 0's clock, from its step's start to
 the end of that all-reduce, gives the stored samples; each rank's own step times give the
-per-rank medians. runners.ddp (torch) and runners.tf_multiworker (TensorFlow) use it.
+per-rank medians. Every runtime's data-parallel path (its record's `replicas`) uses it.
 """
 
 from __future__ import annotations

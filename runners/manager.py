@@ -41,6 +41,7 @@ from vocab.messages import (
     encode_probe,
     encode_request,
 )
+from vocab.runtimes import RUNTIMES
 from vocab.sampling import SamplingPolicy
 
 DEFAULT_TIMEOUT_S = 900.0
@@ -49,16 +50,12 @@ KILL_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.
 
 
 def thread_env(intra: int, inter: int) -> dict[str, str]:
-    """Thread settings the frameworks read at start-up, passed explicitly to each worker
-    (NPROC: the size of XLA's CPU intra-op pool in JAX; ONNX Runtime takes its counts per
-    session)."""
-    return {
-        "OMP_NUM_THREADS": str(intra),
-        "MKL_NUM_THREADS": str(intra),
-        "TF_NUM_INTRAOP_THREADS": str(intra),
-        "TF_NUM_INTEROP_THREADS": str(inter),
-        "NPROC": str(intra),
-    }
+    """Thread settings the frameworks read at start-up, passed explicitly to each worker:
+    OpenMP's and MKL's, then each runtime's own (its record's thread_env)."""
+    counts = {"intra": str(intra), "inter": str(inter)}
+    env = {"OMP_NUM_THREADS": counts["intra"], "MKL_NUM_THREADS": counts["intra"]}
+    env.update({var: counts[n] for r in RUNTIMES.values() for var, n in r.thread_env})
+    return env
 
 
 def worker_env(

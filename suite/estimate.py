@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from results.format import number
 from vocab.case import Case
-from vocab.runtimes import RUNTIMES
+from vocab.runtimes import RUNTIMES, runtime
 from vocab.spec import gmacs
 from vocab.stats import TRAINING_MAC_FACTOR
 
@@ -30,12 +30,9 @@ if TYPE_CHECKING:
 # Nominal values for a case this machine has never measured (deliberately round numbers).
 GUESS_FLOPS = {"cpu": 150e9, "cuda": 100e12}  # sustained FLOP/s of a ResNet step
 GUESS_BUILD_S = 1.0
-# First step: compilers trace and compile (at depth 50); on a GPU, eager pays cuDNN
-# autotuning (1.2-6.9 s measured on an H100, issue 10).
-# JAX's jit: 2 s (inference) to 12 s (training) measured at depth 50 on the 2-core host.
-GUESS_FIRST_STEP_S = {"compile": 40.0, "xla": 20.0, "jit": 5.0, "cuda": 3.0}
-# Later processes of a torch.compile case find its kernels in inductor's on-disk caches.
-GUESS_CACHED_FIRST_STEP_S = {"compile": 10.0}
+# First step: compilers trace and compile (each runtime's record guesses its executions');
+# on a GPU, eager pays cuDNN autotuning (1.2-6.9 s measured on an H100, issue 10).
+GUESS_CUDA_FIRST_STEP_S = 3.0
 GUESS_STARTUP_S = {name: r.startup_s for name, r in RUNTIMES.items()}
 PROBES_S = 15.0  # framework probes and the matmul ceiling, once per run
 
@@ -82,12 +79,14 @@ def guess_step_s(case: Case) -> float:
 def guess_first_step_s(case: Case, step_s: float, processes: int = 1) -> float:
     """Per process, over `processes`. Compilers trace every layer (their cost grows with
     depth); cuDNN autotunes each distinct conv shape once, and the depths share shapes."""
-    if case.execution in GUESS_FIRST_STEP_S:
-        first = GUESS_FIRST_STEP_S[case.execution]
-        later = GUESS_CACHED_FIRST_STEP_S.get(case.execution, first)
+    record = runtime(case.framework)
+    compiled = dict(record.first_step_s)
+    if case.execution in compiled:
+        first = compiled[case.execution]
+        later = dict(record.cached_first_step_s).get(case.execution, first)
         mean = (first + (processes - 1) * later) / max(processes, 1)
         return mean * case.depth / 50 + step_s
-    return (GUESS_FIRST_STEP_S["cuda"] if case.is_cuda else 0.0) + step_s
+    return (GUESS_CUDA_FIRST_STEP_S if case.is_cuda else 0.0) + step_s
 
 
 def _per_process(plan: Plan, case: Case, step_s: float, setup_s: float | None) -> float:

@@ -1,10 +1,13 @@
 """Profiles: TOML files that expand to a list of cases plus a sampling policy.
 
-A profile is a name of a file in suite/profiles/ (smoke, quick, full) or a path to the
+A profile is a name of a file in suite/profiles/ (smoke, quick, gpu, full) or a path to the
 user's own TOML of the same shape:
 
     [cases]    lists per axis (frameworks, depths, batch_sizes, devices, modes, precisions,
-               executions, replicas) and scalars (image_size, num_classes, threads, interop_threads)
+               executions, replicas) and scalars (image_size, num_classes, threads,
+               interop_threads); a built-in profile names no frameworks: it runs those whose
+               runtime record joins it (vocab.runtimes: profiles), so a new runtime is one
+               record line
     [sampling] vocab.sampling.SamplingPolicy fields (min_processes, max_processes, ...),
                plus timeout_s (per case in a worker); `processes` is an old name for
                min_processes
@@ -17,7 +20,7 @@ user's own TOML of the same shape:
 
 A CLI flag replaces an axis in [cases] and narrows every extra part that sets that axis
 (to the values both name; a part left with none is dropped), so `--depths 101` drops a
-depth-50-only part and `--frameworks torch` drops TensorFlow's executions everywhere.
+depth-50-only part and `--frameworks X` drops every other framework's executions everywhere.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from vocab.case import (
     check_device,
     check_positive_int,
 )
-from vocab.runtimes import RUNTIMES, executions_of
+from vocab.runtimes import RUNTIMES, executions_of, joining
 from vocab.sampling import SamplingPolicy
 from vocab.spec import DEPTHS
 
@@ -162,6 +165,8 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
         raise ProfileError(f"profile {name!r}: [cases] and [sampling] must be tables")
     sampling = dict(sampling)
     _no_unknown(axes, LIST_AXES + SCALAR_AXES, name, "[cases] key")
+    if "frameworks" not in axes and joining(name):
+        axes = {"frameworks": list(joining(name)), **axes}
     missing = [k for k in ("frameworks", "depths", "batch_sizes") if k not in axes]
     if missing:
         raise ProfileError(f"profile {name!r}: [cases] lacks {', '.join(missing)}")

@@ -1,6 +1,6 @@
 """pytest-benchmark integration: `pytest --benchmark-only` times the suite's cases.
 
-Cases come from a profile (default: depth 50, batch 1, torch and TensorFlow, inference, CPU,
+Cases come from a profile (default: depth 50, batch 1, `quick`'s frameworks, inference, CPU,
 with `quick`'s sampling), narrowed with --resnet-* options, each checked at configure time
 (a bad value is one line and pytest's usage-error exit, 4).
 
@@ -48,12 +48,13 @@ import pytest
 from suite.profiles import Profile, ProfileError, load_profile
 from vocab.case import FRAMEWORKS, Case, CaseError
 from vocab.measurement import Measurement
+from vocab.runtimes import joining, titles
 from vocab.spec import DEPTHS
 
 MARK = "resnet_benchmark"
 DEFAULT_PROFILE = "pytest-default"  # the run's profile name without --resnet-profile
 DEFAULT_AXES: dict[str, Any] = {
-    "frameworks": ["torch", "tensorflow"],
+    "frameworks": list(joining("quick")),
     "depths": [50],
     "batch_sizes": [1],
     "devices": ["cpu"],
@@ -70,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--resnet-profile",
         metavar="NAME|PATH",
         help="profile whose cases and sampling policy are used (default: depth 50, batch 1, "
-        "torch and TensorFlow, inference, CPU, sampled as quick)",
+        f"{titles(joining('quick'))}, inference, CPU, sampled as quick)",
     )
     group.addoption(
         "--resnet-depths", metavar="LIST", help=f"comma list of {', '.join(map(str, DEPTHS))}"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from networks import build_model, builder, transfer
+from networks import build_model, builder
 from networks.verify import REL_TOLERANCE, verify_depth
 from runners.registry import missing
 from tests.support.frameworks import framework_param
@@ -126,7 +126,7 @@ FRAMEWORK_MODULES = (
 
 def test_suite_imports_no_framework() -> None:
     code = (
-        "import sys, suite, vocab.spec, networks, networks.transfer, networks.verify, "
+        "import sys, suite, vocab.spec, networks, networks.verify, "
         "suite.cli.models_cmd; "
         f"loaded = [m for m in {FRAMEWORK_MODULES!r} if m in sys.modules]; "
         "assert not loaded, loaded"
@@ -266,15 +266,16 @@ def test_logits_agree_with_torch(framework: str) -> None:
 def test_transfer_round_trip(built: Built) -> None:
     import torch
 
-    from networks.verify import _perturb
+    from networks.tf_resnet import transfer
+    from networks.torch_resnet import perturb
 
     src, dst = build_model("torch", 50), build_model("torch", 50)
-    _perturb(src, seed=1)
+    perturb(src, seed=1)
     # only shapes of the shared fixture model are checked elsewhere, so its weights may change
-    transfer.transfer(src, built.model)
-    transfer.transfer(built.model, dst)
+    transfer(src, built.model)
+    transfer(built.model, dst)
     for (name, a), b in zip(src.state_dict().items(), dst.state_dict().values(), strict=True):
         if a.is_floating_point():  # not num_batches_tracked
             assert torch.equal(a, b), name
     with pytest.raises(TypeError, match="needs one torch"):
-        transfer.transfer(src, dst)
+        transfer(src, dst)

@@ -305,7 +305,7 @@ class RankClock:
 
 @dataclass(frozen=True)
 class RankReport:
-    """What one rank (a torch DDP rank, a TensorFlow worker task) tells its launcher."""
+    """What one rank (a process or task of a data-parallel path) tells its launcher."""
 
     rank: int
     pid: int

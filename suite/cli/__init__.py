@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from suite.cli.common import UsageError
 from suite.cli.terminal import safe
+from vocab.runtimes import titles
 
 # subcommand -> module under suite.cli (imported lazily so `--help` stays fast)
 COMMANDS: dict[str, str] = {
@@ -50,7 +51,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog=PROG,
-        description="Reproducible ResNet-V2 benchmarks for PyTorch and TensorFlow.",
+        description=f"Reproducible ResNet-V2 benchmarks for {titles()}.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

@@ -9,11 +9,12 @@ from typing import Any
 
 from suite.cli.common import UsageError
 from vocab import spec
-from vocab.runtimes import FRAMEWORKS
+from vocab.runtimes import FRAMEWORKS, REFERENCE
 
 HELP = (
     "Show trainable/total parameters and GMACs per framework and depth; --verify builds "
-    "every framework, transfers torch's weights and compares their logits with torch's."
+    f"every framework, transfers {REFERENCE}'s weights and compares their logits with "
+    f"{REFERENCE}'s."
 )
 
 
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--verify",
         action="store_true",
         help="build each depth in every framework, count from the built models and compare "
-        "logits with torch's, weights transferred (slow: imports every framework)",
+        f"logits with {REFERENCE}'s, weights transferred (slow: imports every framework)",
     )
     # kept as text: a bad value is a UsageError with our wording, not argparse's
     parser.add_argument("--image-size", metavar="N", default="224", help="input size (default 224)")
@@ -75,7 +76,7 @@ def _print_table(rows: list[dict[str, Any]], verify: bool) -> None:
     for name in ("framework", "depth", "trainable", "total", "GMACs"):
         table.add_column(name, justify="left" if name == "framework" else "right")
     if verify:
-        table.add_column("max rel diff vs torch", justify="right")
+        table.add_column(f"max rel diff vs {REFERENCE}", justify="right")
         table.add_column("check")
     for r in rows:
         cells = [
@@ -83,7 +84,7 @@ def _print_table(rows: list[dict[str, Any]], verify: bool) -> None:
             f"{r['params_total']:,}", f"{r['gmacs']:.3f}",
         ]  # fmt: skip
         if verify:
-            diff = "reference" if r["framework"] == "torch" else f"{r['max_rel_diff']:.2e}"
+            diff = "reference" if r["framework"] == REFERENCE else f"{r['max_rel_diff']:.2e}"
             cells += [diff, "OK" if r["ok"] else "[red]FAIL[/red]"]
         table.add_row(*cells)
     Console().print(table)

@@ -131,8 +131,9 @@ def _environment_facts(e: Mapping[str, Any]) -> Table:
 
 
 def _versions(versions: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """One row per runtime record ('jax / jaxlib': '0.10.2 / 0.10.2', a distribution in
-    brackets), then any key this release has no record for (an older one's)."""
+    """One row per runtime record (its versions joined: 'A / B': '0.10.2 / 0.10.2', a
+    distribution in brackets), then any key this release has no record for (an older
+    one's)."""
     rows: list[tuple[str, str | None]] = []
     shown: set[str] = set()
     for name, r in RUNTIMES.items():
