@@ -14,6 +14,7 @@ from results.store import open_store
 from suite.cli import main
 from tests.support.store import begin, case, measurement
 from vocab.measurement import Measurement
+from vocab.messages import PlanRecord
 
 
 def _db(tmp_path: Path, cand: list[Measurement]) -> str:
@@ -90,7 +91,7 @@ def test_paired_compare_gates_a_crashed_candidate_value(
     url = f"sqlite:///{tmp_path / 'r.sqlite'}"
     cases = [case(b, threads=t) for t in (4, 1) for b in (1, 2)]
     with open_store(url) as store:
-        run = begin(store, plan={"cases": [c.to_dict() for c in cases]})
+        run = begin(store, plan=PlanRecord(cases=tuple(cases)))
         for c in cases:
             if (c.threads, c.batch_size) == (1, 2):
                 store.add_result(run, Measurement.failed(c, "killed", "SIGKILL"))
