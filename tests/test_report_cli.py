@@ -172,7 +172,7 @@ def test_calibrate_refuses_too_few_runs_and_uncalibrated_compare_says_so(
     assert main(["calibrate", "--from-runs", "1,x", *_db(out_dir)]) == 2
     assert main(["compare", "1", "3", *_db(out_dir)]) == 1
     out = " ".join(capsys.readouterr().out.split())  # the terminal's width wraps it
-    assert "run-to-run variance not calibrated on this machine for no case" in out
+    assert "run-to-run variance not calibrated on this machine for any case" in out
     assert "`--by env`" in out and "`resnet-bench calibrate`" in out
 
 

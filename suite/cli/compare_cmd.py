@@ -387,7 +387,7 @@ def _calibration_line(calibrated: int, compared: int, ignored: bool) -> Text:
         return Text(
             f"run-to-run variance (resnet-bench calibrate) in the CI of all {compared} case(s)"
         )
-    missing = "no case" if not calibrated else f"{compared - calibrated} of {compared} case(s)"
+    missing = "any case" if not calibrated else f"{compared - calibrated} of {compared} case(s)"
     why = "left out (--no-calibration)" if ignored else "not calibrated on this machine"
     return Text(
         f"run-to-run variance {why} for {missing}: their CIs cannot see a shift of the whole "
