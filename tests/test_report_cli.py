@@ -145,8 +145,12 @@ def test_compare_without_regression_exits_0(
 ) -> None:
     assert main(["compare", "1", "1", *_db(out_dir)]) == 0
     assert "regression" not in capsys.readouterr().out.replace("regression(s)", "")
-    # 10% is below a 50% threshold
-    assert main(["compare", "1", "3", "--threshold", "50%", *_db(out_dir)]) == 0
+    # 10% is below a 50% threshold; tensorflow b8 crashed in run 3 where run 1 measured it:
+    # the gate's exit 1 unless --allow-missing
+    assert main(["compare", "1", "3", "--threshold", "50%", *_db(out_dir)]) == 1
+    assert "1 case(s) the base measured crashed in the candidate" in capsys.readouterr().out
+    argv = ["compare", "1", "3", "--threshold", "50%", "--allow-missing", *_db(out_dir)]
+    assert main(argv) == 0
 
 
 def test_compare_json(out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
