@@ -307,33 +307,7 @@ def env_differences(df: pd.DataFrame, run_id: int, order: Sequence[str] = ()) ->
 def group_settings(groups: Mapping[Any, pd.DataFrame]) -> pd.DataFrame:
     """Every setting of each group of result rows (a run, an environment) as text:
     index = setting, one column per group key."""
-    columns: dict[Any, dict[str, str | None]] = {}
-    for key, rows in groups.items():
-        values: dict[str, set[str]] = {}
-
-        def add(name: str, value: Any, into: dict[str, set[str]] = values) -> None:
-            text = _text(value)
-            if text is not None:
-                into.setdefault(name, set()).add(text)
-
-        first = rows.iloc[0] if not rows.empty else None
-        if first is not None:
-            for col in RUN_SETTINGS:
-                if col in rows.columns:
-                    add(col, first[col])
-            for name, value in _system_settings(_json_obj(first.get("run_system"))).items():
-                add(f"system:{name}", value)
-        for rec in rows.to_dict("records"):
-            for col in RESULT_SETTINGS:
-                if col in rec:
-                    add(col, rec[col])
-            for name, value in _json_obj(rec.get("env_vars")).items():
-                add(f"env:{name}", value)
-            for name, value in _json_obj(rec.get("framework_build")).items():
-                add(f"build:{rec['framework']}:{name}", value)
-        columns[key] = {
-            name: ", ".join(sorted(vals, key=natural_key)) for name, vals in values.items()
-        }
+    columns = {key: _settings(rows.to_dict("records")) for key, rows in groups.items()}
     names = sorted({n for col in columns.values() for n in col}, key=_setting_order)
     out = pd.DataFrame(
         {key: [col.get(n) for n in names] for key, col in columns.items()},
@@ -341,6 +315,52 @@ def group_settings(groups: Mapping[Any, pd.DataFrame]) -> pd.DataFrame:
         dtype=object,
     )
     return out
+
+
+def record_differences(
+    groups: Mapping[Any, Sequence[Mapping[str, Any]]],
+) -> list[tuple[str, dict[Any, str | None]]]:
+    """group_settings' rows whose values are not all equal, from result records (rows
+    as dicts) without building frames: (setting, {group key: text}), in its order. Cheap
+    enough to call for every step of a long history."""
+    columns = {key: _settings(records) for key, records in groups.items()}
+    if len(columns) < 2:
+        return []
+    names = sorted({n for col in columns.values() for n in col}, key=_setting_order)
+    out = []
+    for name in names:
+        values = {key: col.get(name) for key, col in columns.items()}
+        if len(set(values.values())) > 1:
+            out.append((name, values))
+    return out
+
+
+def _settings(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The settings of one group of result records as text (a per-result setting lists
+    each distinct value, joined by ', '); the run's own from its first record."""
+    values: dict[str, set[str]] = {}
+
+    def add(name: str, value: Any) -> None:
+        text = _text(value)
+        if text is not None:
+            values.setdefault(name, set()).add(text)
+
+    if records:
+        first = records[0]
+        for col in RUN_SETTINGS:
+            if col in first:
+                add(col, first[col])
+        for name, value in _system_settings(_json_obj(first.get("run_system"))).items():
+            add(f"system:{name}", value)
+    for rec in records:
+        for col in RESULT_SETTINGS:
+            if col in rec:
+                add(col, rec[col])
+        for name, value in _json_obj(rec.get("env_vars")).items():
+            add(f"env:{name}", value)
+        for name, value in _json_obj(rec.get("framework_build")).items():
+            add(f"build:{rec['framework']}:{name}", value)
+    return {name: ", ".join(sorted(vals, key=natural_key)) for name, vals in values.items()}
 
 
 def _system_settings(system: Mapping[str, Any]) -> dict[str, Any]:

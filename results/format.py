@@ -15,9 +15,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vocab.case import LABEL_FIELDS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MISSING = "—"
 SIGNIFICANT_DIGITS = 3
@@ -60,6 +63,20 @@ def plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def plain_column(column: pd.Series) -> list[Any]:
+    """[plain(v) for v in column], by whole columns where the dtype allows: a history's
+    JSON holds 50,000 points."""
+    import numpy as np
+
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return column.tolist()  # Python ints and bools; never missing
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = column.to_numpy()
+        return [None if bad else v for v, bad in zip(values.tolist(), ~np.isfinite(values))]
+    return [plain(v) for v in column.tolist()]
 
 
 def ms(seconds: Any) -> float:

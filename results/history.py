@@ -6,7 +6,7 @@ that swept threads keys them too) on one machine, ordered by run start, or by gi
 Its points are the runs' case values with their CIs between processes. Change points are
 results.changepoints' steps; each is told with its runs, the level before and after, the
 change with its CI, and the settings that differed between the two runs at the step
-(results.compare.settings_differences, on that case's rows). The gate (`history --check`)
+(results.compare.record_differences, on that case's rows). The gate (`history --check`)
 is a regression step beyond the threshold among a series' last K runs.
 """
 
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from results.changepoints import STEP_ALPHA, Step, find_steps, run_se
-from results.compare import settings_differences
-from results.format import plain
+from results.compare import record_differences
+from results.format import plain, plain_column
 from results.history_query import HistoryError
 from results.keys import MATCH_KEYS, SWEEP_KEYS
 from vocab.case import CASE_FIELDS, case_label
@@ -154,23 +154,25 @@ class Series:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        pts = []
-        for i, rec in enumerate(self.points.to_dict("records")):
-            pts.append(
-                {
-                    "run_id": plain(rec["run_id"]),
-                    "started_at": plain(rec["run_started_at"]),
-                    "label": plain(rec["run_label"]),
-                    "source": plain(rec["run_source"]),
-                    "commit": plain(rec["git_commit"]),
-                    "threads": plain(rec["threads"]),
-                    "value_ms": plain(rec["value_s"]) * 1000.0,
-                    "ci_low_ms": _ms(rec["ci_low_s"]),
-                    "ci_high_ms": _ms(rec["ci_high_s"]),
-                    "processes": plain(rec["processes"]),
-                    "changed": [str(d) for d in self.changed.get(i, ())],
-                }
-            )
+        p = self.points
+        columns = {
+            "run_id": plain_column(p["run_id"]),
+            "started_at": plain_column(p["run_started_at"]),
+            "label": plain_column(p["run_label"]),
+            "source": plain_column(p["run_source"]),
+            "commit": plain_column(p["git_commit"]),
+            "threads": plain_column(p["threads"]),
+            "value_ms": [v * 1000.0 for v in plain_column(p["value_s"])],
+            "ci_low_ms": _ms_column(p["ci_low_s"]),
+            "ci_high_ms": _ms_column(p["ci_high_s"]),
+            "processes": plain_column(p["processes"]),
+        }
+        names = list(columns)
+        pts = [
+            {**dict(zip(names, values, strict=True)),
+             "changed": [str(d) for d in self.changed.get(i, ())]}
+            for i, values in enumerate(zip(*columns.values(), strict=True))
+        ]  # fmt: skip
         return {
             "case": self.label,
             "key": {k: plain(v) for k, v in self.key.items()},
@@ -179,9 +181,8 @@ class Series:
         }
 
 
-def _ms(seconds: Any) -> float | None:
-    value = plain(seconds)
-    return None if value is None else float(value) * 1000.0
+def _ms_column(seconds: pd.Series) -> list[float | None]:
+    return [None if v is None else float(v) * 1000.0 for v in plain_column(seconds)]
 
 
 def classify(step: Step, threshold: float) -> str:
@@ -246,20 +247,24 @@ def _steps_of(points: pd.DataFrame, threshold: float) -> list[tuple[Step, str]]:
     return [(s, classify(s, threshold)) for s in find_steps(np.log(values), se)]
 
 
-def _marked(points: pd.DataFrame) -> list[int]:
-    """Indexes whose point differs from the one before in a MARKERS column (vectorised:
-    a series may have a thousand points)."""
+def _marker_codes(points: pd.DataFrame) -> np.ndarray:
+    """Each MARKERS column of `points` as integer codes (missing: -1), one column per
+    marker: computed once for every series, so that a point differs from the one before
+    it where a row of codes does."""
     import pandas as pd
 
-    if len(points) < 2:
+    cols = [c for c in MARKERS if c in points.columns]
+    if not cols:
+        return np.zeros((len(points), 0), dtype=np.intp)
+    return np.column_stack([pd.factorize(points[c])[0] for c in cols])
+
+
+def _marked(codes: np.ndarray) -> list[int]:
+    """Indexes of a series' points that differ from the point before in a MARKERS column
+    (`codes`: the series' rows of _marker_codes)."""
+    if len(codes) < 2:
         return []
-    changed = pd.Series(False, index=points.index)
-    for col in (c for c in MARKERS if c in points.columns):
-        now = points[col].astype(object).where(points[col].notna(), None)
-        before = now.shift(1)
-        changed |= ~((now == before) | (now.isna() & before.isna()))
-    flags = changed.to_numpy()
-    return [i for i in range(1, len(points)) if flags[i]]
+    return (np.flatnonzero((codes[1:] != codes[:-1]).any(axis=1)) + 1).tolist()
 
 
 def analyse(
@@ -273,11 +278,13 @@ def analyse(
     point's environment, commit or threads changed (one call for all those runs)."""
     if not (0.0 <= threshold < 1.0):
         raise HistoryError(f"bad threshold {threshold!r}; allowed: 0 <= threshold < 1")
-    ordered = order_points(points, by)
+    ordered = order_points(points, by).reset_index(drop=True)
+    codes = _marker_codes(ordered)
     found: list[tuple[Series, list[tuple[Step, str]], list[int]]] = []
     for key, group in split_series(ordered):
+        marked = _marked(codes[group.index.to_numpy()])
         pts = group.reset_index(drop=True)
-        found.append((Series(key, pts), _steps_of(pts, threshold), _marked(pts)))
+        found.append((Series(key, pts), _steps_of(pts, threshold), marked))
     pairs: set[tuple[int, int]] = set()
     for series, steps, marked in found:
         ids = series.points["run_id"].astype(int).tolist()
@@ -343,11 +350,11 @@ class _Differences:
         positions = [p for p in found if p is not None]
         if full is None or len(positions) < 2:
             return ()
-        rows = full.iloc[positions]
-        table = settings_differences(rows, [before, after])
+        records = full.iloc[positions].to_dict("records")
+        groups = {run: [r for r in records if r["run_id"] == run] for run in (before, after)}
         self.known[cache] = tuple(
-            Difference(str(name), rec[before], rec[after])
-            for name, rec in table.iterrows()
+            Difference(name, values[before], values[after])
+            for name, values in record_differences(groups)
             if name not in VOLATILE_SETTINGS
         )
         return self.known[cache]

@@ -122,6 +122,16 @@ def _ok(query: Q) -> Q:
     return query.where(Result.status == "ok", Result.value_s.is_not(None))
 
 
+# The run columns of a point, read once per run (not once per result) and joined in pandas.
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_started_at",
+    "run_label",
+    "run_source",
+    "git_commit",
+    "environment_id",
+)
+
+
 def load_points(
     store: Store,
     machine_id: int,
@@ -131,37 +141,17 @@ def load_points(
 ) -> pd.DataFrame:
     """Every ok result of the machine's runs that the filters keep: one row per result,
     CASE_FIELDS + POINT_COLUMNS, oldest run first. `last`: only the `last` latest runs
-    that have such a result."""
+    that have such a result.
+
+    Two queries for the whole set, whatever its size: the results (their own columns
+    only, filtered and ordered in SQL) and the runs they belong to; a run's time, label
+    and commit are converted once per run rather than once per result."""
     import pandas as pd
 
     axes = axes or {}
     where_run = [Run.machine_id == machine_id]
     if since is not None:
         where_run.append(Run.started_at >= since)
-    columns = [
-        *(getattr(Result, f) for f in CASE_FIELDS),
-        Result.run_id,
-        Result.id,
-        Run.started_at,
-        Run.label,
-        Run.source,
-        Environment.git_commit,
-        Run.environment_id,
-        Result.value_s,
-        Result.ci_low_s,
-        Result.ci_high_s,
-        Result.processes,
-        Result.threads_intra,
-        Result.threads_inter,
-        Result.framework_version,
-    ]
-    query = (
-        select(*columns)
-        .join(Run, Result.run_id == Run.id)
-        .join(Environment, Run.environment_id == Environment.id)
-        .where(*where_run)
-    )
-    query = _ok(_case_filter(query, axes))
     if last is not None:
         latest = (
             _ok(_case_filter(select(Run.id, Run.started_at), axes))
@@ -172,12 +162,35 @@ def load_points(
             .limit(last)
             .subquery()
         )
-        query = query.where(Result.run_id.in_(select(latest.c.id)))
-    query = query.order_by(Run.started_at, Run.id, Result.id)
+        where_run.append(Run.id.in_(select(latest.c.id)))
+    result_columns = [c for c in POINT_COLUMNS if c not in RUN_COLUMNS]
+    points = (
+        select(
+            *(getattr(Result, f) for f in CASE_FIELDS),
+            *(Result.id if c == "result_id" else getattr(Result, c) for c in result_columns),
+        )
+        .join(Run, Result.run_id == Run.id)
+        .where(*where_run)
+        .order_by(Run.started_at, Run.id, Result.id)
+    )
+    runs = (
+        select(Run.id, Run.started_at, Run.label, Run.source, Environment.git_commit,
+               Run.environment_id)
+        .join(Environment, Run.environment_id == Environment.id)
+        .where(*where_run)
+    )  # fmt: skip
     with store.reading() as session:
-        rows = session.execute(query).all()
-    names = [*CASE_FIELDS, *POINT_COLUMNS]
-    df = pd.DataFrame.from_records(rows, columns=names)
-    if not df.empty:
-        df["run_started_at"] = pd.to_datetime(df["run_started_at"], utc=True)
-    return df
+        # Core execution, rows as plain tuples: no ORM bookkeeping per row, and pandas
+        # builds its columns without probing each Row for array attributes.
+        conn = session.connection()
+        rows = [tuple(r) for r in conn.execute(_ok(_case_filter(points, axes)))]
+        present = {r[len(CASE_FIELDS)] for r in rows}
+        run_rows = [tuple(r) for r in conn.execute(runs) if r[0] in present]
+    df = pd.DataFrame.from_records(rows, columns=[*CASE_FIELDS, *result_columns])
+    by_run = pd.DataFrame.from_records(run_rows, columns=["run_id", *RUN_COLUMNS])
+    by_run["run_started_at"] = pd.to_datetime(by_run["run_started_at"], utc=True)
+    at = pd.Index(by_run["run_id"]).get_indexer(df["run_id"])
+    joined = by_run.take(at).reset_index(drop=True)
+    return pd.concat([df, joined.drop(columns="run_id")], axis=1)[
+        [*CASE_FIELDS, *POINT_COLUMNS]
+    ]
