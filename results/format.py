@@ -69,6 +69,7 @@ def plain_column(column: pd.Series) -> list[Any]:
     """[plain(v) for v in column], by whole columns where the dtype allows: a history's
     JSON holds 50,000 points."""
     import numpy as np
+    import pandas as pd
 
     dtype = column.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iub":
@@ -76,7 +77,9 @@ def plain_column(column: pd.Series) -> list[Any]:
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         values = column.to_numpy()
         return [None if bad else v for v, bad in zip(values.tolist(), ~np.isfinite(values))]
-    return [plain(v) for v in column.tolist()]
+    if dtype.kind == "M":  # times: ISO 8601, NaT as None (plain would format each twice)
+        return [None if v is pd.NaT else v.isoformat() for v in column.tolist()]
+    return [v if isinstance(v, str) else plain(v) for v in column.tolist()]
 
 
 def ms(seconds: Any) -> float:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from results.db import (
     STAT_COLUMNS,
@@ -301,6 +302,9 @@ def load(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
                 (RunEnvironment.run_id == Result.run_id) & (RunEnvironment.name == Result.env),
             )
             .order_by(Result.run_id, Result.id)
+            # Each run's ceilings and each named environment in one query for all, not
+            # one per run.
+            .options(selectinload(Run.ceilings), selectinload(RunEnvironment.environment))
         )
         if wanted is not None:
             query = query.where(wanted)

@@ -331,26 +331,24 @@ class _Differences:
     pair of runs cost one comparison per framework, not 50)."""
 
     def __init__(self, full: pd.DataFrame | None) -> None:
-        self.full = full
+        # As records once: pandas' per-column cost of to_dict on ~100 columns would
+        # otherwise be paid at every pair.
+        self.records = [] if full is None else full.to_dict("records")
         self.known: dict[tuple[Any, ...], tuple[Difference, ...]] = {}
-        self.at: dict[tuple[Any, ...], int] = {}  # (run id, case key) -> row position
-        if full is not None and not full.empty:
-            cols = ["run_id", *MATCH_KEYS]
-            for pos, values in enumerate(full[cols].itertuples(index=False, name=None)):
-                self.at.setdefault(tuple(plain(v) for v in values), pos)
+        self.at: dict[tuple[Any, ...], int] = {}  # (run id, case key) -> record position
+        for pos, rec in enumerate(self.records):
+            self.at.setdefault(tuple(plain(rec[c]) for c in ("run_id", *MATCH_KEYS)), pos)
 
     def __call__(self, key: dict[str, Any], before: int, after: int) -> tuple[Difference, ...]:
-        full = self.full
         # What a case's own rows add to the runs' settings depends on these alone.
         cache = (before, after, *(plain(key.get(f)) for f in CASE_SETTINGS))
         if cache in self.known:
             return self.known[cache]
         case = tuple(plain(key[name]) for name in MATCH_KEYS)
         found = [self.at.get((run, *case)) for run in (before, after)]
-        positions = [p for p in found if p is not None]
-        if full is None or len(positions) < 2:
+        records = [self.records[p] for p in found if p is not None]
+        if len(records) < 2:
             return ()
-        records = full.iloc[positions].to_dict("records")
         groups = {run: [r for r in records if r["run_id"] == run] for run in (before, after)}
         self.known[cache] = tuple(
             Difference(name, values[before], values[after])
