@@ -11,7 +11,10 @@ The database is filled with bulk inserts (result rows with their statistics; no 
 samples, which history never reads): seeded values on the nightly noise model, a new commit
 every 20 runs and a new environment every 100, and a 10% regression in 5 cases from run 990
 on. Each command is timed in-process (parse, query, change points, printing to a null
-stream) and as a fresh `python -m suite` process (interpreter and imports included).
+stream) and as a fresh `python -m suite` process (interpreter and imports included),
+`--repeats` times each (the median is printed), wall-clock and CPU seconds: on a loaded
+machine the wall time is mostly waiting for a core, and the CPU time says what the command
+itself costs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import argparse
 import contextlib
 import io
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,27 +125,34 @@ def fill(url: str, seed: int = 1) -> None:
             )
 
 
-def in_process(argv: list[str]) -> tuple[float, int]:
+def in_process(argv: list[str]) -> tuple[float, float, int]:
+    """Wall and CPU seconds of one call of the CLI in this process, and its exit code."""
     sink = io.StringIO()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(sink):
         code = cli(argv)
-    return time.perf_counter() - t0, code
+    return time.perf_counter() - t0, time.process_time() - c0, code
 
 
-def fresh(argv: list[str]) -> tuple[float, int]:
+def fresh(argv: list[str]) -> tuple[float, float, int]:
+    """Wall and CPU (user + system) seconds of a fresh `python -m suite` process."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "suite", *argv], env=env, capture_output=True, check=False
     )
-    return time.perf_counter() - t0, done.returncode
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, done.returncode
 
 
-def measure(name: str, url: str) -> None:
+def measure(name: str, url: str, repeats: int) -> None:
     t0 = time.perf_counter()
     fill(url)
     print(f"{name}: filled {RUNS} runs x {len(CASES)} cases in {time.perf_counter() - t0:.1f} s")
+    print(f"  median of {repeats}, wall s (CPU s); load average before each command")
     for argv in (
         ["history"],
         ["history", "--check"],
@@ -149,12 +161,19 @@ def measure(name: str, url: str) -> None:
         ["history", "--json"],
     ):
         full = [*argv, "--db", url]
+        at = load()
         in_process(full)  # warm: imports, the first connection
-        warm, code = in_process(full)
-        cold, code2 = fresh(full)
+        warm = [in_process(full) for _ in range(repeats)]
+        cold = [fresh(full) for _ in range(repeats)]
+        codes = {c for *_, c in warm} | {c for *_, c in cold}
+
+        def median(runs: list[tuple[float, float, int]], i: int) -> float:
+            return statistics.median(r[i] for r in runs)
+
         print(
-            f"  {' '.join(argv):58s} exit {code}/{code2}: {warm:5.2f} s in-process, "
-            f"{cold:5.2f} s as a fresh process"
+            f"  {' '.join(argv):58s} exit {'/'.join(map(str, sorted(codes)))}: "
+            f"{median(warm, 0):5.2f} ({median(warm, 1):4.2f}) in-process, "
+            f"{median(cold, 0):5.2f} ({median(cold, 1):4.2f}) fresh process  [load {at}]"
         )
 
 
@@ -166,13 +185,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", metavar="URL", help="also an empty PostgreSQL database")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--repeats", type=int, default=3, metavar="N", help="timings per figure (median)"
+    )
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be a positive integer, got {args.repeats}")
     print(f"load average at start: {load()}")
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
-            measure("SQLite", f"sqlite:///{tmp}/scale.sqlite")
+            measure("SQLite", f"sqlite:///{tmp}/scale.sqlite", args.repeats)
     if args.pg:
-        measure("PostgreSQL", args.pg)
+        measure("PostgreSQL", args.pg, args.repeats)
     print(f"load average at end: {load()}")
 
 

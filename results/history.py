@@ -167,12 +167,9 @@ class Series:
             "ci_high_ms": _ms_column(p["ci_high_s"]),
             "processes": plain_column(p["processes"]),
         }
+        columns["changed"] = [[str(d) for d in self.changed.get(i, ())] for i in range(len(p))]
         names = list(columns)
-        pts = [
-            {**dict(zip(names, values, strict=True)),
-             "changed": [str(d) for d in self.changed.get(i, ())]}
-            for i, values in enumerate(zip(*columns.values(), strict=True))
-        ]  # fmt: skip
+        pts = [dict(zip(names, values, strict=True)) for values in zip(*columns.values())]
         return {
             "case": self.label,
             "key": {k: plain(v) for k, v in self.key.items()},
