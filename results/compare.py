@@ -318,7 +318,7 @@ def group_settings(groups: Mapping[Any, pd.DataFrame]) -> pd.DataFrame:
 
 
 def record_differences(
-    groups: Mapping[Any, Sequence[Mapping[str, Any]]],
+    groups: Mapping[Any, Sequence[Mapping[Any, Any]]],
 ) -> list[tuple[str, dict[Any, str | None]]]:
     """group_settings' rows whose values are not all equal, from result records (rows
     as dicts) without building frames: (setting, {group key: text}), in its order. Cheap
@@ -335,7 +335,7 @@ def record_differences(
     return out
 
 
-def _settings(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def _settings(records: Sequence[Mapping[Any, Any]]) -> dict[str, str]:
     """The settings of one group of result records as text (a per-result setting lists
     each distinct value, joined by ', '); the run's own from its first record."""
     values: dict[str, set[str]] = {}

@@ -76,7 +76,9 @@ def plain_column(column: pd.Series) -> list[Any]:
         return column.tolist()  # Python ints and bools; never missing
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         values = column.to_numpy()
-        return [None if bad else v for v, bad in zip(values.tolist(), ~np.isfinite(values))]
+        return [
+            None if bad else v for v, bad in zip(values.tolist(), ~np.isfinite(values), strict=True)
+        ]
     if dtype.kind == "M":  # times: ISO 8601, NaT as None (plain would format each twice)
         return [None if v is pd.NaT else v.isoformat() for v in column.tolist()]
     return [v if isinstance(v, str) else plain(v) for v in column.tolist()]

@@ -169,7 +169,9 @@ class Series:
         }
         columns["changed"] = [[str(d) for d in self.changed.get(i, ())] for i in range(len(p))]
         names = list(columns)
-        pts = [dict(zip(names, values, strict=True)) for values in zip(*columns.values())]
+        pts = [
+            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        ]
         return {
             "case": self.label,
             "key": {k: plain(v) for k, v in self.key.items()},

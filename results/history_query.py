@@ -191,6 +191,4 @@ def load_points(
     by_run["run_started_at"] = pd.to_datetime(by_run["run_started_at"], utc=True)
     at = pd.Index(by_run["run_id"]).get_indexer(df["run_id"])
     joined = by_run.take(at).reset_index(drop=True)
-    return pd.concat([df, joined.drop(columns="run_id")], axis=1)[
-        [*CASE_FIELDS, *POINT_COLUMNS]
-    ]
+    return pd.concat([df, joined.drop(columns="run_id")], axis=1)[[*CASE_FIELDS, *POINT_COLUMNS]]
