@@ -1,9 +1,13 @@
-"""The SQL behind `resnet-bench history`: one query per series set, filtered in the database.
+"""The SQL behind `resnet-bench history`: a fixed number of queries per series set,
+filtered in the database.
 
 A team's shared database holds thousands of runs; the history of a machine's cases is read
 with the filters (machine, case axes, --since, --last) in the WHERE clause, selecting only
-the columns a series needs, so that 1,000 runs x 50 cases answer in well under the 5 s the
-issue asks (benchmarks/history_scale.py). The indexes it relies on are migration 0008's.
+the columns a series needs: the results' own in one query, their runs' (time, label,
+commit) in another, joined in pandas so that each run's columns are converted once, not
+once per result (benchmarks/history_scale.py times 1,000 runs x 50 cases). The plans use migration 0008's
+run (machine_id, started_at) index and uq_result_run_case (run_id first) on SQLite and
+PostgreSQL alike; no other index is needed.
 """
 
 from __future__ import annotations
@@ -184,7 +188,7 @@ def load_points(
         # builds its columns without probing each Row for array attributes.
         conn = session.connection()
         rows = [tuple(r) for r in conn.execute(_ok(_case_filter(points, axes)))]
-        present = {r[len(CASE_FIELDS)] for r in rows}
+        present = {r[len(CASE_FIELDS)] for r in rows}  # run_id follows the case fields
         run_rows = [tuple(r) for r in conn.execute(runs) if r[0] in present]
     df = pd.DataFrame.from_records(rows, columns=[*CASE_FIELDS, *result_columns])
     by_run = pd.DataFrame.from_records(run_rows, columns=["run_id", *RUN_COLUMNS])
