@@ -5,9 +5,9 @@ A team's shared database holds thousands of runs; the history of a machine's cas
 with the filters (machine, case axes, --since, --last) in the WHERE clause, selecting only
 the columns a series needs: the results' own in one query, their runs' (time, label,
 commit) in another, joined in pandas so that each run's columns are converted once, not
-once per result (benchmarks/history_scale.py times 1,000 runs x 50 cases). The plans use migration 0008's
-run (machine_id, started_at) index and uq_result_run_case (run_id first) on SQLite and
-PostgreSQL alike; no other index is needed.
+once per result (benchmarks/history_scale.py times 1,000 runs x 50 cases). The plans use
+migration 0008's run (machine_id, started_at) index and uq_result_run_case (run_id first)
+on SQLite and PostgreSQL alike; no other index is needed.
 """
 
 from __future__ import annotations
