@@ -85,12 +85,11 @@ def replica_loss(tf: Any, per_example: Any, global_batch: int, regulariser: Any 
 
 def task_main(case: Case, policy: SamplingPolicy, threads: int, out: Path) -> None:
     """One CPU worker task (or the one process of MirroredStrategy): build, time, write."""
-    import tensorflow as tf
-
     from networks import build_model
-    from runners.tf_runner import LEARNING_RATE, MOMENTUM
+    from runners.tf_runner import LEARNING_RATE, MOMENTUM, import_tensorflow
     from vocab.spec import WEIGHT_DECAY
 
+    tf = import_tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(case.interop_threads)
     import keras

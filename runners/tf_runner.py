@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +14,27 @@ from vocab.spec import WEIGHT_DECAY  # on conv kernels only, as TF-slim's regula
 
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
+
+
+# TensorFlow imports these where installed, for what a worker never uses (TFLite's JAX
+# interop, Keras' DataFrame inputs): JAX is another framework (a worker loads one), and
+# both add seconds to every TensorFlow worker's and probe's start.
+NOT_FOR_TENSORFLOW = ("jax", "pandas")
+
+
+def import_tensorflow() -> Any:
+    """`import tensorflow` with NOT_FOR_TENSORFLOW hidden (those not imported already),
+    then importable again: TensorFlow and Keras take their absence as "not installed"."""
+    hidden = [name for name in NOT_FOR_TENSORFLOW if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # import fails: ImportError
+    try:
+        import tensorflow as tf
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return tf
 
 
 def tf_device(device: str) -> str:
@@ -26,9 +48,7 @@ class TFRunner:
     name = "tensorflow"
 
     def __init__(self) -> None:
-        import tensorflow as tf
-
-        self.tf = tf
+        self.tf = import_tensorflow()
         self.sync_method = "none"
         self._step: Callable[[], Any] | None = None
         self._case: Case | None = None

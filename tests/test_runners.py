@@ -145,12 +145,41 @@ def test_tensorflow_xla_training_case() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framework", [framework_param(f) for f in FRAMEWORKS])
-def test_cuda_on_a_machine_without_it_is_skipped_never_run_on_cpu(framework: str) -> None:
-    m = run_case(Case(framework, 50, 1, device="cuda", image_size=32), TINY, timeout_s=300)
+@pytest.mark.torch
+def test_cuda_on_a_machine_without_it_is_skipped_never_run_on_cpu() -> None:
+    """Through a real worker; each runtime's own reason: the test below."""
+    m = run_case(Case("torch", 50, 1, device="cuda", image_size=32), TINY, timeout_s=300)
     assert m.status == "skipped"
     assert m.samples_ns == []
-    assert m.reason and ("CUDA" in m.reason or "GPU" in m.reason)
+    assert m.reason and "CUDA" in m.reason
+
+
+@pytest.mark.slow  # a fresh process per runtime imports its framework (seconds)
+@pytest.mark.parametrize("framework", [framework_param(f) for f in FRAMEWORKS])
+def test_a_runner_loads_its_framework_alone_and_refuses_a_missing_cuda(framework: str) -> None:
+    """In a fresh process, as in a worker: loading the runner imports no other runtime and
+    not pandas (TensorFlow would take JAX and pandas where installed); on this machine
+    without CUDA, a CUDA case has a reason to be skipped that says so."""
+    import json
+    import subprocess
+    import sys
+
+    from vocab.runtimes import RUNTIMES
+
+    others = sorted({r.package for r in RUNTIMES.values() if r.name != framework} | {"pandas"})
+    code = (
+        "import json, sys\n"
+        "from runners.registry import get_runner, unsupported\n"
+        "from vocab.case import Case\n"
+        f"runner = get_runner({framework!r})\n"
+        f"loaded = [m for m in {others!r} if m in sys.modules]\n"
+        f"reason = unsupported(runner, Case({framework!r}, 50, 1, device='cuda'))\n"
+        "print(json.dumps({'loaded': loaded, 'cuda': reason}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == [], found
+    assert found["cuda"] and ("CUDA" in found["cuda"] or "GPU" in found["cuda"]), found
 
 
 def test_signals_name_what_ended_the_worker() -> None:

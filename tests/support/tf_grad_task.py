@@ -13,9 +13,11 @@ BATCH, FEATURES, CLASSES, LR = 8, 5, 3, 0.5
 
 def main(single: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from runners.tf_runner import import_tensorflow
+
+    tf = import_tensorflow()  # as the workers do: no JAX, no pandas
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from runners.tf_multiworker import make_strategy, replica_loss
     from vocab.case import Case
