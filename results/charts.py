@@ -18,7 +18,7 @@ from results.chart_cases import (
     ratio_charts,
 )
 from results.chart_scaling import depth_charts, replica_charts
-from results.plotting import Chart, Context
+from results.plotting import Chart, Context, report_template
 
 __all__ = [
     "PARETO_NAME",
@@ -49,11 +49,12 @@ def all_charts(
     """Every chart for one run, in report order."""
     run_summary = of_run(summary, run_id)
     run_samples = None if samples is None else of_run(samples, run_id)
-    return [
-        *tradeoff_charts(run_summary, ctx),
-        *throughput_charts(run_summary, ctx),
-        *ratio_charts(of_run(comparison, run_id), ctx, faster_threshold),
-        *latency_charts(run_summary, run_samples, ctx),
-        *ceiling_charts(run_summary, ctx),
-        *depth_charts(of_run(depth, run_id), ctx),
-    ]
+    with report_template():
+        return [
+            *tradeoff_charts(run_summary, ctx),
+            *throughput_charts(run_summary, ctx),
+            *ratio_charts(of_run(comparison, run_id), ctx, faster_threshold),
+            *latency_charts(run_summary, run_samples, ctx),
+            *ceiling_charts(run_summary, ctx),
+            *depth_charts(of_run(depth, run_id), ctx),
+        ]

@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 from results.format import fmt, fmt_change, fmt_change_ci, fmt_time, plain
 from results.history import DEFAULT_THRESHOLD, ChangePoint, Series, analyse, ranked
 from results.history_query import load_points
-from results.plotting import label_colors
+from results.plotting import in_template, label_colors, report_template
 from vocab.case import case_label
 
 if TYPE_CHECKING:
@@ -68,20 +68,21 @@ def build_section(series: Sequence[Series], n_runs: int, threshold: float) -> Hi
     for s in ranked(series):  # regressions first; a group ranks by its first series
         groups.setdefault(_group_key(s), []).append(s)
     charts = []
-    for members in groups.values():
-        steps = [c for s in members for c in s.steps]
-        title = case_label(members[0].key, LABEL_FIELDS)
-        env = members[0].key.get("env")
-        if env:
-            title += f" env {env}"
-        charts.append(
-            {
-                "title": title,
-                "regressions": sum(c.kind == "regression" for c in steps),
-                "steps": len(steps),
-                "html": _figure(members, title),
-            }
-        )
+    with report_template():
+        for members in groups.values():
+            steps = [c for s in members for c in s.steps]
+            title = case_label(members[0].key, LABEL_FIELDS)
+            env = members[0].key.get("env")
+            if env:
+                title += f" env {env}"
+            charts.append(
+                {
+                    "title": title,
+                    "regressions": sum(c.kind == "regression" for c in steps),
+                    "steps": len(steps),
+                    "html": _figure(members, title),
+                }
+            )
     rows = [_step_row(s, c) for s in ranked(series) for c in sorted(s.steps, key=_kind_rank)]
     rows.sort(key=lambda r: ("regression", "improvement", "shift").index(r["kind"]))
     return HistorySection(n_runs, charts, rows, f"{threshold:.0%}")
@@ -172,7 +173,7 @@ def _figure(members: Sequence[Series], title: str) -> Markup:
         },
         height=320,
         margin={"l": 60, "r": 20, "t": 40, "b": 40},
-        template="plotly_white",
+        **in_template(),
         legend={"orientation": "h", "y": -0.2},
     )
     html = fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})

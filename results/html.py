@@ -12,6 +12,7 @@ inserted as markup.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -354,7 +355,9 @@ def _replica_rows(scaling: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One per process: an Environment compiles each template once, on first use."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("results", "templates"),
         autoescape=True,  # every template, whatever its file name

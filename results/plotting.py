@@ -10,6 +10,7 @@ fragments of their own. MathJax is off, so a '$' in a database string stays a '$
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import math
@@ -144,9 +145,34 @@ def error_bars(
     }
 
 
+TEMPLATE = "plotly_white"
+
+
+@contextlib.contextmanager
+def report_template() -> Iterator[None]:
+    """TEMPLATE as Plotly's default while a report's figures are made: a new figure takes
+    the default template as already checked, while one given to each figure is checked
+    and copied again, figure by figure (most of the time a small chart takes to make)."""
+    import plotly.io as pio
+
+    before = pio.templates.default
+    pio.templates.default = TEMPLATE
+    try:
+        yield
+    finally:
+        pio.templates.default = before
+
+
+def in_template() -> dict[str, Any]:
+    """The layout that gives a figure TEMPLATE: nothing inside report_template."""
+    import plotly.io as pio
+
+    return {} if pio.templates.default == TEMPLATE else {"template": TEMPLATE}
+
+
 def style(fig: go.Figure, height: int, **layout: Any) -> go.Figure:
     fig.update_layout(
-        template="plotly_white",
+        **in_template(),
         height=height,
         margin={"l": 10, "r": 10, "t": 30, "b": 80},
         font={"family": FONT, "size": 12},

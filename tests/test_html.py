@@ -218,6 +218,20 @@ def test_latency_chart_has_one_dot_per_process_and_the_case_value_with_its_ci() 
     assert "processes: 7" in value.hovertext[1] and "commit abc123" in value.hovertext[1]
 
 
+def test_every_chart_is_drawn_in_the_report_template(report: str) -> None:
+    """In the report (the template is Plotly's default while its charts are made, then the
+    default as before) and outside it, every chart has the plotly_white template."""
+    import plotly.io as pio
+
+    before = pio.templates.default
+    body = without_plotly_js(report)
+    assert body.count("Plotly.newPlot(") == body.count('"plot_bgcolor":"white"') > 0
+    f = Frames().run(1)
+    f.result(1, "torch", 50, 8, steps(0.01))
+    assert _latency(f).figure.layout.template == pio.templates["plotly_white"]
+    assert pio.templates.default == before
+
+
 def test_process_dots_sit_at_the_process_values() -> None:
     # three processes whose medians are 10, 20 and 40 ms; the value is their geometric mean
     f = Frames().run(1)
