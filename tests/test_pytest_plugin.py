@@ -27,8 +27,14 @@ def child_pytest(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_bench.py").write_text(BENCH_FILE)
-    # This checkout first, for the child and the workers it starts.
-    env = {**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)}
+    # This checkout first, for the child and the workers it starts. Not this session's
+    # xdist worker variables: pytest-benchmark would take the child for a worker, and
+    # refuse --benchmark-only there.
+    env = {
+        **{k: v for k, v in (os.environ if env is None else env).items()
+           if not k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))},
+        "PYTHONPATH": str(ROOT),
+    }  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_bench.py", *args],
         cwd=tmp_path,
