@@ -18,8 +18,8 @@ from suite.profiles import LIST_AXES, RUN_KEYS, SCALAR_AXES, ProfileError, parse
 from suite.session import Plan
 from vocab.case import CaseError
 
+# As many examples as the hypothesis profile gives (tests/conftest.py: a few locally, 150 in CI)
 EXAMPLES = settings(
-    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -116,7 +116,7 @@ def test_pending_processes_resume_where_they_were() -> None:
     assert {c for g in groups for c in g} == {A, C}
 
 
-@settings(max_examples=30, deadline=None)
+@settings(deadline=None)  # the examples: the profile's (tests/conftest.py)
 @given(
     n_envs=st.integers(1, 4),
     batches=st.lists(st.integers(1, 8), min_size=1, max_size=4, unique=True),
