@@ -22,7 +22,7 @@ from results import html
 from tests.support.frames import HOSTILE, Frames, report_frames, steps
 from tests.support.services import skip_or_fail_in_ci
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a headless Chromium: seconds
 CHROMIUM_ENV = "RESNET_BENCH_CHROMIUM"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # No sandbox: CI containers run as root; the rest keeps the browser from calling home.

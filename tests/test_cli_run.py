@@ -87,16 +87,21 @@ def test_resume_of_unknown_run(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 @pytest.mark.slow
 @pytest.mark.torch
-@pytest.mark.tensorflow
 def test_smoke_json_has_a_measurement_per_case(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Torch's cases only: the run loop is the same for every runtime (several runtimes
+    in one run: tests/test_session.py; each runtime in a real worker: tests/test_runners.py
+    and tests/test_jax_onnx.py), and a TensorFlow worker's training trace costs more than
+    the rest of this test."""
     db = tmp_path / "results.sqlite"  # the default database in --output
     code = main(
         [
             "run",
             "--profile",
             "smoke",
+            "--frameworks",
+            "torch",
             "--batch-sizes",
             "2",
             "--json",
@@ -110,7 +115,7 @@ def test_smoke_json_has_a_measurement_per_case(
     assert code == 0, captured.err
     records = json.loads(captured.out)  # stdout holds the JSON and nothing else
     cases = {(r["case"]["framework"], r["case"]["mode"]) for r in records}
-    assert cases == {(f, m) for f in ("torch", "tensorflow") for m in ("inference", "training")}
+    assert cases == {("torch", m) for m in ("inference", "training")}
     for r in records:
         assert r["status"] == "ok", r["reason"]
         assert len(r["samples_ns"]) >= 15 and r["warmup_steps"] >= 3
@@ -140,7 +145,7 @@ def test_smoke_json_has_a_measurement_per_case(
         assert isinstance(stats["flags"], list) and isinstance(stats["left_out"], list)
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select count(*) from result")).scalar() == 4
+        assert conn.execute(sa.text("select count(*) from result")).scalar() == 2
         assert conn.execute(sa.text("select status from run")).scalar() == "finished"
 
 
@@ -172,7 +177,7 @@ def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
         "--modes",
         "inference",
         "--batch-sizes",
-        "1,2,3",
+        "1,2",
         "--max-time",
         "0.3",
         "--db",
@@ -184,24 +189,27 @@ def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 300
-    while _count(db, "pending") < 4 and proc.poll() is None and time.monotonic() < deadline:
+    # Round 1 stored both cases' first process, round 2 one more: no case has its 3 yet.
+    deadline = time.monotonic() + 600
+    while _count(db, "pending") < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole run, worker included, mid-way
     proc.wait()
+    if _count(db, "pending") < 3:
+        pytest.fail("the run stored fewer than 3 processes in 600 s (or ended by itself)")
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         kept = conn.execute(sa.text("select measurement from pending")).scalars().all()
     pids = {json.loads(m)["process_records"][0]["pid"] if isinstance(m, str) else
             m["process_records"][0]["pid"] for m in kept}  # fmt: skip
-    assert len(kept) >= 4 and _count(db, "result") == 0  # 3 processes a case: none done
+    assert len(kept) >= 3 and _count(db, "result") == 0  # 3 processes a case: none done
     assert main(["run", "--resume", "1", "--db", url, "--max-time", "0.3"]) == 0
     with engine.connect() as conn:
         rows = conn.execute(sa.text("select batch_size from result order by batch_size")).all()
-        assert [r[0] for r in rows] == [1, 2, 3]  # every case once
+        assert [r[0] for r in rows] == [1, 2]  # every case once
         assert conn.execute(sa.text("select status from run")).scalar() == "finished"
         procs = conn.execute(sa.text("select result_id, idx, pid from process")).all()
-        assert len(procs) == 9 and len({(r, i) for r, i, _ in procs}) == 9
+        assert len(procs) == 6 and len({(r, i) for r, i, _ in procs}) == 6
         assert pids <= {pid for _, _, pid in procs}  # the processes from before the kill
         assert conn.execute(sa.text("select count(*) from pending")).scalar() == 0
     engine.dispose()
@@ -236,19 +244,15 @@ def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Si
     db = tmp_path / "results.sqlite"  # the default database in --output
     url = f"sqlite:///{db}"
     args = ["--profile", "smoke", "--frameworks", "torch", "--modes", "inference"]
+    args += ["--batch-sizes", "1"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "suite", "run", *args, "--db", url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 300
-    # A round has stored a process and the next round's worker runs (between rounds, on a
-    # loaded machine, there may be none for a moment).
-    while (
-        (_count(db, "pending") < 1 or not _workers_of(proc.pid))
-        and proc.poll() is None
-        and time.monotonic() < deadline
-    ):
+    deadline = time.monotonic() + 600
+    # A worker runs (the first round's: the run is recorded before any worker starts).
+    while not _workers_of(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     workers = _workers_of(proc.pid)
     if not workers:

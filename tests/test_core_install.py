@@ -11,6 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from results.store import open_store
 from tests.support.store import begin, measurement
 from vocab.runtimes import RUNTIMES
@@ -31,6 +33,7 @@ def test_frameworks_are_extras_not_core_dependencies() -> None:
     assert all(r.extra in everything for r in RUNTIMES.values()), everything
 
 
+@pytest.mark.slow  # the commands in fresh processes (seconds)
 def test_report_and_friends_work_without_any_framework(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'results.sqlite'}"
     with open_store(url) as store:

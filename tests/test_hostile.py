@@ -309,6 +309,7 @@ def _interrupted_run(url: str) -> int:
     return run_id
 
 
+@pytest.mark.slow  # 20 races of two forked resumes (seconds)
 def test_two_resumes_at_once_one_measures_and_the_status_is_right(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

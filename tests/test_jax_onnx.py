@@ -24,6 +24,7 @@ TINY = SamplingPolicy(min_samples=4, min_time_s=0.05, max_time_s=0.5, max_warmup
 # --- the JAX model -----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # imports JAX and builds its model (seconds)
 @pytest.mark.jax
 def test_jax_bn_momentum_and_eps() -> None:
     from flax import nnx
@@ -80,6 +81,7 @@ def test_jax_root_max_pool_matches_tf(size: int) -> None:
     np.testing.assert_array_equal(np.asarray(got), tf.nn.max_pool2d(x, 3, 2, "SAME").numpy())
 
 
+@pytest.mark.slow  # imports JAX and builds its model (seconds)
 @pytest.mark.jax
 @pytest.mark.torch
 def test_jax_transfer_refuses_a_different_network() -> None:
@@ -208,6 +210,7 @@ def test_onnxruntime_refuses_training_and_low_precision_in_process() -> None:
         assert reason and "install onnxruntime-gpu" in reason
 
 
+@pytest.mark.slow  # imports JAX (seconds)
 @pytest.mark.jax
 def test_jax_without_a_cuda_build_skips_cuda_and_fp16_on_cpu() -> None:
     from runners.jax_runner import JaxRunner

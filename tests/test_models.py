@@ -7,6 +7,7 @@ covered without editing this file. Each (framework, depth) model is built once p
 
 from __future__ import annotations
 
+import functools
 import inspect
 import subprocess
 import sys
@@ -29,7 +30,9 @@ from vocab.runtimes import RUNTIMES
 SMALL = 64  # image size for shape-dependent checks: 64 px -> 2x2 final feature map
 # A builder that takes an image size gets SMALL: its model has static shapes (TensorFlow
 # reads MACs from layer output shapes, ONNX and OpenVINO from a graph exported at one size)
-COMBOS = [(fw, depth) for fw in FRAMEWORKS for depth in spec.DEPTHS]
+# Depth by depth, so that the runtimes fed by one ONNX export of a depth come one after
+# the other and share it (onnx_export)
+COMBOS = [(fw, depth) for depth in spec.DEPTHS for fw in FRAMEWORKS]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -55,24 +58,36 @@ class Built:
     module: ModuleType
 
 
+@functools.lru_cache(maxsize=1)
+def onnx_export(depth: int) -> Any:
+    """ONNX Runtime's model: the torch model's ONNX export at SMALL (seconds at the deeper
+    depths), kept for the runtime after it that reads the same export (OpenVINO)."""
+    return build_model("onnxruntime", depth, image_size=SMALL)
+
+
 @pytest.fixture(scope="module")
 def built(request: pytest.FixtureRequest) -> Built:
     framework, depth = request.param
     module = builder(framework)
-    static = "image_size" in inspect.signature(module.build).parameters
-    model = build_model(framework, depth, **({"image_size": SMALL} if static else {}))
+    if framework == "onnxruntime":
+        model = onnx_export(depth)
+    elif hasattr(module, "from_onnx") and depth != min(spec.DEPTHS):
+        model = module.from_onnx(onnx_export(depth))  # its build() does this, exporting again
+    else:
+        static = "image_size" in inspect.signature(module.build).parameters
+        model = build_model(framework, depth, **({"image_size": SMALL} if static else {}))
     return Built(framework, depth, model, module)
 
 
-# The others compile (JAX) or export (the ONNX-fed runtimes) depth 50, seconds each: they
-# stay outside the inner loop
-FAST_TO_BUILD = ("torch", "tensorflow")
+# The others import TensorFlow or JAX into this process, compile (JAX) or export (the
+# ONNX-fed runtimes) depth 50: seconds each, outside the inner loop (`-m "not slow"`)
+FAST_TO_BUILD = ("torch",)
 SLOW_TO_BUILD = tuple(f for f in FRAMEWORKS if f not in FAST_TO_BUILD)
 
 
 def combos(depths: Any = spec.DEPTHS) -> pytest.MarkDecorator:
-    """Every framework and depth; beyond depth 50 the builds are `slow` (seconds each in
-    TensorFlow): the inner loop checks one depth per framework, CI all of them."""
+    """Every framework and depth; all but torch's depth 50 are `slow` (seconds each): the
+    inner loop checks torch's first depth, the whole suite all of them."""
     params = [
         framework_param(fw, d, id=f"{fw}-{d}", slow=d != min(spec.DEPTHS) or fw in SLOW_TO_BUILD)
         for fw, d in COMBOS
@@ -201,6 +216,7 @@ def test_torch_subsample_is_a_one_by_one_max_pool() -> None:
     torch.testing.assert_close(unit.subsample(x), x[:, :, ::2, ::2])
 
 
+@pytest.mark.slow  # imports TensorFlow (seconds)
 @pytest.mark.torch
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("size", [1, 2, 5, 6, 7, 8])
@@ -221,7 +237,7 @@ def test_torch_same_max_pool_matches_tf(size: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "built", [framework_param("tensorflow", 50, id="tensorflow-50")], indirect=True
+    "built", [framework_param("tensorflow", 50, id="tensorflow-50", slow=True)], indirect=True
 )
 def test_tf_bn_momentum_and_eps(built: Built) -> None:
     import keras
@@ -231,6 +247,7 @@ def test_tf_bn_momentum_and_eps(built: Built) -> None:
     assert {(x.momentum, x.epsilon) for x in bns} == {(0.997, 1e-5)}
 
 
+@pytest.mark.slow  # imports TensorFlow (seconds)
 @pytest.mark.tensorflow
 def test_tf_mixed_precision_and_training_flag() -> None:
     model = build_model("tensorflow", 50, num_classes=10, precision="bf16", image_size=32)
@@ -261,7 +278,7 @@ def test_logits_agree_with_torch(framework: str) -> None:
 
 @pytest.mark.torch
 @pytest.mark.parametrize(
-    "built", [framework_param("tensorflow", 50, id="tensorflow-50")], indirect=True
+    "built", [framework_param("tensorflow", 50, id="tensorflow-50", slow=True)], indirect=True
 )
 def test_transfer_round_trip(built: Built) -> None:
     import torch

@@ -58,6 +58,7 @@ def test_what_cannot_run_on_several_replicas_is_skipped_with_a_reason() -> None:
     assert distributed.threads_per_rank(train(4, threads=2), 4) == 1
 
 
+@pytest.mark.slow  # a real worker imports torch (seconds)
 def test_an_inference_case_with_replicas_is_skipped_by_the_worker() -> None:
     (m,) = run_round([train(2, mode="inference")], TINY, 0, [0], timeout_s=120)
     assert m.status == "skipped" and "training" in str(m.reason)

@@ -4,8 +4,12 @@ suite's own stopping rule with the default policy."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.replication_sim import changed_share, coverage
 from vocab.sampling import SamplingPolicy
+
+pytestmark = pytest.mark.slow  # seeded simulations: seconds in all
 
 DEFAULT = SamplingPolicy()
 COMPARE_THRESHOLD = 0.05  # results.compare.DEFAULT_THRESHOLD

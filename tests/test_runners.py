@@ -134,14 +134,21 @@ def test_torch_cases_in_one_worker_and_in_two_processes() -> None:
 
 @pytest.mark.slow
 @pytest.mark.tensorflow
-def test_tensorflow_xla_training_case() -> None:
-    case = Case("tensorflow", 50, 2, mode="training", execution="xla", image_size=32, threads=1)
-    m = run_case(case, TINY, timeout_s=300)
-    assert m.status == "ok", m.reason
-    assert m.details.runner["jit_compile"] is True
-    assert m.details.runner["tensor_float_32_execution"] is True  # TensorFlow's default
-    assert m.threads_intra == 1 and m.threads_inter == 1
-    assert m.sync == "host (output materialised)"
+def test_tensorflow_inference_with_xla_and_training_in_one_worker() -> None:
+    """Both modes and both executions, in one worker (each trace costs seconds): the
+    inference step under XLA, the training step as a plain tf.function graph."""
+    infer = Case("tensorflow", 50, 2, execution="xla", image_size=32, threads=1)
+    train = Case("tensorflow", 50, 2, mode="training", image_size=32, threads=1)
+    ms = run_round([infer, train], TINY, 0, [0, 0], timeout_s=300)
+    assert [m.status for m in ms] == ["ok", "ok"], [m.reason for m in ms]
+    assert [m.details.runner["jit_compile"] for m in ms] == [True, False]
+    assert ms[0].process_records[0].pid == ms[1].process_records[0].pid  # one worker
+    for m in ms:
+        assert m.details.runner["tensor_float_32_execution"] is True  # TensorFlow's default
+        assert m.threads_intra == 1 and m.threads_inter == 1
+        assert m.sync == "host (output materialised)"
+        assert m.warmup_steps >= 2 and m.first_step_ns and m.build_ns
+        assert m.peak_memory_bytes and len(m.samples_ns) >= TINY.min_samples
 
 
 @pytest.mark.slow
