@@ -104,6 +104,8 @@ def test_smoke_json_has_a_measurement_per_case(
             "torch",
             "--batch-sizes",
             "2",
+            "--threads",  # more would spin-wait for a core on a shared machine
+            "1",
             "--json",
             "--db",
             f"sqlite:///{db}",
@@ -178,6 +180,8 @@ def test_killed_run_keeps_finished_processes_and_resumes_without_duplicates(
         "inference",
         "--batch-sizes",
         "1,2",
+        "--threads",
+        "1",
         "--max-time",
         "0.3",
         "--db",
@@ -244,7 +248,7 @@ def test_a_stopped_parent_leaves_no_worker_behind(tmp_path: Path, sig: signal.Si
     db = tmp_path / "results.sqlite"  # the default database in --output
     url = f"sqlite:///{db}"
     args = ["--profile", "smoke", "--frameworks", "torch", "--modes", "inference"]
-    args += ["--batch-sizes", "1"]
+    args += ["--batch-sizes", "1", "--threads", "1"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "suite", "run", *args, "--db", url],
         stdout=subprocess.DEVNULL,

@@ -254,7 +254,8 @@ def test_the_cli_refuses_a_missing_interpreter_and_writes_nothing(
 # --- real runs (workers) --------------------------------------------------------------
 
 SMALL = ["--profile", "smoke", "--frameworks", "torch", "--depths", "50", "--batch-sizes", "2",
-         "--modes", "inference", "--processes", "1", "--max-processes", "1"]  # fmt: skip
+         "--modes", "inference", "--processes", "1", "--max-processes", "1",
+         "--threads", "1"]  # fmt: skip
 
 
 def _venv_reaching_this_one(tmp_path: Path, log: Path) -> Path:

@@ -239,17 +239,21 @@ def _samples_s(db: Path, run_id: int) -> list[float]:
 def test_two_sessions_give_replicated_runs_that_compare_judges(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Two `pytest --benchmark-only` sessions (profile smoke, torch, depth 50, batch 1):
-    each case runs in the profile's fresh worker processes and is stored as a run with
-    source 'pytest'; pytest-benchmark's JSON, saved runs, --benchmark-compare and histogram
-    hold the same steps; the training case that cannot run is skipped, not an error; and
-    `resnet-bench compare` judges the two runs."""
+    """Two `pytest --benchmark-only` sessions (profile smoke with one thread, from a file;
+    torch, depth 50, batch 1): each case runs in the profile's fresh worker processes and is
+    stored as a run with source 'pytest'; pytest-benchmark's JSON, saved runs,
+    --benchmark-compare and histogram hold the same steps; the training case that cannot
+    run is skipped, not an error; and `resnet-bench compare` judges the two runs."""
     db = tmp_path / "bench-out" / "results.sqlite"
     env = {k: v for k, v in os.environ.items() if k != DB_ENV}
     env[OUTPUT_ENV] = str(db.parent)  # the database the CLI would use
+    # more threads would spin-wait for a core on a shared machine, many times the work
+    smoke = (ROOT / "suite" / "profiles" / "smoke.toml").read_text()
+    profile = tmp_path / "smoke1.toml"
+    profile.write_text(smoke.replace("\n[cases]\n", "\n[cases]\nthreads = 1\n", 1))
     select = (
         "--benchmark-only",
-        *("--resnet-profile", "smoke", "--resnet-frameworks", "torch"),
+        *("--resnet-profile", str(profile), "--resnet-frameworks", "torch"),
         *("--resnet-depths", "50", "--resnet-batch-sizes", "1", "-rs"),
         *("--benchmark-storage", str(tmp_path / "saved")),
     )
