@@ -32,9 +32,9 @@ POWER = 0.80  # the detection probability a stated smallest detectable change is
 # itself decides. A pair's CI holds only its rounds' noise, and at the default replication
 # (5-10 processes) any practical threshold costs the power: in the seeded simulations of
 # benchmarks/comparison_sim.py (per-process sd 2%, AR(1) steps, 16 cases a run) 0% calls
-# 0.6% of A/A cases changed and no 16-case A/A run exits 1, and finds a true 5% change in
-# 86% of cases (10%: 100%), where 0.5% found 75% and 1% 62% (README, "Comparing inside a
-# run"). Benjamini-Hochberg across the pairs keeps the false discoveries at 5%.
+# 0.3% of A/A cases changed and 2.3% of 16-case A/A runs exit 1, and finds a true 5% change
+# in 89% of cases (10%: 99.9%), where 1% found 65% (README, "Comparing inside a run").
+# Benjamini-Hochberg across the pairs keeps the false discoveries at 5%.
 PAIRED_THRESHOLD = 0.0
 
 

@@ -8,9 +8,12 @@ from results.paired.compare_by (A/B inside one run) and results.compare.compare_
 the run variance results.noise learns from A/A runs (separate runs).
 
 Noise scenarios (the issue's): per-process offsets normal (sd 2%) or t with 3 df scaled to
-sd 2%; a hit process (probability 0.2, slowed 10-40%); a +3% drift over a run (by round);
-AR(1) steps (phi 0.5, stationary sd 3%). Between separate runs, the whole machine moves by
-a uniform 1-3% either way (one shift per run, every case alike).
+sd 2%; a hit process (`hit`: with probability 0.2 one process of a case, slowed 10-40%, as
+tests/support/run_sim.py models it); a +3% drift over a run (by round); AR(1) steps (phi
+0.5, stationary sd 3%). A harsher one beyond the issue's, `hits`: every process is hit
+with probability 0.2 (two of ten processes on average, a third of the pairs). Between
+separate runs, the whole machine moves by a uniform 1-3% either way (one shift per run,
+every case alike).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ HIT_P = 0.2
 HIT_SLOW = (0.10, 0.40)
 DRIFT = 0.03  # over a run's rounds
 SHIFT = (0.01, 0.03)  # a whole run's shift between runs, either sign
-SCENARIOS: tuple[str, ...] = ("normal", "t3", "hit", "drift")
+SCENARIOS: tuple[str, ...] = ("normal", "t3", "hit", "drift", "hits")
 CASES: tuple[tuple[int, int], ...] = tuple(
     (d, b) for d in (50, 101, 152, 200) for b in (1, 2, 4, 8)
 )
@@ -50,19 +53,25 @@ class Noise:
             raise ValueError(f"unknown scenario {self.scenario!r}; allowed: {SCENARIOS}")
 
 
-def _offset(rng: np.random.Generator, scenario: str) -> float:
+def _offset(rng: np.random.Generator, scenario: str, hit: bool) -> float:
     if scenario == "t3":
         return float(rng.standard_t(3)) * PROCESS_SD / math.sqrt(3.0)  # t3 has sd sqrt(3)
     offset = float(rng.normal(0.0, PROCESS_SD))
-    if scenario == "hit" and rng.random() < HIT_P:
+    if hit or (scenario == "hits" and rng.random() < HIT_P):
         offset += math.log1p(float(rng.uniform(*HIT_SLOW)))
     return offset
 
 
 def process_steps(
-    rng: np.random.Generator, true: float, noise: Noise, round_: int, rounds: int
+    rng: np.random.Generator,
+    true: float,
+    noise: Noise,
+    round_: int,
+    rounds: int,
+    hit: bool = False,
 ) -> np.ndarray:
-    """One process's timed steps (seconds) in round `round_` of a run of `rounds`."""
+    """One process's timed steps (seconds) in round `round_` of a run of `rounds`; `hit`:
+    this process is the case's hit one (scenario `hit`)."""
     innovation_sd = STEP_SD * math.sqrt(1.0 - PHI**2)
     x = float(rng.normal(0.0, STEP_SD))
     ar = np.empty(STEPS)
@@ -70,17 +79,22 @@ def process_steps(
         x = PHI * x + float(rng.normal(0.0, innovation_sd))
         ar[i] = x
     drift = DRIFT * round_ / max(rounds - 1, 1) if noise.scenario == "drift" else 0.0
-    level = math.log(true) + noise.shift + math.log1p(drift) + _offset(rng, noise.scenario)
+    level = math.log(true) + noise.shift + math.log1p(drift) + _offset(rng, noise.scenario, hit)
     return np.asarray(np.exp(level + ar))
 
 
 def measure(rng: np.random.Generator, true: float, noise: Noise, policy: SamplingPolicy) -> list:
     """A case's steps, process by process (round r = process r), until the suite's rule
-    stops adding processes (its time cap never binds: cheap cases, as in `quick`)."""
+    stops adding processes (its time cap never binds: cheap cases, as in `quick`). Under
+    `hit`, one of the first min_processes processes is hit with probability HIT_P."""
     procs: list[np.ndarray] = []
     values: list[float] = []
+    hit = -1
+    if noise.scenario == "hit" and rng.random() < HIT_P:
+        hit = int(rng.integers(policy.min_processes))
     while not values or stop_reason(values, 0.0, policy) is None:
-        steps = process_steps(rng, true, noise, len(procs), policy.max_processes)
+        r = len(procs)
+        steps = process_steps(rng, true, noise, r, policy.max_processes, hit=r == hit)
         procs.append(steps)
         values.append(float(np.median(steps)))
     return procs
