@@ -220,13 +220,18 @@ class Ceiling(Base):
 
     __tablename__ = "ceiling"
     __table_args__ = (
-        UniqueConstraint("run_id", "device", "precision", name="uq_ceiling_run_device_precision"),
+        UniqueConstraint(
+            "run_id", "env", "device", "precision", name="uq_ceiling_run_env_device_precision"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
     device: Mapped[str] = mapped_column(String(32))
     precision: Mapped[str] = mapped_column(String(16))
+    # The named environment it was measured in ("": the run's one environment, or a
+    # ceiling stored before ceilings were per environment: it serves every case of its run).
+    env: Mapped[str] = mapped_column(String(64), server_default="", default="")
     gflops: Mapped[float] = mapped_column(Float)
     details: Mapped[dict[str, Any] | None]  # how it was measured (matrix size, repeats...)
 

@@ -177,9 +177,15 @@ def _same_device(a: str, b: str) -> bool:
     return norm.get(a, a) == norm.get(b, b)
 
 
-def ceiling_for(ceilings: Iterable[Any], device: str, precision: str) -> float | None:
-    """The ceiling for a device at a precision, falling back to its fp32 ceiling."""
+def ceiling_for(
+    ceilings: Iterable[Any], device: str, precision: str, env: str = ""
+) -> float | None:
+    """The ceiling for a device at a precision, falling back to its fp32 ceiling, measured
+    in the case's environment `env`; the run's own ceilings (env '': a run without --env,
+    or one stored before ceilings were per environment) where that environment has none."""
     ceilings = list(ceilings)
+    own = [c for c in ceilings if (c.env or "") == env]
+    ceilings = own or [c for c in ceilings if not c.env]
     for wanted in (precision, "fp32"):
         for c in ceilings:
             if _same_device(c.device, device) and c.precision == wanted:
@@ -194,7 +200,7 @@ def _record(
     (probed inside it), the others the run's."""
     if named is not None:
         env = named.environment
-    ceiling = ceiling_for(run.ceilings, result.device, result.precision)
+    ceiling = ceiling_for(run.ceilings, result.device, result.precision, result.env or "")
     record: dict[str, Any] = {
         "run_id": run.id,
         "run_label": run.label,

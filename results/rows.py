@@ -112,7 +112,7 @@ def case_key_text(case: Any) -> str:
 
 
 def ceiling_row(values: Mapping[str, Any]) -> Ceiling:
-    unknown = sorted(set(values) - {"device", "precision", "gflops", "details"})
+    unknown = sorted(set(values) - {"device", "precision", "gflops", "details", "env"})
     if unknown:
         raise ValueError(f"unknown ceiling field(s) {', '.join(unknown)}")
     try:
@@ -121,6 +121,7 @@ def ceiling_row(values: Mapping[str, Any]) -> Ceiling:
             precision=str(values["precision"]),
             gflops=float(values["gflops"]),
             details=values.get("details"),
+            env=str(values.get("env") or ""),
         )
     except KeyError as exc:
         raise ValueError(f"a ceiling needs device, precision and gflops; {exc} missing") from None

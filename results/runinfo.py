@@ -153,7 +153,13 @@ def run_info(run: Run, counts: dict[str, int]) -> RunInfo:
         environment=stored_environment(run.environment),
         system=cast("SystemState | None", run.system),
         ceilings=[
-            {"device": c.device, "precision": c.precision, "gflops": c.gflops, "details": c.details}
+            {
+                "device": c.device,
+                "precision": c.precision,
+                "gflops": c.gflops,
+                "details": c.details,
+                "env": c.env,
+            }
             for c in run.ceilings
         ],
         counts=dict(counts),

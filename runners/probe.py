@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from runners.registry import get_runner, missing, unsupported
 from vocab.case import Case
@@ -27,6 +27,7 @@ class CeilingInfo(TypedDict):
     precision: str
     gflops: float
     details: JSONObject | None  # how it was measured
+    env: NotRequired[str]  # the named environment it was measured in (absent or "": none)
 
 
 class ProbeResult(TypedDict):

@@ -116,10 +116,13 @@ def gather_context(
     def probed(
         env: EnvSpec | None, has: Mapping[str, bool] | None
     ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
-        """Build info and device skips of each framework in one environment."""
+        """Build info and device skips of each framework in one environment, and the
+        environment's ceilings (from its first framework that measures them: a variable
+        such as ONEDNN_MAX_CPU_ISA changes what the machine can do for that environment)."""
         info: dict[str, dict[str, Any]] = {}
         skips: dict[tuple[str, str], str] = {}
         where = "" if env is None else f" in environment {env.name}"
+        measured = False
         for fw in frameworks:
             if env is None or has is None:
                 absent = missing(fw)
@@ -131,12 +134,14 @@ def gather_context(
                 continue
             log(f"probing {fw}{where} ({', '.join(devices)})")
             found = probe(
-                fw, devices, threads, interop, ceiling=not ceilings,
+                fw, devices, threads, interop, ceiling=not measured,
                 python=None if env is None else env.python,
                 variables=None if env is None else env.vars,
             )  # fmt: skip
             info[fw] = {"version": found["version"], **found["info"]}
-            ceilings.extend(found["ceilings"])
+            for c in found["ceilings"]:
+                ceilings.append(c if env is None else {**c, "env": env.name})
+                measured = True
             for device, reason in found["device_skips"].items():
                 skips[(fw, device)] = reason
             if found["error"]:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -295,6 +296,10 @@ def test_an_ab_run_stores_both_environments_and_their_software(
     assert named["v"]["variables"] == {"ONEDNN_VERBOSE": "0", "AB_SIDE": "v"}
     for e in named.values():  # software probed inside each: versions and build info
         assert e["software"]["versions"] and e["software"]["framework_info"]["torch"]
+    # a ceiling measured in each, and each case's share taken against its own
+    assert {c["env"] for c in info.ceilings} == {"a", "v"}
+    own = {c["env"]: c["gflops"] for c in info.ceilings if c["precision"] == "fp32"}
+    assert df.set_index("env")["ceiling_gflops"].to_dict() == own
     # the other environment's workers started with its interpreter: their pids are noted
     v_ids = set(df.loc[df["env"] == "v", "result_id"])
     v_pids = {int(p) for p in procs.loc[procs["result_id"].isin(v_ids), "pid"]}
@@ -308,6 +313,7 @@ def test_an_ab_run_stores_both_environments_and_their_software(
     assert main(["show", "1", "--db", url]) == 0
     shown = capsys.readouterr().out
     assert "environments (A/B in this run)" in shown and "env:AB_SIDE" in shown
+    assert "measured ceilings" in shown and "env" in shown.split("measured ceilings")[1]
 
 
 def test_a_framework_missing_in_one_environment_is_skipped_there_naming_its_install() -> None:
@@ -323,3 +329,44 @@ def test_a_framework_missing_in_one_environment_is_skipped_there_naming_its_inst
     (named,) = context.named
     assert named["name"] == "x" and named["software"]["env_vars"]["AB_SIDE"] == "x"
     assert named["software"]["python_version"] and context.environment is named["software"]
+
+
+def test_each_environment_measures_its_own_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first framework probed in each environment measures the ceiling there (its
+    variables reach the probe), once per environment; each ceiling names its environment."""
+    from runners.probe import empty_result
+    from suite import session
+
+    calls: list[tuple[str, bool, Any]] = []
+
+    def fake_probe(fw: str, *_a: Any, ceiling: bool, variables: Any = None, **_k: Any) -> Any:
+        calls.append((fw, ceiling, variables))
+        out = empty_result(fw)
+        out["version"] = "1"
+        if ceiling:
+            capped = dict(variables or ()).get("ONEDNN_MAX_CPU_ISA") == "AVX2"
+            gflops = 400.0 if capped else 1000.0
+            out["ceilings"] = [
+                {"device": "cpu", "precision": "fp32", "gflops": gflops, "details": None}
+            ]
+        return out
+
+    monkeypatch.setattr(session, "probe", fake_probe)
+    envs = [
+        EnvSpec("base", None, (("ONEDNN_MAX_CPU_ISA", "ALL"),)),
+        EnvSpec("avx2", None, (("ONEDNN_MAX_CPU_ISA", "AVX2"),)),
+    ]
+    cases = [
+        Case(fw, 50, 1, image_size=32, threads=1, env=e.name)
+        for e in envs
+        for fw in ("torch", "tensorflow")
+    ]
+    has = {e.name: {"torch": True, "tensorflow": True} for e in envs}
+    context = session.gather_context(cases, lambda _m: None, envs, has)
+    assert [(fw, ceiling) for fw, ceiling, _v in calls] == [
+        ("torch", True), ("tensorflow", False), ("torch", True), ("tensorflow", False)
+    ]  # fmt: skip
+    assert [(c.get("env"), c["gflops"]) for c in context.ceilings] == [
+        ("base", 1000.0),
+        ("avx2", 400.0),
+    ]

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -56,7 +57,7 @@ def test_round_trip(db_url: str) -> None:
     assert info.environment["framework_info"] == fake_environment()["framework_info"]
     assert info.system == {"load_avg_1m": 0.1}
     assert info.ceilings == [
-        {"device": "cpu", "precision": "fp32", "gflops": 2000.0, "details": None}
+        {"device": "cpu", "precision": "fp32", "gflops": 2000.0, "details": None, "env": ""}
     ]
     assert (info.n_ok, info.n_failed, info.n_skipped) == (1, 1, 0)
 
@@ -145,6 +146,35 @@ def test_ceiling_falls_back_to_fp32(db_url: str) -> None:
     assert df.loc["fp16", "ceiling_gflops"] == 50_000.0  # no fp16 ceiling: fp32's
     with open_store(db_url) as store:
         assert len(store.get_run(run_id).ceilings) == 3
+
+
+def test_each_environment_takes_its_own_ceiling(db_url: str) -> None:
+    """An A/B run measures a ceiling in each environment (a variable that caps oneDNN at AVX2
+    lowers the matmul rate too): a case's share is of its own environment's. A ceiling
+    without an environment (a run without --env, or stored before ceilings were per
+    environment) serves the cases of environments that have none."""
+    ceilings = [
+        {"device": "cpu", "precision": "fp32", "gflops": 1000.0, "env": "base"},
+        {"device": "cpu", "precision": "fp32", "gflops": 400.0, "env": "avx2"},
+    ]
+    with open_store(db_url) as store:
+        run_id = begin(store, ceilings=ceilings)
+        old = begin(store, ceilings=[{"device": "cpu", "precision": "fp32", "gflops": 800.0}])
+        for rid, env in ((run_id, "base"), (run_id, "avx2"), (old, "base"), (old, "avx2")):
+            store.add_result(rid, replace(measurement(8), case=case(8, env=env)))
+        assert {c["env"]: c["gflops"] for c in store.get_run(run_id).ceilings} == {
+            "base": 1000.0,
+            "avx2": 400.0,
+        }
+    df = results.load(db_url).set_index(["run_id", "env"])
+    assert df.loc[(run_id, "base"), "ceiling_gflops"] == 1000.0
+    assert df.loc[(run_id, "avx2"), "ceiling_gflops"] == 400.0
+    share = df.loc[(run_id, "avx2"), "ceiling_share"] / df.loc[(run_id, "base"), "ceiling_share"]
+    gflops = df.loc[(run_id, "avx2"), "gflops_per_s"] / df.loc[(run_id, "base"), "gflops_per_s"]
+    assert share == pytest.approx(2.5 * gflops)
+    assert (
+        df.loc[(old, "base"), "ceiling_gflops"] == df.loc[(old, "avx2"), "ceiling_gflops"] == 800.0
+    )
 
 
 def test_duplicate_case_is_refused_and_writes_nothing(db_url: str) -> None:

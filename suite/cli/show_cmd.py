@@ -208,11 +208,15 @@ def _compact(build: Any, prefix: str = "") -> str:
 
 def _ceilings(info: RunInfo) -> Table:
     table = Table(title="measured ceilings", title_justify="left")
+    by_env = any(c.get("env") for c in info.ceilings)  # an A/B run: one set per environment
+    if by_env:
+        table.add_column("env")
     table.add_column("device")
     table.add_column("precision")
     table.add_column("GFLOP/s", justify="right")
     for c in info.ceilings:
-        table.add_row(c["device"], c["precision"], fmt(c["gflops"]))
+        cells = (c["device"], c["precision"], fmt(c["gflops"]))
+        table.add_row(*((c.get("env") or "", *cells) if by_env else cells))
     return table
 
 
