@@ -57,6 +57,37 @@ def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
         assert store.list_runs() == []
 
 
+def test_ceilings_stored_before_they_were_per_environment_keep_serving_their_run(
+    db_url: str,
+) -> None:
+    """Migration 0013 gives the ceilings stored before it env '' (they serve every case of
+    their run); its downgrade keeps one ceiling per device and precision."""
+    with open_store(db_url) as store:
+        old = begin(store)  # one cpu fp32 ceiling of 2000 GFLOP/s
+        store.add_result(old, measurement(8))
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+        assert "env" not in {c["name"] for c in inspect(conn).get_columns("ceiling")}
+        command.upgrade(cfg, "head")
+        envs = conn.execute(text("SELECT env, gflops FROM ceiling")).all()
+    assert [tuple(r) for r in envs] == [("", 2000.0)]
+    assert results.load(db_url)["ceiling_gflops"].tolist() == [2000.0]
+    with open_store(db_url) as store:  # an A/B run's two sets go down to one
+        ab = begin(store, ceilings=[
+            {"device": "cpu", "precision": "fp32", "gflops": 900.0, "env": "a"},
+            {"device": "cpu", "precision": "fp32", "gflops": 400.0, "env": "b"},
+        ])  # fmt: skip
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+        rows = conn.execute(text("SELECT gflops FROM ceiling WHERE run_id = :r"), {"r": ab})
+        assert [r[0] for r in rows] == [900.0]
+    engine.dispose()
+
+
 def test_runs_stored_before_replication_still_load_and_show(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
