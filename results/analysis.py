@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from results.format import flag_list, flags_line, number
-from results.frames import samples_by_result
+from results.samples import samples_by_result
 from vocab import comparison, stats
 from vocab.case import FRAMEWORKS, case_fields_without, case_label
 from vocab.runtimes import executions_of

@@ -13,7 +13,6 @@ import pandas as pd
 from results.analysis import FASTER_THRESHOLD
 from results.answer import group_title
 from results.format import CHART_LABEL, fmt, fmt_ci, fmt_pct, number, text
-from results.frames import samples_by_result
 from results.plotting import (
     MAX_CASES_PER_CHART,
     PALETTE,
@@ -34,6 +33,7 @@ from results.plotting import (
     style,
     value_ci,
 )
+from results.samples import samples_by_result
 from vocab.case import case_label
 
 PROCESS_NAME = "processes"  # trace name suffix: one marker per process (median of its steps)

@@ -25,7 +25,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from results.files import FileWriteError, atomic_write
 from results.format import plain
-from results.frames import RESULT_COLUMNS, ResultSamples, load, load_samples, samples_by_result
+from results.frames import RESULT_COLUMNS, load, load_samples
+from results.samples import ResultSamples, samples_by_result
 from results.store import Store, open_store
 from vocab.case import CASE_FIELDS
 

@@ -12,10 +12,8 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -32,7 +30,6 @@ from results.db import (
 from results.format import gpu_label
 from results.metadata import VERSION_KEYS
 from results.store import Store, open_store
-from vocab import stats
 from vocab.case import CASE_FIELDS
 from vocab.messages import decode_plan
 from vocab.runtimes import FRAMEWORKS, RUNTIMES
@@ -428,28 +425,3 @@ def load_processes(db: str | Store, run_ids: Iterable[int] | None = None) -> pd.
                 for run_id, proc in session.execute(query).tuples()
             ]
     return _frame(records, PROCESS_COLUMNS)
-
-
-@dataclass(frozen=True)
-class ResultSamples:
-    """One result's raw steps, in step order, each with the process that took it."""
-
-    seconds: list[float] = field(default_factory=list)
-    process: list[int] = field(default_factory=list)
-
-    def process_values(self) -> np.ndarray:
-        """Its per-process values (the median of each process's steps), in process order."""
-        return np.array(list(stats.process_values(self.seconds, self.process).values()))
-
-
-def samples_by_result(samples: pd.DataFrame | None) -> dict[int, ResultSamples]:
-    """result_id -> its samples, from a load_samples() frame (None: no samples)."""
-    out: dict[int, ResultSamples] = {}
-    if samples is None:
-        return out
-    columns = (samples[c].tolist() for c in ("result_id", "seconds", "process"))
-    for result_id, seconds, process in zip(*columns, strict=True):
-        found = out.setdefault(int(result_id), ResultSamples())
-        found.seconds.append(float(seconds))
-        found.process.append(int(process))
-    return out
