@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 import results
 from results.db import STAT_COLUMNS, Base, Machine
@@ -44,13 +44,18 @@ def test_migrations_match_the_models(db_url: str) -> None:
     assert diff == [], "results/db.py changed without a migration: add a revision"
 
 
+def _migrate(conn: Connection, revision: str, *, down: bool = True) -> None:
+    """The migrations run on `conn` down (or up) to `revision`."""
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
 def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
     open_store(db_url).close()
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "base")
+        _migrate(conn, "base")
         assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     with open_store(db_url) as store:
@@ -67,11 +72,9 @@ def test_ceilings_stored_before_they_were_per_environment_keep_serving_their_run
         store.add_result(old, measurement(8))
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0012")
+        _migrate(conn, "0012")
         assert "env" not in {c["name"] for c in inspect(conn).get_columns("ceiling")}
-        command.upgrade(cfg, "head")
+        _migrate(conn, "head", down=False)
         envs = conn.execute(text("SELECT env, gflops FROM ceiling")).all()
     assert [tuple(r) for r in envs] == [("", 2000.0)]
     assert results.load(db_url)["ceiling_gflops"].tolist() == [2000.0]
@@ -81,8 +84,7 @@ def test_ceilings_stored_before_they_were_per_environment_keep_serving_their_run
             {"device": "cpu", "precision": "fp32", "gflops": 400.0, "env": "b"},
         ])  # fmt: skip
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0012")
+        _migrate(conn, "0012")
         rows = conn.execute(text("SELECT gflops FROM ceiling WHERE run_id = :r"), {"r": ab})
         assert [r[0] for r in rows] == [900.0]
     engine.dispose()
@@ -102,9 +104,7 @@ def test_runs_stored_before_replication_still_load_and_show(
     old_median = float(results.load(db_url).iloc[0].median_s)
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+        _migrate(conn, "0001")
         assert "value_s" not in {c["name"] for c in inspect(conn).get_columns("result")}
         assert "process" not in inspect(conn).get_table_names()
     engine.dispose()
