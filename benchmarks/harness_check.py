@@ -48,45 +48,59 @@ PAIRED = SamplingPolicy(min_samples=5, min_time_s=2.0, max_time_s=12.0, max_warm
 ALTERNATIONS = 6
 
 
-def _suite(case: Case) -> dict[str, Any]:
+def _built(case: Case) -> Any:
+    """The suite's runner for `case`, threads set and the case built, as a worker does."""
     from runners.registry import get_runner
 
     runner = get_runner(case.framework)
     runner.set_threads(case.threads, case.interop_threads)
     runner.build(case)
+    return runner
+
+
+def _median_s(samples_ns: list[int]) -> float:
+    return statistics.median(samples_ns) / 1e9
+
+
+def _suite(case: Case) -> dict[str, Any]:
+    runner = _built(case)
     t = time_steps(runner.step, runner.sync, POLICY)
-    return {"median_s": statistics.median(t.samples_ns) / 1e9, "n": len(t.samples_ns)}
+    return {"median_s": _median_s(t.samples_ns), "n": len(t.samples_ns)}
+
+
+def _alternate(runner: Any, reference: Callable[[], float]) -> tuple[float, float, float]:
+    """The suite's timing loop on `runner` and `reference()` (seconds per step of the plain
+    way), alternated ALTERNATIONS times after one untimed suite block (warm-up for both
+    when they share the runner): the suite's median, the reference's median, and the
+    median of the paired ratios suite / reference."""
+    time_steps(runner.step, runner.sync, PAIRED)
+    suite, ref = [], []
+    for _ in range(ALTERNATIONS):
+        suite.append(_median_s(time_steps(runner.step, runner.sync, PAIRED).samples_ns))
+        ref.append(reference())
+    ratio = statistics.median(a / b for a, b in zip(suite, ref, strict=True))
+    return statistics.median(suite), statistics.median(ref), ratio
 
 
 def part_torch_timer(case: Case) -> dict[str, Any]:
-    """Alternate the suite's timing loop and Timer.blocked_autorange on ONE built runner's
-    step, ALTERNATIONS times, and take the median of the paired ratios: what is compared is
-    the harness, not two builds (against a second build of the model the ratio read 1.033
-    and 1.013 in two quiet runs), and a neighbour's load between blocks hits both sides."""
-    import torch
+    """The suite's timing loop against Timer.blocked_autorange on ONE built runner's step,
+    paired (_alternate): what is compared is the harness, not two builds (against a second
+    build of the model the ratio read 1.033 and 1.013 in two quiet runs), and a
+    neighbour's load between blocks hits both sides."""
     from torch.utils.benchmark import Timer
 
-    from runners.registry import get_runner
-
-    torch.set_num_threads(case.threads)
-    runner = get_runner(case.framework)
-    runner.set_threads(case.threads, case.interop_threads)
-    runner.build(case)
+    runner = _built(case)  # its set_threads sets torch's
     # The step holds inference_mode and the input made on the device, as the suite times it;
     # CPU ops are synchronous, so Timer needs no sync.
     timer = Timer(stmt="step()", globals={"step": runner.step}, num_threads=case.threads)
-    time_steps(runner.step, runner.sync, PAIRED)  # warm-up for both sides
-    suite, ref = [], []
-    for _ in range(ALTERNATIONS):
-        t = time_steps(runner.step, runner.sync, PAIRED)
-        suite.append(statistics.median(t.samples_ns) / 1e9)
-        ref.append(timer.blocked_autorange(min_run_time=PAIRED.min_time_s).median)
+    s, r, ratio = _alternate(
+        runner, lambda: float(timer.blocked_autorange(min_run_time=PAIRED.min_time_s).median)
+    )
     overhead = _harness_overhead_s()
-    s = statistics.median(suite)
     return {
         "suite_median_s": s,
-        "timer_median_s": statistics.median(ref),
-        "ratio": statistics.median(a / b for a, b in zip(suite, ref, strict=True)),
+        "timer_median_s": r,
+        "ratio": ratio,
         "harness_overhead_s": overhead,
         "overhead_share": overhead / s,
     }
@@ -99,7 +113,7 @@ def _harness_overhead_s() -> float:
         lambda _o: None,
         SamplingPolicy(min_samples=20_000, min_time_s=0.0, max_time_s=1.0),
     )
-    return statistics.median(t.samples_ns) / 1e9
+    return _median_s(t.samples_ns)
 
 
 def part_torch_layout(case: Case) -> dict[str, Any]:
@@ -115,34 +129,25 @@ def part_torch_layout(case: Case) -> dict[str, Any]:
 
 
 def part_tf_keras(case: Case) -> dict[str, Any]:
-    """The suite's runner on its TF model and keras.applications.ResNet50V2 under
-    tf.function, both built once and alternated ALTERNATIONS times: the median of the paired
-    ratios (two builds of one network differ by noise, so the bar is 'not 3% slower')."""
+    """The suite's runner on its TF model against keras.applications.ResNet50V2 under
+    tf.function, both built once, paired (_alternate); two builds of one network differ
+    by noise, so the bar is 'not 3% slower'."""
     import keras
     import tensorflow as tf
 
-    from runners.registry import get_runner
-
-    runner = get_runner(case.framework)
-    runner.set_threads(case.threads, case.interop_threads)
-    runner.build(case)
+    runner = _built(case)
     ref = keras.applications.ResNet50V2(weights=None, input_shape=(case.image_size,) * 2 + (3,))
     x = tf.random.uniform((case.batch_size, case.image_size, case.image_size, 3))
     fn = tf.function(lambda images: ref(images, training=False))
-    time_steps(runner.step, runner.sync, PAIRED)  # warm-up (tracing) for both sides
-    time_steps(lambda: fn(x), lambda o: o.numpy(), PAIRED)
-    suite, keras_s = [], []
-    for _ in range(ALTERNATIONS):
-        t = time_steps(runner.step, runner.sync, PAIRED)
-        suite.append(statistics.median(t.samples_ns) / 1e9)
-        t = time_steps(lambda: fn(x), lambda o: o.numpy(), PAIRED)
-        keras_s.append(statistics.median(t.samples_ns) / 1e9)
+
+    def keras_s() -> float:
+        return _median_s(time_steps(lambda: fn(x), lambda o: o.numpy(), PAIRED).samples_ns)
+
+    keras_s()  # Keras' warm-up (tracing); _alternate warms the suite's side
+    s, k, ratio = _alternate(runner, keras_s)
     b = case.batch_size
-    return {
-        "suite_images_per_s": b / statistics.median(suite),
-        "keras_images_per_s": b / statistics.median(keras_s),
-        "suite_over_keras": statistics.median(k / s for s, k in zip(suite, keras_s, strict=True)),
-    }
+    # suite images/s over Keras': 1 / the paired time ratio suite / Keras
+    return {"suite_images_per_s": b / s, "keras_images_per_s": b / k, "suite_over_keras": 1 / ratio}
 
 
 def _plain_loop(fn: Callable[[], Any]) -> float:
@@ -156,25 +161,13 @@ def _plain_loop(fn: Callable[[], Any]) -> float:
 
 
 def _against_plain(case: Case, plain: Callable[[Any], Callable[[], Any]]) -> dict[str, Any]:
-    """The suite's timing loop and a plain loop, alternating, on ONE built runner: what is
-    compared is the harness, not two builds. `plain(runner)` gives the plain loop's call."""
-    from runners.registry import get_runner
-
-    runner = get_runner(case.framework)
-    runner.set_threads(case.threads, case.interop_threads)
-    runner.build(case)
+    """The suite's timing loop and a plain loop, paired (_alternate) on ONE built runner:
+    what is compared is the harness, not two builds. `plain(runner)` gives the plain loop's
+    call."""
+    runner = _built(case)
     call = plain(runner)
-    time_steps(runner.step, runner.sync, PAIRED)  # warm-up (compilation) for both sides
-    suite, ref = [], []
-    for _ in range(ALTERNATIONS):
-        t = time_steps(runner.step, runner.sync, PAIRED)
-        suite.append(statistics.median(t.samples_ns) / 1e9)
-        ref.append(_plain_loop(call))
-    return {
-        "suite_median_s": statistics.median(suite),
-        "plain_median_s": statistics.median(ref),
-        "ratio": statistics.median(s / r for s, r in zip(suite, ref, strict=True)),
-    }
+    s, r, ratio = _alternate(runner, lambda: _plain_loop(call))
+    return {"suite_median_s": s, "plain_median_s": r, "ratio": ratio}
 
 
 def part_jax_timeit(case: Case) -> dict[str, Any]:
